@@ -1,0 +1,8 @@
+from enum import StrEnum
+
+
+class CreateCompletionResponseObject(StrEnum):
+    TEXT_COMPLETION = "text_completion"
+
+    def __str__(self) -> str:
+        return str(self.value)

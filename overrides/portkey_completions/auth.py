@@ -1,0 +1,130 @@
+"""The spec's four auth alternatives, read from the spec as a table.
+
+connexion enforces them (through `SECURITY_MAP`); this module names the one a
+request matched, for routing, and says what a refused request lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from connexion.security import NO_VALUE, ApiKeySecurityHandler, BearerSecurityHandler
+
+from .errors import APIError
+
+WWW_AUTHENTICATE = 'ApiKey realm="portkey", header="x-portkey-api-key"'
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One security scheme: a header that must be present (and for bearer, a token)."""
+
+    name: str
+    header: str
+    bearer: bool = False
+
+    @property
+    def label(self) -> str:
+        return "Authorization: Bearer" if self.bearer else self.header
+
+    def present(self, headers: Mapping[str, str]) -> bool:
+        value = headers.get(self.header, "").strip()
+        if self.bearer:
+            kind, _, token = value.partition(" ")
+            return kind.lower() == "bearer" and bool(token.strip())
+        return bool(value)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One entry of the operation's `security` list: every scheme in it is required."""
+
+    schemes: tuple[Scheme, ...]
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.schemes)
+
+    def label(self, omit: tuple[Scheme, ...] = ()) -> str:
+        return " + ".join(s.label for s in self.schemes if s not in omit)
+
+    def missing(self, headers: Mapping[str, str]) -> list[Scheme]:
+        return [s for s in self.schemes if not s.present(headers)]
+
+
+class Alternatives:
+    """The security alternatives of one operation, in spec order."""
+
+    def __init__(self, alternatives: tuple[Alternative, ...]) -> None:
+        self.alternatives = alternatives
+        # Schemes every alternative needs (the Portkey key) are checked first and
+        # named on their own in a refusal.
+        self.common = tuple(s for s in alternatives[0].schemes if all(s in a.schemes for a in alternatives))
+        self.common_label = " + ".join(s.label for s in self.common)
+
+    @classmethod
+    def from_spec(cls, spec: Mapping, path: str, method: str) -> Alternatives:
+        schemes = {}
+        for name, scheme in spec["components"]["securitySchemes"].items():
+            if scheme["type"] == "apiKey" and scheme["in"] == "header":
+                schemes[name] = Scheme(name, scheme["name"].lower())
+            elif scheme["type"] == "http" and scheme["scheme"].lower() == "bearer":
+                schemes[name] = Scheme(name, "authorization", bearer=True)
+            else:
+                raise ValueError(f"security scheme {name!r} is not a header scheme")
+        operation = spec["paths"][path][method]
+        requirements = operation.get("security", spec.get("security", []))
+        return cls(tuple(Alternative(tuple(schemes[n] for n in req)) for req in requirements))
+
+    def match(self, headers: Mapping[str, str]) -> Alternative | None:
+        """The most specific alternative the headers satisfy, or None.
+
+        Bearer + provider + custom host also satisfies bearer + provider; the larger
+        one is what the caller meant.
+        """
+        satisfied = [a for a in self.alternatives if not a.missing(headers)]
+        return max(satisfied, key=lambda a: len(a.schemes), default=None)
+
+    def explain(self, headers: Mapping[str, str]) -> str:
+        """Why the headers satisfy no alternative, in words a caller can act on."""
+        options = "; ".join(a.label(omit=self.common) for a in self.alternatives)
+        missing_common = [s for s in self.common if not s.present(headers)]
+        if missing_common:
+            names = ", ".join(s.label for s in missing_common)
+            return f"Missing {names} header: every request needs your Portkey API key, plus one of: {options}."
+        closest = min(self.alternatives, key=lambda a: len(a.missing(headers)))
+        specific = [s for s in closest.schemes if s not in self.common]
+        if all(s in closest.missing(headers) for s in specific):
+            return f"No provider credentials: with {self.common_label}, send one of: {options}."
+        names = ", ".join(s.label for s in closest.missing(headers))
+        return f"Incomplete credentials for {closest.label(omit=self.common)}: missing {names}. With {self.common_label}, send one of: {options}."
+
+    def refusal(self, headers: Mapping[str, str]) -> APIError:
+        return APIError(
+            401,
+            self.explain(headers),
+            code="missing_credentials",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
+
+
+def _present(value: str) -> object:
+    # An empty header is no credential at all, not a wrong one: NO_VALUE lets
+    # connexion try the next alternative, and refuse with 401 if none is left.
+    return {"value": value} if value.strip() else NO_VALUE
+
+
+class _ApiKeyHandler(ApiKeySecurityHandler):
+    def _resolve_func(self, security_scheme):
+        return super()._resolve_func(security_scheme) or _present
+
+
+class _BearerHandler(BearerSecurityHandler):
+    def _resolve_func(self, security_scheme):
+        return super()._resolve_func(security_scheme) or _present
+
+
+# Passed to connexion as `security_map`: the published spec names no
+# x-apikeyInfoFunc, so the check functions are bound here, by scheme type.
+SECURITY_MAP = {"apiKey": _ApiKeyHandler, "bearer": _BearerHandler}

@@ -1,0 +1,63 @@
+"""`portkey-stub`: run the completions server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .limits import DEFAULT_MAX_BODY_BYTES
+
+# 8787 is the Portkey gateway's own default port, so SDKs pointed at a local
+# gateway reach this server unchanged.
+DEFAULT_PORT = 8787
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portkey-stub",
+        description="A spec-first server for the Portkey POST /v1/completions API.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve /v1/completions (Swagger UI at /v1/ui/)",
+        description="Serve POST /v1/completions from the effective spec, with the Swagger UI at /v1/ui/.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="answer 413 to bodies larger than this (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--validate-responses",
+        action="store_true",
+        help="check every response against the spec (slower; for contract testing the server itself)",
+    )
+    serve.add_argument("--no-swagger-ui", action="store_true", help="do not serve the Swagger UI")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(
+        max_body_bytes=args.max_body_bytes,
+        validate_responses=args.validate_responses,
+        swagger_ui=not args.no_swagger_ui,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

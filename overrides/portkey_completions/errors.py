@@ -1,0 +1,101 @@
+"""Every error leaves the server in the OpenAI shape: {"error": {message, type, param, code}}."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+# OpenAI's `type` for each status; a status not listed falls back by family.
+ERROR_TYPES: Mapping[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    408: "timeout_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "api_error",
+    504: "timeout_error",
+}
+
+
+def error_type(status: int) -> str:
+    """The OpenAI error `type` for an HTTP status."""
+    return ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+class APIError(ProblemException):
+    """An error the server answers with, carrying OpenAI's `param` and `code`.
+
+    A ProblemException subclass so that connexion's middlewares let it through
+    to the one handler below, wherever it is raised.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(status=status, detail=message, headers=dict(headers or {}))
+        self.message = message
+        self.param = param
+        self.code = code
+        self.type = type or error_type(status)
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def to_response(self) -> ConnexionResponse:
+        return ConnexionResponse(
+            status_code=self.status,
+            mimetype="application/json",
+            content_type="application/json",
+            body=json.dumps(self.body()),
+            headers=self.headers,
+        )
+
+
+def as_api_error(exc: Exception) -> APIError:
+    """Translate whatever connexion or starlette raised into an APIError."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, ProblemException):
+        status = exc.status
+        message = exc.detail or exc.title or "Request failed"
+        headers = exc.headers
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        message = exc.detail
+        headers = exc.headers
+    else:
+        return APIError(500, "The server had an error while processing your request.")
+    if status == 404:
+        message = "Unknown path. This server serves POST /v1/completions."
+    elif status == 405:
+        allowed = {k.lower(): v for k, v in (headers or {}).items()}.get("allow")
+        message = f"Method not allowed here. Allowed: {allowed}." if allowed else "Method not allowed here."
+    elif status == 415:
+        message = "Unsupported Content-Type: send the body as application/json."
+    return APIError(status, message, headers=headers)
+
+
+async def handle_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """The one error handler, registered for every exception class."""
+    error = as_api_error(exc)
+    if error.status >= 500:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error.to_response()

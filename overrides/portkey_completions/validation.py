@@ -1,0 +1,73 @@
+"""Request-body validation that answers in OpenAI's words, plugged in via connexion's validator_map."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+from connexion.datastructures import MediaTypeDict
+from connexion.json_schema import Draft4RequestValidator
+from connexion.validators import VALIDATOR_MAP
+from connexion.validators.json import JSONRequestBodyValidator
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from .errors import APIError
+
+INVALID_JSON = (
+    "We could not parse the JSON body of your request. The API expects a JSON payload, "
+    "but what was sent was not valid JSON: {detail}"
+)
+
+
+def param_of(error: ValidationError) -> str | None:
+    """The request field an error is about, as a dotted path (`n`, `stop.1`)."""
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        # A missing field is reported on its parent object: name the field itself.
+        missing = [p for p in error.validator_value if p not in error.instance]
+        path += missing[:1]
+    return ".".join(path) or None
+
+
+class RequestBodyValidator(JSONRequestBodyValidator):
+    """connexion's JSON body validator, with an APIError (and its `param`) for every refusal."""
+
+    # connexion builds a validator object per request; the compiled schema is
+    # kept per schema instead. The schema is stored beside it so its id stays taken.
+    _compiled: t.ClassVar[dict[int, tuple[dict, Draft4Validator]]] = {}
+
+    @property
+    def _validator(self) -> Draft4Validator:
+        entry = self._compiled.get(id(self._schema))
+        if entry is None:
+            validator = Draft4RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+            entry = self._compiled[id(self._schema)] = (self._schema, validator)
+        return entry[1]
+
+    async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope) -> t.Any:
+        raw = b"".join([chunk async for chunk in stream])
+        try:
+            text = raw.decode(self._encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise APIError(400, f"The request body is not valid {self._encoding}: {exc}.") from None
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise APIError(400, INVALID_JSON.format(detail=exc)) from None
+        except RecursionError:
+            raise APIError(400, INVALID_JSON.format(detail="nested too deeply")) from None
+
+    def _validate(self, body: t.Any) -> None:
+        if body is None and not self._nullable:
+            raise APIError(400, "The request body is empty: send a JSON object with at least `model` and `prompt`.")
+        error = best_match(self._validator.iter_errors(body))
+        if error is not None:
+            param = param_of(error)
+            where = f" - '{param}'" if param else ""
+            raise APIError(400, f"{error.message}{where}", param=param)
+
+
+VALIDATORS = {"body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBodyValidator})}
