@@ -93,7 +93,8 @@ class Alternatives:
         if missing_common:
             names = ", ".join(s.label for s in missing_common)
             return f"Missing {names} header: every request needs your Portkey API key, plus one of: {options}."
-        closest = min(self.alternatives, key=lambda a: len(a.missing(headers)))
+        # Closest: fewest headers missing, then most headers already given.
+        closest = min(self.alternatives, key=lambda a: (len(a.missing(headers)), -len(a.schemes)))
         specific = [s for s in closest.schemes if s not in self.common]
         if all(s in closest.missing(headers) for s in specific):
             return f"No provider credentials: with {self.common_label}, send one of: {options}."

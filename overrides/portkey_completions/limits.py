@@ -11,7 +11,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_body_bytes` with 413, by Content-Length or as they stream in."""
+    """Refuse bodies over `max_body_bytes` with 413, by Content-Length or, for chunked bodies, as they arrive."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
@@ -29,21 +29,40 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise APIError(400, f"Invalid Content-Length header: {declared!r}.")
-            if int(declared) > self.max_body_bytes:
-                raise self._too_large()
+        if declared is None:
+            # A chunked body: connexion only reads bodies that declare a length, so
+            # read it here (bounded by the limit) and hand it on with its length.
+            body = await self._read_bounded(receive)
+            scope = {**scope, "headers": [*scope["headers"], (b"content-length", str(len(body)).encode())]}
+            receive = _replay(body, receive)
+        elif not declared.isdigit():
+            raise APIError(400, f"Invalid Content-Length header: {declared!r}.")
+        elif int(declared) > self.max_body_bytes:
+            raise self._too_large()
+        await self.app(scope, receive, send)
 
-        # Content-Length may be absent (chunked) or a lie: count what arrives.
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
+    async def _read_bounded(self, receive: Receive) -> bytes:
+        body = bytearray()
+        more = True
+        while more:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_body_bytes:
+            if message["type"] == "http.disconnect":
+                break
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
                 raise self._too_large()
-            return message
+            more = message.get("more_body", False)
+        return bytes(body)
 
-        await self.app(scope, counting_receive, send)
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -1,0 +1,41 @@
+# Every target installs what it needs into .venv on first use.
+VENV := .venv
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+PORT ?= 8787
+
+.DEFAULT_GOAL := help
+
+$(VENV)/.installed: pyproject.toml scripts/install.sh
+	scripts/install.sh
+
+.PHONY: install  ## Create .venv and install the project, generators and test tools
+install: $(VENV)/.installed
+
+.PHONY: gen  ## Regenerate generated/ (effective spec, client, server models) from openapi/ + overrides/
+gen: install
+	scripts/gen.sh
+
+.PHONY: gen-check  ## Fail if generated/ differs from what `make gen` writes
+gen-check: install
+	scripts/gen-check.sh
+
+.PHONY: serve  ## Run the server on 127.0.0.1:8787, or PORT=N (Swagger UI at /v1/ui/)
+serve: install
+	portkey-stub serve --port $(PORT)
+
+.PHONY: test  ## Run the whole test suite, schemathesis and the regeneration check included
+test: install
+	pytest
+
+.PHONY: fuzz  ## schemathesis CLI against a live server, with many more examples
+fuzz: install
+	scripts/fuzz.sh
+
+.PHONY: lint  ## Lint and format-check the hand-written code
+lint: install
+	ruff check overrides scripts tests
+	ruff format --check overrides scripts tests
+
+.PHONY: help  ## List the targets
+help:
+	@awk -F '  ## ' '/^\.PHONY: [a-z-]+  ## / { sub(/^\.PHONY: /, "", $$1); printf "  make %-10s %s\n", $$1, $$2 }' Makefile

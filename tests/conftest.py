@@ -1,0 +1,84 @@
+"""Shared fixtures: the app in-process, and a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from portkey_completions.app import create_app
+
+API_KEY = {"x-portkey-api-key": "pk-test"}
+
+# One complete header set per auth alternative of the spec, in spec order.
+ALTERNATIVES = {
+    "virtual_key": {**API_KEY, "x-portkey-virtual-key": "vk-test"},
+    "provider": {**API_KEY, "Authorization": "Bearer sk-test", "x-portkey-provider": "openai"},
+    "config": {**API_KEY, "x-portkey-config": '{"provider": "openai", "api_key": "sk-test"}'},
+    "custom_host": {
+        **API_KEY,
+        "Authorization": "Bearer sk-test",
+        "x-portkey-provider": "openai",
+        "x-portkey-custom-host": "http://127.0.0.1:9/v1",
+    },
+}
+AUTH = ALTERNATIVES["virtual_key"]
+
+BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 7, "temperature": 0}
+
+
+@pytest.fixture(scope="session")
+def app():
+    """The server app, validating its own responses against the spec."""
+    return create_app(validate_responses=True)
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    """A synchronous in-process client (starlette TestClient) for semantics."""
+    with app.test_client() as c:
+        yield c
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """Base URL of `portkey-stub serve` running in its own process on loopback."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--validate-responses",
+         "--log-level", "warning"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                if httpx.get(url + "/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start within 30 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
