@@ -1,0 +1,114 @@
+"""What a completion response holds, in-process: choices, order, usage, echo, stop, prompt forms."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import AUTH, BODY
+
+
+def complete(client, **patch) -> dict:
+    response = client.post("/v1/completions", json={**BODY, **patch}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_shape(client):
+    body = complete(client)
+    assert body["object"] == "text_completion"
+    assert body["id"].startswith("cmpl-")
+    assert body["model"] == BODY["model"]
+    [choice] = body["choices"]
+    assert choice["index"] == 0
+    assert choice["logprobs"] is None
+    assert choice["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 7
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + 7
+
+
+@pytest.mark.parametrize(
+    ("prompt", "prompts"),
+    [
+        ("one", 1),
+        (["one", "two", "three"], 3),
+        ([1212, 318, 257], 1),
+        ([[1212, 318], [257], [1332, 13]], 3),
+        (None, 1),
+    ],
+)
+def test_a_choice_for_every_prompt_times_n(client, prompt, prompts):
+    body = complete(client, prompt=prompt, n=2)
+    assert [c["index"] for c in body["choices"]] == list(range(prompts * 2))
+
+
+def test_choice_order_is_prompt_index_times_n_plus_j(client):
+    body = complete(client, prompt=["first prompt", "second prompt"], n=2, echo=True, max_tokens=1)
+    texts = [c["text"] for c in body["choices"]]
+    assert [t.startswith("first prompt") for t in texts] == [True, True, False, False]
+    assert all(t.startswith("second prompt") for t in texts[2:])
+
+
+def test_usage_counts_each_prompt_once_and_every_choice(client):
+    one = complete(client, prompt="a b c", n=1, max_tokens=3)["usage"]
+    three = complete(client, prompt="a b c", n=3, max_tokens=3)["usage"]
+    assert three["prompt_tokens"] == one["prompt_tokens"]
+    assert three["completion_tokens"] == 3 * one["completion_tokens"] == 9
+
+
+def test_empty_prompt_list_gives_no_choices(client):
+    body = complete(client, prompt=[])
+    assert body["choices"] == []
+    assert body["usage"]["completion_tokens"] == 0
+
+
+def test_max_tokens_zero(client):
+    [choice] = complete(client, max_tokens=0)["choices"]
+    assert choice["text"] == ""
+    assert choice["finish_reason"] == "length"
+
+
+def test_max_tokens_null_runs_to_a_natural_stop(client):
+    [choice] = complete(client, max_tokens=None)["choices"]
+    assert choice["finish_reason"] == "stop"
+    assert len(choice["text"]) > 0
+
+
+def test_echo_prepends_the_prompt(client):
+    [choice] = complete(client, echo=True)["choices"]
+    assert choice["text"].startswith(BODY["prompt"])
+    assert len(choice["text"]) > len(BODY["prompt"])
+
+
+def test_stop_sequence_ends_the_text_before_it(client):
+    full = complete(client, max_tokens=None, seed=1)["choices"][0]["text"]
+    word = full.split()[3]
+    [choice] = complete(client, max_tokens=None, seed=1, stop=[word])["choices"]
+    assert choice["finish_reason"] == "stop"
+    assert word not in choice["text"]
+    assert full.startswith(choice["text"])
+
+
+def test_same_seed_same_text(client):
+    a = complete(client, seed=42, max_tokens=10)["choices"][0]["text"]
+    b = complete(client, seed=42, max_tokens=10)["choices"][0]["text"]
+    assert a == b
+
+
+def test_explicit_nulls_take_the_spec_defaults(client):
+    body = complete(client, n=None, echo=None, best_of=None, stop=None, stream=None, logprobs=None)
+    assert len(body["choices"]) == 1
+
+
+def test_stream_in_process_is_sse(client):
+    response = client.post("/v1/completions", json={**BODY, "stream": True, "n": 2}, headers=AUTH)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line[len("data: "):] for line in response.text.split("\n\n") if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    for index in (0, 1):
+        mine = [c["choices"][0] for c in chunks if c["choices"][0]["index"] == index]
+        assert [c["finish_reason"] for c in mine[:-1]] == [None] * (len(mine) - 1)
+        assert mine[-1]["finish_reason"] == "length"
+        assert len(mine) == BODY["max_tokens"]
