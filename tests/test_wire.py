@@ -1,0 +1,156 @@
+"""Against a real uvicorn server on loopback: SSE on the wire, the official SDKs, the generated client."""
+
+from __future__ import annotations
+
+import json
+import socket
+from urllib.parse import urlsplit
+
+import httpx
+import openai
+import pytest
+from conftest import ALTERNATIVES, API_KEY, AUTH, BODY
+from portkey_ai import Portkey
+
+from portkey_completions_client import Client
+from portkey_completions_client.api.completions import create_completion
+from portkey_completions_client.models import CreateCompletionRequest, CreateCompletionResponse
+
+pytestmark = pytest.mark.wire
+
+
+def raw_chunks(url: str, body: dict) -> tuple[str, list[bytes]]:
+    """POST over a bare socket and return the status line and the HTTP/1.1 chunks as framed."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    payload = json.dumps(body).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in {**AUTH, "Content-Type": "application/json"}.items())
+    request = (
+        f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\n{head}Content-Length: {len(payload)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + payload
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    header, _, rest = data.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in header.lower(), header
+    chunks = []
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        chunks.append(rest[:size])
+        rest = rest[size + 2 :]
+    return header.split(b"\r\n", 1)[0].decode(), chunks
+
+
+def test_stream_is_sent_event_by_event(server):
+    """Each SSE event leaves the server as its own HTTP chunk: streamed as generated, not buffered."""
+    status, chunks = raw_chunks(server, {**BODY, "stream": True, "max_tokens": 20,
+                                         "stream_options": {"include_usage": True}})
+    assert status.endswith("200 OK")
+    assert len(chunks) >= 20 + 2
+    events = [c for c in chunks if c.strip()]
+    assert all(e.startswith(b"data: ") and e.endswith(b"\n\n") and e.count(b"\n\n") == 1 for e in events)
+    assert events[-1] == b"data: [DONE]\n\n"
+    usage = json.loads(events[-2][len(b"data: "):])
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 20
+    text_chunks = [json.loads(e[len(b"data: "):]) for e in events[:-2]]
+    assert all(c["usage"] is None for c in text_chunks)
+    assert [c["choices"][0]["finish_reason"] for c in text_chunks][-1] == "length"
+
+
+def test_curl_example_from_the_readme(server):
+    response = httpx.post(f"{server}/v1/completions", json=BODY, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["object"] == "text_completion"
+
+
+# -- the official openai SDK -------------------------------------------------------------------
+
+@pytest.fixture
+def openai_client(server):
+    # The bearer + provider alternative: the SDK sends its api_key as Authorization: Bearer.
+    return openai.OpenAI(
+        base_url=f"{server}/v1",
+        api_key="sk-test",
+        default_headers={**API_KEY, "x-portkey-provider": "openai"},
+        max_retries=0,
+    )
+
+
+def test_openai_sdk(openai_client):
+    completion = openai_client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test",
+                                                  max_tokens=7, n=2)
+    assert [c.index for c in completion.choices] == [0, 1]
+    assert completion.usage.completion_tokens == 14
+    assert all(c.finish_reason == "length" for c in completion.choices)
+
+
+def test_openai_sdk_stream(openai_client):
+    stream = openai_client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test",
+                                              max_tokens=5, stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text.strip()
+    assert chunks[-1].usage.completion_tokens == 5
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+
+
+def test_openai_sdk_sees_errors_as_exceptions(openai_client):
+    with pytest.raises(openai.BadRequestError) as info:
+        openai_client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x", n=0)
+    assert info.value.body["param"] == "n"
+
+
+def test_openai_sdk_without_portkey_key_is_401(server):
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x")
+
+
+# -- the official portkey-ai SDK ---------------------------------------------------------------
+
+@pytest.fixture
+def portkey(server):
+    return Portkey(api_key="pk-test", virtual_key="vk-test", base_url=f"{server}/v1", max_retries=0)
+
+
+def test_portkey_sdk(portkey):
+    completion = portkey.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test",
+                                            max_tokens=7, temperature=0)
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + 7
+
+
+def test_portkey_sdk_stream(portkey):
+    chunks = list(portkey.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test",
+                                             max_tokens=4, stream=True))
+    assert len([c for c in chunks if c.choices]) == 4
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("name", ["config", "custom_host"])
+def test_portkey_sdk_other_alternatives(server, name):
+    headers = ALTERNATIVES[name]
+    kwargs = {"config": {"provider": "openai", "api_key": "sk-test"}} if name == "config" else {
+        "provider": "openai", "Authorization": headers["Authorization"],
+        "custom_host": headers["x-portkey-custom-host"]}
+    client = Portkey(api_key="pk-test", base_url=f"{server}/v1", max_retries=0, **kwargs)
+    completion = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi", max_tokens=2)
+    assert len(completion.choices) == 1
+
+
+# -- the generated client ----------------------------------------------------------------------
+
+def test_generated_client(server):
+    client = Client(base_url=f"{server}/v1", headers=AUTH)
+    request = CreateCompletionRequest(model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7)
+    with client:
+        response = create_completion.sync_detailed(client=client, body=request)
+    assert response.status_code == 200
+    assert isinstance(response.parsed, CreateCompletionResponse)
+    assert response.parsed.usage.completion_tokens == 7
+    assert response.parsed.choices[0].finish_reason.value == "length"
