@@ -112,3 +112,25 @@ def test_stream_in_process_is_sse(client):
         assert [c["finish_reason"] for c in mine[:-1]] == [None] * (len(mine) - 1)
         assert mine[-1]["finish_reason"] == "length"
         assert len(mine) == BODY["max_tokens"]
+
+
+def test_max_tokens_beyond_the_text_still_finishes(client):
+    [choice] = complete(client, max_tokens=100_000)["choices"]
+    assert choice["finish_reason"] == "stop"
+
+
+def test_every_streamed_chunk_conforms_to_the_chunk_schema(client):
+    """schemathesis cannot see inside SSE `data` under OpenAPI 3.0; this checks each chunk instead."""
+    from connexion.json_schema import Draft4ResponseValidator, resolve_refs
+
+    from portkey_completions.app import load_spec
+
+    schemas = resolve_refs(load_spec())["components"]["schemas"]
+    chunk_schema = Draft4ResponseValidator(schemas["CreateCompletionChunk"])
+    body = {**BODY, "stream": True, "n": 3, "prompt": ["a", "b"], "echo": True,
+            "stream_options": {"include_usage": True}}
+    response = client.post("/v1/completions", json=body, headers=AUTH)
+    events = [e[len("data: "):] for e in response.text.split("\n\n") if e]
+    assert events[-1] == "[DONE]"
+    for event in events[:-1]:
+        assert [e.message for e in chunk_schema.iter_errors(json.loads(event))] == [], event

@@ -157,6 +157,16 @@ class Error(BaseModel):
     ]
 
 
+class CreateCompletionStreamEvent(BaseModel):
+    event: str | None = None
+    data: Annotated[
+        str,
+        Field(
+            description="JSON of a CreateCompletionChunk, or of an ErrorResponse, or the literal [DONE]. OpenAPI 3.0 cannot type the JSON inside a string, so the x-content* keys say it for tools (and tests) that read them."
+        ),
+    ]
+
+
 class Usage(RootModel[None]):
     root: Annotated[
         None, Field(description="Set on the usage chunk only; null on the others.")
@@ -355,7 +365,3 @@ class CreateCompletionChunk(BaseModel):
         CompletionUsage | Usage | None,
         Field(description="Set on the usage chunk only; null on the others."),
     ] = None
-
-
-class CreateCompletionStreamEvent(BaseModel):
-    data: CreateCompletionChunk

@@ -60,21 +60,23 @@ def generate(prompt: str, sampling: Sampling, choice: int) -> Iterator[tuple[str
     key = f"{sampling.seed}\x00{choice}\x00{prompt}".encode()
     start = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % len(_CORPUS)
     words = _CORPUS[start:] + _CORPUS[:start]
-    limit = len(words) if sampling.max_tokens is None else sampling.max_tokens
-    if limit == 0:
+    if sampling.max_tokens == 0:
         yield "", "length"
         return
+    # The text runs out (a natural stop) or max_tokens cuts it ("length").
+    steps = words if sampling.max_tokens is None else words[: sampling.max_tokens]
     text = ""
-    for i, word in enumerate(words[:limit]):
+    for i, word in enumerate(steps):
         piece = (" " if i or prompt[-1:] not in ("", " ", "\n") else "") + word
         cut = _first_stop(text + piece, sampling.stop)
         if cut is not None:
             yield (text + piece)[len(text) : cut], "stop"
             return
         text += piece
-        last = i == limit - 1
-        reason = None if not last else ("stop" if sampling.max_tokens is None or limit == len(words) else "length")
-        yield piece, reason
+        if i < len(steps) - 1:
+            yield piece, None
+        else:
+            yield piece, "length" if sampling.max_tokens == len(steps) else "stop"
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:

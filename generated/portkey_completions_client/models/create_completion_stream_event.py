@@ -1,34 +1,35 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-if TYPE_CHECKING:
-    from ..models.create_completion_chunk import CreateCompletionChunk
-
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="CreateCompletionStreamEvent")
 
 
 @_attrs_define
 class CreateCompletionStreamEvent:
-    """One server-sent event of a completion stream. Its `data` field holds a CreateCompletionChunk as JSON; the stream
-    ends with the literal `data: [DONE]`.
+    """One server-sent event of a completion stream, as SSE parsers read it. Its `data` holds a CreateCompletionChunk as
+    JSON (an ErrorResponse if the stream fails midway); the stream ends with the literal `data: [DONE]`.
 
         Attributes:
-            data (CreateCompletionChunk): One streamed piece of a completion. `finish_reason` is null until the last chunk
-                of its choice. The usage chunk (stream_options.include_usage) has empty `choices`; the other chunks then carry
-                `usage: null`.
+            data (str): JSON of a CreateCompletionChunk, or of an ErrorResponse, or the literal [DONE]. OpenAPI 3.0 cannot
+                type the JSON inside a string, so the x-content* keys say it for tools (and tests) that read them.
+            event (str | Unset):
     """
 
-    data: CreateCompletionChunk
+    data: str
+    event: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = self.data.to_dict()
+        data = self.data
+
+        event = self.event
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -37,18 +38,21 @@ class CreateCompletionStreamEvent:
                 "data": data,
             }
         )
+        if event is not UNSET:
+            field_dict["event"] = event
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.create_completion_chunk import CreateCompletionChunk
-
         d = dict(src_dict)
-        data = CreateCompletionChunk.from_dict(d.pop("data"))
+        data = d.pop("data")
+
+        event = d.pop("event", UNSET)
 
         create_completion_stream_event = cls(
             data=data,
+            event=event,
         )
 
         create_completion_stream_event.additional_properties = d
