@@ -31,7 +31,7 @@ def main(spec_path: str, overlay_path: str) -> int:
     for action in overlay.get("actions", []):
         if "remove" in action:
             errors.append(action)
-            print(f"{overlay_path}: 'remove' is not allowed, the overlay only adds: {action['target']}", file=sys.stderr)
+            print(f"{overlay_path}: 'remove' is not allowed: the overlay only adds", file=sys.stderr)
         if not parse(action["target"]).find(spec):
             errors.append(action)
             print(f"{overlay_path}: target matches nothing: {action['target']}", file=sys.stderr)

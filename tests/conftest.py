@@ -57,8 +57,17 @@ def server() -> Iterator[str]:
     """Base URL of `portkey-stub serve` running in its own process on loopback."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--validate-responses",
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "portkey_completions.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--validate-responses",
+            "--log-level",
+            "warning",
+        ],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}"

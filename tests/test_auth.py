@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ALTERNATIVES, BODY
 
+from conftest import ALTERNATIVES, BODY
 from portkey_completions.app import load_spec
 from portkey_completions.auth import Alternatives
 

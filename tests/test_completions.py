@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from conftest import AUTH, BODY
 
 
@@ -104,7 +105,7 @@ def test_stream_in_process_is_sse(client):
     response = client.post("/v1/completions", json={**BODY, "stream": True, "n": 2}, headers=AUTH)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [line[len("data: "):] for line in response.text.split("\n\n") if line]
+    events = [line[len("data: ") :] for line in response.text.split("\n\n") if line]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     for index in (0, 1):
@@ -127,10 +128,16 @@ def test_every_streamed_chunk_conforms_to_the_chunk_schema(client):
 
     schemas = resolve_refs(load_spec())["components"]["schemas"]
     chunk_schema = Draft4ResponseValidator(schemas["CreateCompletionChunk"])
-    body = {**BODY, "stream": True, "n": 3, "prompt": ["a", "b"], "echo": True,
-            "stream_options": {"include_usage": True}}
+    body = {
+        **BODY,
+        "stream": True,
+        "n": 3,
+        "prompt": ["a", "b"],
+        "echo": True,
+        "stream_options": {"include_usage": True},
+    }
     response = client.post("/v1/completions", json=body, headers=AUTH)
-    events = [e[len("data: "):] for e in response.text.split("\n\n") if e]
+    events = [e[len("data: ") :] for e in response.text.split("\n\n") if e]
     assert events[-1] == "[DONE]"
     for event in events[:-1]:
         assert [e.message for e in chunk_schema.iter_errors(json.loads(event))] == [], event

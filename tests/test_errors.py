@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import AUTH, BODY
 
+from conftest import AUTH, BODY
 from portkey_completions.app import create_app
 
 
@@ -61,8 +61,11 @@ def test_body_must_be_an_object(client):
 
 
 def test_malformed_json(client):
-    assert_error(post(client, content=b'{"model": ', headers={"content-type": "application/json"}), 400,
-                 says="could not parse the JSON body")
+    assert_error(
+        post(client, content=b'{"model": ', headers={"content-type": "application/json"}),
+        400,
+        says="could not parse the JSON body",
+    )
 
 
 def test_non_utf8_body(client):
@@ -95,14 +98,16 @@ def test_body_over_the_limit_without_content_length():
         yield b'"}'
 
     with app.test_client() as client:
-        response = client.post("/v1/completions", content=chunks(),
-                               headers={**AUTH, "content-type": "application/json"})
+        response = client.post(
+            "/v1/completions", content=chunks(), headers={**AUTH, "content-type": "application/json"}
+        )
         assert_error(response, 413)
 
 
 def test_invalid_content_length(client):
-    response = client.post("/v1/completions", content=b"{}",
-                           headers={**AUTH, "content-type": "application/json", "content-length": "abc"})
+    response = client.post(
+        "/v1/completions", content=b"{}", headers={**AUTH, "content-type": "application/json", "content-length": "abc"}
+    )
     assert_error(response, 400, says="Content-Length")
 
 

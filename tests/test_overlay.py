@@ -9,6 +9,7 @@ import schemathesis
 import yaml
 from connexion.json_schema import Draft4RequestValidator, resolve_refs
 from hypothesis import HealthCheck, given, settings
+
 from portkey_completions_spec import SPEC_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +46,11 @@ def _kept(published, effective, where="$") -> list[str]:
     if isinstance(published, dict):
         if not isinstance(effective, dict):
             return [where]
-        return [p for k, v in published.items() for p in
-                ([f"{where}.{k}"] if k not in effective else _kept(v, effective[k], f"{where}.{k}"))]
+        return [
+            p
+            for k, v in published.items()
+            for p in ([f"{where}.{k}"] if k not in effective else _kept(v, effective[k], f"{where}.{k}"))
+        ]
     if isinstance(published, list):
         # Arrays may only grow at the end.
         if not isinstance(effective, list) or len(effective) < len(published):

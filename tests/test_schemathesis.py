@@ -7,10 +7,10 @@ import zlib
 
 import pytest
 import schemathesis
-from conftest import ALTERNATIVES
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import ignored_auth
 
+from conftest import ALTERNATIVES
 from portkey_completions.app import create_app
 
 schema = schemathesis.openapi.from_asgi("/v1/openapi.json", create_app(validate_responses=True))

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import httpx
 import openai
 import pytest
-from conftest import ALTERNATIVES, API_KEY, AUTH, BODY
 from portkey_ai import Portkey
 
+from conftest import ALTERNATIVES, API_KEY, AUTH, BODY
 from portkey_completions_client import Client
 from portkey_completions_client.api.completions import create_completion
 from portkey_completions_client.models import CreateCompletionRequest, CreateCompletionResponse
@@ -48,16 +48,17 @@ def raw_chunks(url: str, body: dict) -> tuple[str, list[bytes]]:
 
 def test_stream_is_sent_event_by_event(server):
     """Each SSE event leaves the server as its own HTTP chunk: streamed as generated, not buffered."""
-    status, chunks = raw_chunks(server, {**BODY, "stream": True, "max_tokens": 20,
-                                         "stream_options": {"include_usage": True}})
+    status, chunks = raw_chunks(
+        server, {**BODY, "stream": True, "max_tokens": 20, "stream_options": {"include_usage": True}}
+    )
     assert status.endswith("200 OK")
     assert len(chunks) >= 20 + 2
     events = [c for c in chunks if c.strip()]
     assert all(e.startswith(b"data: ") and e.endswith(b"\n\n") and e.count(b"\n\n") == 1 for e in events)
     assert events[-1] == b"data: [DONE]\n\n"
-    usage = json.loads(events[-2][len(b"data: "):])
+    usage = json.loads(events[-2][len(b"data: ") :])
     assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 20
-    text_chunks = [json.loads(e[len(b"data: "):]) for e in events[:-2]]
+    text_chunks = [json.loads(e[len(b"data: ") :]) for e in events[:-2]]
     assert all(c["usage"] is None for c in text_chunks)
     assert [c["choices"][0]["finish_reason"] for c in text_chunks][-1] == "length"
 
@@ -69,6 +70,7 @@ def test_curl_example_from_the_readme(server):
 
 
 # -- the official openai SDK -------------------------------------------------------------------
+
 
 @pytest.fixture
 def openai_client(server):
@@ -82,16 +84,22 @@ def openai_client(server):
 
 
 def test_openai_sdk(openai_client):
-    completion = openai_client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test",
-                                                  max_tokens=7, n=2)
+    completion = openai_client.completions.create(
+        model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7, n=2
+    )
     assert [c.index for c in completion.choices] == [0, 1]
     assert completion.usage.completion_tokens == 14
     assert all(c.finish_reason == "length" for c in completion.choices)
 
 
 def test_openai_sdk_stream(openai_client):
-    stream = openai_client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test",
-                                              max_tokens=5, stream=True, stream_options={"include_usage": True})
+    stream = openai_client.completions.create(
+        model="gpt-3.5-turbo-instruct",
+        prompt="Say this is a test",
+        max_tokens=5,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].text for c in chunks if c.choices)
     assert text.strip()
@@ -113,21 +121,26 @@ def test_openai_sdk_without_portkey_key_is_401(server):
 
 # -- the official portkey-ai SDK ---------------------------------------------------------------
 
+
 @pytest.fixture
 def portkey(server):
     return Portkey(api_key="pk-test", virtual_key="vk-test", base_url=f"{server}/v1", max_retries=0)
 
 
 def test_portkey_sdk(portkey):
-    completion = portkey.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test",
-                                            max_tokens=7, temperature=0)
+    completion = portkey.completions.create(
+        model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7, temperature=0
+    )
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + 7
 
 
 def test_portkey_sdk_stream(portkey):
-    chunks = list(portkey.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test",
-                                             max_tokens=4, stream=True))
+    chunks = list(
+        portkey.completions.create(
+            model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=4, stream=True
+        )
+    )
     assert len([c for c in chunks if c.choices]) == 4
     assert chunks[-1].choices[0].finish_reason == "length"
 
@@ -135,15 +148,22 @@ def test_portkey_sdk_stream(portkey):
 @pytest.mark.parametrize("name", ["config", "custom_host"])
 def test_portkey_sdk_other_alternatives(server, name):
     headers = ALTERNATIVES[name]
-    kwargs = {"config": {"provider": "openai", "api_key": "sk-test"}} if name == "config" else {
-        "provider": "openai", "Authorization": headers["Authorization"],
-        "custom_host": headers["x-portkey-custom-host"]}
+    kwargs = (
+        {"config": {"provider": "openai", "api_key": "sk-test"}}
+        if name == "config"
+        else {
+            "provider": "openai",
+            "Authorization": headers["Authorization"],
+            "custom_host": headers["x-portkey-custom-host"],
+        }
+    )
     client = Portkey(api_key="pk-test", base_url=f"{server}/v1", max_retries=0, **kwargs)
     completion = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi", max_tokens=2)
     assert len(completion.choices) == 1
 
 
 # -- the generated client ----------------------------------------------------------------------
+
 
 def test_generated_client(server):
     client = Client(base_url=f"{server}/v1", headers=AUTH)

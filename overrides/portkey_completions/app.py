@@ -11,10 +11,11 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
-from portkey_completions_spec import SPEC_PATH
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from portkey_completions_spec import SPEC_PATH
 
 from . import __version__, handler
 from .auth import SECURITY_MAP, Alternatives

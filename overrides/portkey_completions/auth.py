@@ -99,7 +99,10 @@ class Alternatives:
         if all(s in closest.missing(headers) for s in specific):
             return f"No provider credentials: with {self.common_label}, send one of: {options}."
         names = ", ".join(s.label for s in closest.missing(headers))
-        return f"Incomplete credentials for {closest.label(omit=self.common)}: missing {names}. With {self.common_label}, send one of: {options}."
+        return (
+            f"Incomplete credentials for {closest.label(omit=self.common)}: missing {names}. "
+            f"With {self.common_label}, send one of: {options}."
+        )
 
     def refusal(self, headers: Mapping[str, str]) -> APIError:
         return APIError(

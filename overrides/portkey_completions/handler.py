@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pydantic
-from portkey_completions_spec import models
 from starlette.responses import Response, StreamingResponse
+
+from portkey_completions_spec import models
 
 from . import engine, sse
 from .errors import APIError
@@ -136,9 +137,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         base["usage"] = None
 
     def chunk(index: int, text: str, finish_reason: str | None) -> bytes:
-        choice = models.CreateCompletionChunkChoice(
-            index=index, text=text, logprobs=None, finish_reason=finish_reason
-        )
+        choice = models.CreateCompletionChunkChoice(index=index, text=text, logprobs=None, finish_reason=finish_reason)
         body = models.CreateCompletionChunk(**base, choices=[choice])
         return sse.event(body.model_dump_json(exclude_unset=True))
 
@@ -162,7 +161,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
                 **{**base, "usage": _usage(plan.prompt_tokens(), completion_tokens)}, choices=[]
             )
             yield sse.event(usage.model_dump_json(exclude_unset=True))
-    except Exception as exc:  # noqa: BLE001 - the status line is gone; the error must go in-band
+    except Exception as exc:
         error = exc if isinstance(exc, APIError) else APIError(500, "The server had an error while streaming.")
         yield sse.event(models.ErrorResponse.model_validate(error.body()).model_dump_json())
         return
