@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import subprocess
@@ -31,6 +32,16 @@ ALTERNATIVES = {
 AUTH = ALTERNATIVES["virtual_key"]
 
 BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 7, "temperature": 0}
+
+
+# Status codes schemathesis saw, filled by test_schemathesis.py and printed at the end of the run.
+FUZZ_STATUSES: collections.Counter[int] = collections.Counter()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_STATUSES:
+        line = ", ".join(f"{status}: {count}" for status, count in sorted(FUZZ_STATUSES.items()))
+        terminalreporter.write_line(f"schemathesis status codes: {line}")
 
 
 @pytest.fixture(scope="session")
