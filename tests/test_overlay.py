@@ -66,7 +66,7 @@ def test_everything_published_is_still_there():
 published_operation = schemathesis.openapi.from_path(str(PUBLISHED))["/completions"]["POST"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 @given(case=published_operation.as_strategy())
 def test_requests_the_published_spec_accepts_pass_the_effective_spec(case):
     errors = [e.message for e in EFFECTIVE.iter_errors(case.body)]

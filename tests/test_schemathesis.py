@@ -31,7 +31,8 @@ def status_distribution():
 
 
 @schema.parametrize()
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+# Derandomized: CI must not turn red on a new random draw; `make fuzz` is where exploration happens.
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 def test_api(case):
     headers = HEADER_SETS[zlib.crc32(repr(case.body).encode()) % len(HEADER_SETS)]
     # ignored_auth expects made-up keys to be refused. Without a key store the
