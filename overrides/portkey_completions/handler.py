@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pydantic
 from starlette.responses import Response, StreamingResponse
@@ -79,6 +80,16 @@ class Plan:
     def model(self) -> str:
         return str(_unwrap(self.request.model))
 
+    def envelope(self) -> dict[str, Any]:
+        """The fields a response and every chunk of a stream share."""
+        return {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+
     def choices(self) -> Iterator[tuple[int, str]]:
         """(index, prompt) for every choice: index = prompt_index * n + j."""
         for p, prompt in enumerate(self.prompts):
@@ -113,26 +124,14 @@ def complete(plan: Plan) -> models.CreateCompletionResponse:
             )
         )
     return models.CreateCompletionResponse(
-        id=f"cmpl-{uuid.uuid4().hex}",
-        object="text_completion",
-        created=int(time.time()),
-        model=plan.model,
-        system_fingerprint=SYSTEM_FINGERPRINT,
-        choices=choices,
-        usage=_usage(plan.prompt_tokens(), completion_tokens),
+        **plan.envelope(), choices=choices, usage=_usage(plan.prompt_tokens(), completion_tokens)
     )
 
 
 async def stream(plan: Plan) -> AsyncIterator[bytes]:
     """Chunks as they are generated, choices interleaved as a real model's are."""
     include_usage = bool(plan.request.stream_options and plan.request.stream_options.include_usage)
-    base = {
-        "id": f"cmpl-{uuid.uuid4().hex}",
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": plan.model,
-        "system_fingerprint": SYSTEM_FINGERPRINT,
-    }
+    base = plan.envelope()
     if include_usage:
         base["usage"] = None
 
@@ -161,7 +160,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
                 **{**base, "usage": _usage(plan.prompt_tokens(), completion_tokens)}, choices=[]
             )
             yield sse.event(usage.model_dump_json(exclude_unset=True))
-    except Exception as exc:
+    except Exception as exc:  # the status line is already sent: the error can only go in-band
         error = exc if isinstance(exc, APIError) else APIError(500, "The server had an error while streaming.")
         yield sse.event(models.ErrorResponse.model_validate(error.body()).model_dump_json())
         return
