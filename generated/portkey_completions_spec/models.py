@@ -66,7 +66,7 @@ class FinishReason(StrEnum):
 
 class Logprobs(BaseModel):
     text_offset: list[int] | None = None
-    token_logprobs: list[float] | None = None
+    token_logprobs: list[float | None] | None = None
     tokens: list[str] | None = None
     top_logprobs: list[dict[str, float]] | None = None
 
@@ -173,13 +173,6 @@ class Usage(RootModel[None]):
     ] = None
 
 
-class Logprobs1(BaseModel):
-    text_offset: list[int] | None = None
-    token_logprobs: list[float | None] | None = None
-    tokens: list[str] | None = None
-    top_logprobs: list[dict[str, float]] | None = None
-
-
 class FinishReason2(RootModel[None]):
     root: Annotated[
         None, Field(description="Null until the last chunk of this choice.")
@@ -189,7 +182,7 @@ class FinishReason2(RootModel[None]):
 class CreateCompletionChunkChoice(BaseModel):
     index: int
     text: str
-    logprobs: Annotated[Logprobs1 | None, Field(...)]
+    logprobs: Annotated[Logprobs | None, Field(...)]
     finish_reason: Annotated[
         FinishReason | FinishReason2,
         Field(description="Null until the last chunk of this choice."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import yaml
 from connexion import AsyncApp
@@ -19,12 +20,11 @@ from portkey_completions_spec import SPEC_PATH
 
 from . import __version__, handler
 from .auth import SECURITY_MAP, Alternatives
+from .catalog import DEFAULT_MODELS, ModelCard
+from .engine import Engine
 from .errors import handle_error
 from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from .validation import VALIDATORS
-
-# operationId -> handler. The published spec names operations, not Python paths.
-OPERATIONS = {"createCompletion": handler.create_completion}
 
 
 @functools.cache
@@ -38,6 +38,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     validate_responses: bool = False,
     swagger_ui: bool = True,
+    models: Mapping[str, ModelCard] = DEFAULT_MODELS,
 ) -> AsyncApp:
     """Build the server.
 
@@ -45,18 +46,21 @@ def create_app(
         max_body_bytes: Bodies over this many bytes get 413.
         validate_responses: Check every response against the spec (on in tests).
         swagger_ui: Serve the Swagger UI of the effective spec at /v1/ui/.
+        models: The model table: which `model` names exist, their context windows, suffix support.
 
     Returns:
         The ASGI app, ready for uvicorn.
     """
     spec = load_spec()
     alternatives = Alternatives.from_spec(spec, "/completions", "post")
+    # operationId -> handler: the published spec names operations, not Python paths.
+    operations = handler.operations(Engine(models))
 
     app = AsyncApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=max_body_bytes)
     app.add_api(
         spec,
-        resolver=Resolver(function_resolver=OPERATIONS.__getitem__),
+        resolver=Resolver(function_resolver=operations.__getitem__),
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=swagger_ui),
     )

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import yaml
+
 from . import __version__
 from .limits import DEFAULT_MAX_BODY_BYTES
 
@@ -39,18 +41,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check every response against the spec (slower; for contract testing the server itself)",
     )
+    serve.add_argument(
+        "--models",
+        metavar="FILE",
+        help="model table, YAML or JSON: {name: {context_window: N, suffix: true|false}} "
+        "(default: gpt-3.5-turbo-instruct 4096 with suffix, davinci-002 and babbage-002 16384)",
+    )
     serve.add_argument("--no-swagger-ui", action="store_true", help="do not serve the Swagger UI")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     import uvicorn
 
+    from . import catalog
     from .app import create_app
 
+    models = catalog.DEFAULT_MODELS
+    if args.models:
+        try:
+            models = catalog.load(args.models)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            parser.error(f"--models: {exc}")
     app = create_app(
+        models=models,
         max_body_bytes=args.max_body_bytes,
         validate_responses=args.validate_responses,
         swagger_ui=not args.no_swagger_ui,

@@ -1,84 +1,62 @@
-"""The completion engine behind the stub: prompt in, token pieces out.
+"""The completion engine, below the HTTP layer: cl100k tokenizer, language model, model table.
 
-This is the thin first engine: deterministic text, word-piece tokens, stop
-sequences and max_tokens honoured. It does not yet use the models' real
-tokenizer or probabilities (no logprobs); the engine issue replaces its insides
-behind the same two calls, `count` and `generate`.
+The language model is trained at start-up (about a tenth of a second) on text this package ships:
+`corpus.txt`, and every description in the spec. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import importlib.resources
+from collections.abc import Iterator, Mapping
 
-ENDOFTEXT = "<|endoftext|>"
+import yaml
 
-# A word and the white space before it: joining the pieces gives the text back.
-_PIECE = re.compile(r"\s*\S+|\s+")
+from portkey_completions_spec import SPEC_PATH
 
-_CORPUS = (
-    "This is indeed a test of the completions endpoint, answered by a local stub server "
-    "that speaks the same protocol as the Portkey gateway. The model generates text one token "
-    "at a time, and each token is sent as soon as it exists. Given a prompt, the model will "
-    "return one or more predicted completions, and can also return the probabilities of "
-    "alternative tokens at each position."
-).split(" ")
+from . import catalog
+from .lm import NGramModel
+from .tokenizer import Tokenizer, cl100k
+
+# Bump when the same request would give other text: it is part of system_fingerprint.
+VERSION = "2"
 
 
-def pieces(text: str) -> list[str]:
-    """Split text into token pieces whose concatenation is the text."""
-    return _PIECE.findall(text)
+def training_text() -> list[str]:
+    """The documents the model learns from: corpus.txt's paragraphs, then the spec's descriptions."""
+    corpus = importlib.resources.files(__package__).joinpath("corpus.txt").read_text(encoding="utf-8")
+    documents = [p.strip() for p in corpus.split("\n\n") if p.strip()]
+    with open(SPEC_PATH, encoding="utf-8") as f:
+        documents += list(_descriptions(yaml.safe_load(f)))
+    return documents
 
 
-def count(text: str) -> int:
-    """How many tokens the text is."""
-    return len(pieces(text))
+def _descriptions(node) -> Iterator[str]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "description" and isinstance(v, str):
+                yield v.strip()
+            else:
+                yield from _descriptions(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _descriptions(v)
 
 
-def token_ids_text(ids: Sequence[int]) -> str:
-    """Stand-in text for a token-id prompt until the engine has a real vocabulary."""
-    return "".join(f"<|{i}|>" for i in ids)
+@functools.cache
+def _trained() -> tuple[NGramModel, str]:
+    tokenizer = cl100k()
+    documents = training_text()
+    model = NGramModel((tokenizer.encode(d) for d in documents), tokenizer.valid, tokenizer.eot)
+    digest = hashlib.sha256("\x00".join([VERSION, *documents]).encode()).hexdigest()
+    return model, f"fp_{digest[:10]}"
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """What shapes one choice's text."""
+class Engine:
+    """What a request needs to be answered: the tokenizer, the model and the model table."""
 
-    max_tokens: int | None
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-
-def generate(prompt: str, sampling: Sampling, choice: int) -> Iterator[tuple[str, str | None]]:
-    """Yield (piece, finish_reason) pairs; finish_reason is set on the last one only.
-
-    With a stop sequence the text ends before it, as the API does, and the
-    finish reason is "stop". max_tokens None means: until a natural end.
-    """
-    key = f"{sampling.seed}\x00{choice}\x00{prompt}".encode()
-    start = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % len(_CORPUS)
-    words = _CORPUS[start:] + _CORPUS[:start]
-    if sampling.max_tokens == 0:
-        yield "", "length"
-        return
-    # The text runs out (a natural stop) or max_tokens cuts it ("length").
-    steps = words if sampling.max_tokens is None else words[: sampling.max_tokens]
-    text = ""
-    for i, word in enumerate(steps):
-        piece = (" " if i or prompt[-1:] not in ("", " ", "\n") else "") + word
-        cut = _first_stop(text + piece, sampling.stop)
-        if cut is not None:
-            yield (text + piece)[len(text) : cut], "stop"
-            return
-        text += piece
-        if i < len(steps) - 1:
-            yield piece, None
-        else:
-            yield piece, "length" if sampling.max_tokens == len(steps) else "stop"
-
-
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return min(hits, default=None)
+    def __init__(self, models: Mapping[str, catalog.ModelCard] = catalog.DEFAULT_MODELS) -> None:
+        self.tokenizer: Tokenizer = cl100k()
+        self.model, self.fingerprint = _trained()
+        self.models = dict(models)

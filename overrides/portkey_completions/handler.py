@@ -1,24 +1,40 @@
-"""The createCompletion operation: a validated request in, a completion or an SSE stream out."""
+"""The createCompletion operation: a validated request in, a completion or an SSE stream out.
+
+The request is parsed with the generated pydantic models, then checked for what a schema cannot
+say (model table, context window, best_of, logit_bias keys) and resolved into a Plan: one engine
+`Choice` per generated completion. Responses are plain dicts in the spec's shape (the generated
+models drop `nullable` from `top_logprobs` items, which echo needs); the tests validate them
+against the spec.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pydantic
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from portkey_completions_spec import models
 
-from . import engine, sse
+from . import sse
+from .catalog import ModelCard
+from .completion import Choice, Piece, Run, Token
+from .engine import Engine
 from .errors import APIError
+from .sampler import Sampler, Sampling
 
-SYSTEM_FINGERPRINT = "fp_portkey_stub"
+logger = logging.getLogger(__name__)
 
 _FIELDS = models.CreateCompletionRequest.model_fields
+_TOKEN_ID = re.compile(r"[0-9]{1,7}")
 
 
 def _or_default(request: models.CreateCompletionRequest, name: str):
@@ -32,49 +48,118 @@ def _unwrap(value):
     return value.root if isinstance(value, pydantic.RootModel) else value
 
 
-def prompt_texts(prompt) -> list[str]:
-    """The spec's four prompt forms (and null) as a list of prompt texts."""
+def _invalid(message: str, param: str | None, code: str | None = None) -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def _prompts(engine: Engine, prompt) -> list[tuple[int, ...]]:
+    """The spec's four prompt forms (and null, which is <|endoftext|>) as token ids, one tuple a prompt."""
+    tokenizer = engine.tokenizer
     prompt = _unwrap(prompt)
     if prompt is None:
-        return [engine.ENDOFTEXT]
+        return [(tokenizer.eot,)]
     if isinstance(prompt, str):
-        return [prompt]
+        return [tuple(tokenizer.encode(prompt))]
     items = [_unwrap(p) for p in prompt]
     if items and all(isinstance(i, int) for i in items):
-        return [engine.token_ids_text(items)]
-    return [p if isinstance(p, str) else engine.token_ids_text(p) for p in items]
+        items = [items]
+    prompts = [tuple(tokenizer.encode(p)) if isinstance(p, str) else tuple(p) for p in items]
+    for ids in prompts:
+        bad = tokenizer.invalid(ids)
+        if bad is not None:
+            raise _invalid(
+                f"Invalid token {bad} in prompt: cl100k_base token ids are 0-100255 and its special tokens.", "prompt"
+            )
+    return prompts
+
+
+def _logit_bias(engine: Engine, raw: dict[str, int] | None) -> dict[int, float]:
+    bias = {}
+    for key, value in (raw or {}).items():
+        if not _TOKEN_ID.fullmatch(key) or int(key) not in engine.tokenizer.valid:
+            raise _invalid(f"Invalid key in 'logit_bias': {key!r} is not a cl100k_base token id.", "logit_bias")
+        if not -100 <= value <= 100:
+            raise _invalid(f"Invalid value for 'logit_bias' token {key}: {value} is outside -100 to 100.", "logit_bias")
+        bias[int(key)] = float(value)
+    return bias
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A request resolved into what to generate: one entry per choice, in index order."""
+    """A request resolved: the choices to generate, per prompt, and how to answer."""
 
     request: models.CreateCompletionRequest
-    prompts: list[str]
+    engine: Engine
+    card: ModelCard
+    prompts: list[tuple[int, ...]]
+    choices: list[Choice]  # per prompt p, best_of of them: choices[p * best_of + j]
     n: int
-    echo: bool
-    sampling: engine.Sampling
+    best_of: int
+    sampler: Sampler
+    logprobs: int | None
 
     @classmethod
-    def from_body(cls, body: dict) -> Plan:
+    def from_body(cls, body: dict, engine: Engine) -> Plan:
         try:
             request = models.CreateCompletionRequest.model_validate(body)
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             param = ".".join(str(p) for p in first["loc"]) or None
-            raise APIError(400, f"{first['msg']} - '{param}'", param=param) from None
+            raise _invalid(f"{first['msg']} - '{param}'", param) from None
+        name = str(_unwrap(request.model))
+        card = engine.models.get(name)
+        if card is None:
+            raise APIError(
+                404,
+                f"The model `{name}` does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        n = _or_default(request, "n")
+        # best_of left out (or null) means n, whatever default the spec writes down.
+        best_of = request.best_of if "best_of" in request.model_fields_set and request.best_of is not None else n
+        if best_of < n:
+            raise _invalid(f"best_of must be greater than or equal to n (best_of is {best_of}, n is {n}).", "best_of")
+        if request.stream and best_of > 1:
+            raise _invalid("Cannot stream results with best_of greater than 1.", "best_of")
+        echo = _or_default(request, "echo")
+        suffix: tuple[int, ...] = ()
+        if request.suffix is not None:
+            if not card.suffix:
+                raise _invalid(f"The model `{name}` does not support the 'suffix' parameter.", "suffix")
+            if echo:
+                raise _invalid("'echo' and 'suffix' cannot be used together.", "suffix")
+            suffix = tuple(engine.tokenizer.encode(request.suffix))
+        prompts = _prompts(engine, request.prompt)
         stop = _unwrap(request.stop)
-        return cls(
-            request=request,
-            prompts=prompt_texts(request.prompt),
-            n=_or_default(request, "n"),
-            echo=_or_default(request, "echo"),
-            sampling=engine.Sampling(
-                max_tokens=request.max_tokens,
-                stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
-                seed=request.seed,
+        logprobs = request.logprobs
+        sampler = Sampler(
+            engine.model,
+            Sampling(
+                temperature=_or_default(request, "temperature"),
+                top_p=_or_default(request, "top_p"),
+                presence_penalty=_or_default(request, "presence_penalty"),
+                frequency_penalty=_or_default(request, "frequency_penalty"),
+                logit_bias=_logit_bias(engine, request.logit_bias),
             ),
         )
+        choices = []
+        for p, ids in enumerate(prompts):
+            max_tokens = _budget(card, len(ids) + len(suffix), request.max_tokens)
+            for j in range(best_of):
+                choices.append(
+                    Choice(
+                        prompt=ids,
+                        max_tokens=max_tokens,
+                        suffix=suffix,
+                        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+                        logprobs=logprobs,
+                        echo=echo,
+                        score=best_of > n,
+                        seed=None if request.seed is None else f"{request.seed}:{p}:{j}",
+                    )
+                )
+        return cls(request, engine, card, prompts, choices, n, best_of, sampler, logprobs)
 
     @property
     def model(self) -> str:
@@ -87,45 +172,89 @@ class Plan:
             "object": "text_completion",
             "created": int(time.time()),
             "model": self.model,
-            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "system_fingerprint": self.engine.fingerprint,
         }
 
-    def choices(self) -> Iterator[tuple[int, str]]:
-        """(index, prompt) for every choice: index = prompt_index * n + j."""
-        for p, prompt in enumerate(self.prompts):
-            for j in range(self.n):
-                yield p * self.n + j, prompt
+    def runs(self) -> list[list[Run]]:
+        """Per prompt, its best_of runs."""
+        k = self.best_of
+        return [
+            [Run(self.engine, self.sampler, c) for c in self.choices[p * k : (p + 1) * k]]
+            for p in range(len(self.prompts))
+        ]
 
     def prompt_tokens(self) -> int:
-        return sum(engine.count(p) for p in self.prompts)
+        # Each prompt once, however many choices it has; a suffix is part of the input.
+        suffix = len(self.choices[0].suffix) if self.choices else 0
+        return sum(len(p) + suffix for p in self.prompts)
+
+    def record(self, completion_id: str, completion_tokens: int) -> None:
+        logger.info(
+            "completion %s model=%s user=%s prompt_tokens=%d completion_tokens=%d",
+            completion_id,
+            self.model,
+            self.request.user,
+            self.prompt_tokens(),
+            completion_tokens,
+        )
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> models.CompletionUsage:
-    return models.CompletionUsage(
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        total_tokens=prompt_tokens + completion_tokens,
-    )
+def _budget(card: ModelCard, prompt_tokens: int, max_tokens: int | None) -> int:
+    """max_tokens, or (null) what the context window leaves; over the window is OpenAI's 400."""
+    window = card.context_window
+    wanted = window - prompt_tokens if max_tokens is None else max_tokens
+    if prompt_tokens + max(wanted, 0) > window:
+        raise _invalid(
+            f"This model's maximum context length is {window} tokens, however you requested "
+            f"{prompt_tokens + max(wanted, 0)} tokens ({prompt_tokens} in your prompt; {max(wanted, 0)} for the "
+            "completion). Please reduce your prompt; or completion length.",
+            "prompt" if prompt_tokens > window else "max_tokens",
+            code="context_length_exceeded",
+        )
+    return wanted
 
 
-def complete(plan: Plan) -> models.CreateCompletionResponse:
+def _logprobs(tokens: Iterable[Token]) -> dict[str, list]:
+    tokens = list(tokens)
+    return {
+        "tokens": [t.label for t in tokens],
+        "token_logprobs": [t.logprob for t in tokens],
+        "top_logprobs": [t.top for t in tokens],
+        "text_offset": [t.offset for t in tokens],
+    }
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def complete(plan: Plan) -> dict[str, Any]:
+    """The non-streamed response: every choice in full, the n best of best_of per prompt."""
     choices = []
     completion_tokens = 0
-    for index, prompt in plan.choices():
-        pieces = list(engine.generate(prompt, plan.sampling, index))
-        completion_tokens += len([p for p, _ in pieces if p])
-        text = "".join(p for p, _ in pieces)
-        choices.append(
-            models.Choice(
-                index=index,
-                text=prompt + text if plan.echo else text,
-                logprobs=None,
-                finish_reason=pieces[-1][1],
+    for p, runs in enumerate(plan.runs()):
+        done = [(run, list(run.pieces())) for run in runs]
+        completion_tokens += sum(run.sampled for run in runs)
+        if plan.best_of > plan.n:
+            done.sort(key=lambda item: item[0].mean_logprob, reverse=True)
+        for j, (_, pieces) in enumerate(done[: plan.n]):
+            choices.append(
+                {
+                    "text": "".join(piece.text for piece in pieces),
+                    "index": p * plan.n + j,
+                    "logprobs": None
+                    if plan.logprobs is None
+                    else _logprobs(t for piece in pieces for t in piece.tokens),
+                    "finish_reason": pieces[-1].finish_reason,
+                }
             )
-        )
-    return models.CreateCompletionResponse(
-        **plan.envelope(), choices=choices, usage=_usage(plan.prompt_tokens(), completion_tokens)
-    )
+    body = {**plan.envelope(), "choices": choices, "usage": _usage(plan.prompt_tokens(), completion_tokens)}
+    plan.record(body["id"], completion_tokens)
+    return body
 
 
 async def stream(plan: Plan) -> AsyncIterator[bytes]:
@@ -135,41 +264,47 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
     if include_usage:
         base["usage"] = None
 
-    def chunk(index: int, text: str, finish_reason: str | None) -> bytes:
-        choice = models.CreateCompletionChunkChoice(index=index, text=text, logprobs=None, finish_reason=finish_reason)
-        body = models.CreateCompletionChunk(**base, choices=[choice])
-        return sse.event(body.model_dump_json(exclude_unset=True))
+    def chunk(index: int, piece: Piece) -> bytes:
+        choice = {
+            "index": index,
+            "text": piece.text,
+            "logprobs": None if plan.logprobs is None else _logprobs(piece.tokens),
+            "finish_reason": piece.finish_reason,
+        }
+        return sse.event(json.dumps({**base, "choices": [choice]}))
 
+    runs = [run for per_prompt in plan.runs() for run in per_prompt]  # best_of is n here
     try:
-        running = []
-        for index, prompt in plan.choices():
-            if plan.echo:
-                yield chunk(index, prompt, None)
-            running.append((index, engine.generate(prompt, plan.sampling, index)))
-        completion_tokens = 0
+        running = [(index, run.pieces()) for index, run in enumerate(runs)]
         while running:
             for entry in list(running):
                 index, pieces = entry
-                piece, finish_reason = next(pieces)
-                completion_tokens += bool(piece)
-                yield chunk(index, piece, finish_reason)
-                if finish_reason is not None:
+                piece = next(pieces)
+                yield chunk(index, piece)
+                if piece.finish_reason is not None:
                     running.remove(entry)
+        completion_tokens = sum(run.sampled for run in runs)
         if include_usage:
-            usage = models.CreateCompletionChunk(
-                **{**base, "usage": _usage(plan.prompt_tokens(), completion_tokens)}, choices=[]
-            )
-            yield sse.event(usage.model_dump_json(exclude_unset=True))
+            usage = {**base, "usage": _usage(plan.prompt_tokens(), completion_tokens), "choices": []}
+            yield sse.event(json.dumps(usage))
+        plan.record(base["id"], completion_tokens)
     except Exception as exc:  # the status line is already sent: the error can only go in-band
         error = exc if isinstance(exc, APIError) else APIError(500, "The server had an error while streaming.")
-        yield sse.event(models.ErrorResponse.model_validate(error.body()).model_dump_json())
+        logger.exception("stream %s failed", base["id"])
+        yield sse.event(json.dumps(error.body()))
         return
     yield sse.DONE
 
 
-async def create_completion(body: dict) -> Response:
-    """Bound to operationId createCompletion by the resolver in app.py."""
-    plan = Plan.from_body(body)
-    if plan.request.stream:
-        return StreamingResponse(stream(plan), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
-    return Response(complete(plan).model_dump_json(exclude_unset=True), media_type="application/json")
+def operations(engine: Engine) -> dict[str, Callable]:
+    """operationId -> handler, bound to one engine."""
+
+    async def create_completion(body: dict) -> Response:
+        plan = Plan.from_body(body, engine)
+        if plan.request.stream:
+            return StreamingResponse(stream(plan), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        # Generation is CPU work: off the event loop, so other connections are served meanwhile.
+        body = await run_in_threadpool(complete, plan)
+        return Response(json.dumps(body), media_type="application/json")
+
+    return {"createCompletion": create_completion}

@@ -33,8 +33,8 @@ from .create_completion_response_choices_item_finish_reason import (
 from .create_completion_response_choices_item_logprobs_type_0 import (
     CreateCompletionResponseChoicesItemLogprobsType0,
 )
-from .create_completion_response_choices_item_logprobs_type_0_top_logprobs_item import (
-    CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem,
+from .create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0 import (
+    CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,
 )
 from .create_completion_response_object import CreateCompletionResponseObject
 from .create_completion_stream_event import CreateCompletionStreamEvent
@@ -59,7 +59,7 @@ __all__ = (
     "CreateCompletionResponseChoicesItem",
     "CreateCompletionResponseChoicesItemFinishReason",
     "CreateCompletionResponseChoicesItemLogprobsType0",
-    "CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem",
+    "CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0",
     "CreateCompletionResponseObject",
     "CreateCompletionStreamEvent",
     "Error",

@@ -9,8 +9,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
-    from ..models.create_completion_response_choices_item_logprobs_type_0_top_logprobs_item import (
-        CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem,
+    from ..models.create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0 import (
+        CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,
     )
 
 
@@ -22,37 +22,55 @@ class CreateCompletionResponseChoicesItemLogprobsType0:
     """
     Attributes:
         text_offset (list[int] | Unset):
-        token_logprobs (list[float] | Unset):
+        token_logprobs (list[float | None] | Unset):
         tokens (list[str] | Unset):
-        top_logprobs (list[CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem] | Unset):
+        top_logprobs (list[CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0 | None] | Unset):
     """
 
     text_offset: list[int] | Unset = UNSET
-    token_logprobs: list[float] | Unset = UNSET
+    token_logprobs: list[float | None] | Unset = UNSET
     tokens: list[str] | Unset = UNSET
     top_logprobs: (
-        list[CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem] | Unset
+        list[
+            CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0 | None
+        ]
+        | Unset
     ) = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0 import (
+            CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,
+        )
+
         text_offset: list[int] | Unset = UNSET
         if not isinstance(self.text_offset, Unset):
             text_offset = self.text_offset
 
-        token_logprobs: list[float] | Unset = UNSET
+        token_logprobs: list[float | None] | Unset = UNSET
         if not isinstance(self.token_logprobs, Unset):
-            token_logprobs = self.token_logprobs
+            token_logprobs = []
+            for token_logprobs_item_data in self.token_logprobs:
+                token_logprobs_item: float | None
+                token_logprobs_item = token_logprobs_item_data
+                token_logprobs.append(token_logprobs_item)
 
         tokens: list[str] | Unset = UNSET
         if not isinstance(self.tokens, Unset):
             tokens = self.tokens
 
-        top_logprobs: list[dict[str, Any]] | Unset = UNSET
+        top_logprobs: list[dict[str, Any] | None] | Unset = UNSET
         if not isinstance(self.top_logprobs, Unset):
             top_logprobs = []
             for top_logprobs_item_data in self.top_logprobs:
-                top_logprobs_item = top_logprobs_item_data.to_dict()
+                top_logprobs_item: dict[str, Any] | None
+                if isinstance(
+                    top_logprobs_item_data,
+                    CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,
+                ):
+                    top_logprobs_item = top_logprobs_item_data.to_dict()
+                else:
+                    top_logprobs_item = top_logprobs_item_data
                 top_logprobs.append(top_logprobs_item)
 
         field_dict: dict[str, Any] = {}
@@ -71,28 +89,69 @@ class CreateCompletionResponseChoicesItemLogprobsType0:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.create_completion_response_choices_item_logprobs_type_0_top_logprobs_item import (
-            CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem,
+        from ..models.create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0 import (
+            CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,
         )
 
         d = dict(src_dict)
         text_offset = cast(list[int], d.pop("text_offset", UNSET))
 
-        token_logprobs = cast(list[float], d.pop("token_logprobs", UNSET))
+        _token_logprobs = d.pop("token_logprobs", UNSET)
+        token_logprobs: list[float | None] | Unset = UNSET
+        if _token_logprobs is not UNSET:
+            token_logprobs = []
+            for token_logprobs_item_data in _token_logprobs:
+
+                def _parse_token_logprobs_item(data: object) -> float | None:
+                    if data is None:
+                        return data
+                    return cast(float | None, data)
+
+                token_logprobs_item = _parse_token_logprobs_item(
+                    token_logprobs_item_data
+                )
+
+                token_logprobs.append(token_logprobs_item)
 
         tokens = cast(list[str], d.pop("tokens", UNSET))
 
         _top_logprobs = d.pop("top_logprobs", UNSET)
         top_logprobs: (
-            list[CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem]
+            list[
+                CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0
+                | None
+            ]
             | Unset
         ) = UNSET
         if _top_logprobs is not UNSET:
             top_logprobs = []
             for top_logprobs_item_data in _top_logprobs:
-                top_logprobs_item = CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem.from_dict(
-                    top_logprobs_item_data
-                )
+
+                def _parse_top_logprobs_item(
+                    data: object,
+                ) -> (
+                    CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0
+                    | None
+                ):
+                    if data is None:
+                        return data
+                    try:
+                        if not isinstance(data, dict):
+                            raise TypeError()
+                        top_logprobs_item_type_0 = CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0.from_dict(
+                            data
+                        )
+
+                        return top_logprobs_item_type_0
+                    except (TypeError, ValueError, AttributeError, KeyError):
+                        pass
+                    return cast(
+                        CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0
+                        | None,
+                        data,
+                    )
+
+                top_logprobs_item = _parse_top_logprobs_item(top_logprobs_item_data)
 
                 top_logprobs.append(top_logprobs_item)
 

@@ -7,12 +7,12 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 T = TypeVar(
-    "T", bound="CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem"
+    "T", bound="CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0"
 )
 
 
 @_attrs_define
-class CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem:
+class CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0:
     additional_properties: dict[str, float] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -25,12 +25,10 @@ class CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItem:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        create_completion_response_choices_item_logprobs_type_0_top_logprobs_item = (
-            cls()
-        )
+        create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0 = cls()
 
-        create_completion_response_choices_item_logprobs_type_0_top_logprobs_item.additional_properties = d
-        return create_completion_response_choices_item_logprobs_type_0_top_logprobs_item
+        create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0.additional_properties = d
+        return create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0
 
     @property
     def additional_keys(self) -> list[str]:

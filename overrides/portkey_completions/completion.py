@@ -1,0 +1,190 @@
+"""One choice, token by token: sampling, UTF-8 decoding, stop sequences, echo and logprobs.
+
+A choice is produced as pieces of text, each with the tokens it holds. The non-streamed
+response joins them; the stream sends them as they come. Both read the same pieces, so the
+joined stream equals the response for the same seed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .engine import Engine
+from .lm import Copying
+from .sampler import Sampler
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What one choice asks for, resolved: token ids and limits, no defaults left open."""
+
+    prompt: tuple[int, ...]
+    max_tokens: int
+    suffix: tuple[int, ...] = ()
+    stop: tuple[str, ...] = ()
+    logprobs: int | None = None
+    echo: bool = False
+    score: bool = False  # best_of ranks choices by their mean logprob
+    seed: str | None = None  # None: a fresh random seed
+
+
+class Token(NamedTuple):
+    label: str  # the token as logprobs name it
+    logprob: float | None
+    top: dict[str, float] | None
+    offset: int  # where its text starts in the choice's text
+
+
+class Piece(NamedTuple):
+    text: str
+    tokens: list[Token]
+    finish_reason: str | None
+
+
+class Run:
+    """Generates one choice; after the pieces are read, `sampled` and `mean_logprob` hold."""
+
+    def __init__(self, engine: Engine, sampler: Sampler, choice: Choice) -> None:
+        self.engine = engine
+        self.sampler = sampler
+        self.choice = choice
+        self.sampled = 0
+        self._logprob_sum = 0.0
+
+    @property
+    def mean_logprob(self) -> float:
+        return self._logprob_sum / self.sampled if self.sampled else 0.0
+
+    def pieces(self) -> Iterator[Piece]:
+        choice, tokenizer = self.choice, self.engine.tokenizer
+        offset = 0
+        if choice.echo:
+            echoed = self._echo()
+            yield echoed
+            offset = len(echoed.text)
+        prompt = choice.prompt
+        a = prompt[-2] if len(prompt) > 1 else -1
+        b = prompt[-1] if prompt else -1
+        copying = Copying(prompt + choice.suffix) if prompt or choice.suffix else None
+        # A suffix is reached when the model would write its first token: the insertion ends there.
+        join = choice.suffix[0] if choice.suffix else None
+        rng = random.Random(choice.seed).random
+        step, eot = self.sampler.step, tokenizer.eot
+        token_bytes, labels = tokenizer.token_bytes, tokenizer.labels
+        want_tokens = choice.logprobs is not None
+        top = choice.logprobs
+        score = choice.score
+        decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+        held = _Held(choice.stop, offset)
+        counts: dict[int, int] = {}
+        finish = "length"
+        for _ in range(choice.max_tokens):
+            token, logprob, alternatives = step(a, b, copying, counts, rng, top=top, score=score)
+            self.sampled += 1
+            if logprob is not None:
+                self._logprob_sum += logprob
+            if token == eot or token == join:
+                finish = "stop"
+                break
+            counts[token] = counts.get(token, 0) + 1
+            a, b = b, token
+            text = decode(token_bytes[token])
+            entry = None
+            if want_tokens:
+                named = None if alternatives is None else {labels[w]: lp for w, lp in alternatives}
+                entry = Token(labels[token], logprob, named, 0)
+            piece = held.add(text, entry)
+            if piece is not None:
+                yield piece
+                if piece.finish_reason:
+                    return
+        tail = decode(b"", final=True)
+        piece = held.add(tail, None, tail=True) if tail else None
+        yield piece if piece is not None else held.flush(finish)
+
+    def _echo(self) -> Piece:
+        """The prompt as text; with logprobs, each prompt token scored by the model (the first has none)."""
+        choice, tokenizer = self.choice, self.engine.tokenizer
+        prompt = choice.prompt
+        text = tokenizer.decode(prompt)
+        if choice.logprobs is None:
+            return Piece(text, [], None)
+        decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+        copying = Copying()
+        tokens = []
+        offset = 0
+        a = b = -1
+        for i, w in enumerate(prompt):
+            if i == 0:
+                tokens.append(Token(tokenizer.labels[w], None, None, 0))
+            else:
+                _, logprob, top = self.sampler.score(a, b, copying, w, choice.logprobs)
+                named = {tokenizer.labels[t]: lp for t, lp in top or ()}
+                tokens.append(Token(tokenizer.labels[w], logprob, named, offset))
+            copying.add(a, b, w)
+            a, b = b, w
+            offset += len(decode(tokenizer.token_bytes[w]))
+        return Piece(text, tokens, None)
+
+
+class _Held:
+    """Text not yet sent because it may be the start of a stop sequence.
+
+    A stop sequence is never returned: the text ends where it begins, and a token it cuts
+    through keeps only its part before it (so the tokens' labels still join to the text).
+    """
+
+    def __init__(self, stops: tuple[str, ...], offset: int) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.offset = offset  # characters of the choice already sent
+        self.text = ""
+        self.spans: list[tuple[Token | None, int, int]] = []  # (token, start, end) in self.text
+
+    def add(self, text: str, token: Token | None, *, tail: bool = False) -> Piece | None:
+        """Take one token's text; return what can be sent, or the last piece if a stop sequence appeared.
+
+        `tail` is text without a token of its own (the decoder's last bytes): it joins the last token.
+        """
+        start = len(self.text)
+        self.text += text
+        if tail and self.spans:
+            last, first, _ = self.spans[-1]
+            self.spans[-1] = (last, first, len(self.text))
+        else:
+            self.spans.append((token, start, len(self.text)))
+        cut = min((i for i in (self.text.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            return self._send(cut, "stop")
+        if tail:
+            return None
+        # Keep back the longest end of the text that begins some stop sequence, whole tokens at a time.
+        keep = max((k for s in self.stops for k in range(1, len(s)) if self.text.endswith(s[:k])), default=0)
+        safe = len(self.text) - keep
+        upto = max((end for _, _, end in self.spans if end <= safe), default=0)
+        return self._send(upto, None)
+
+    def flush(self, finish_reason: str) -> Piece:
+        """Everything held, with the finish reason: the choice's last piece."""
+        return self._send(len(self.text), finish_reason) or Piece("", [], finish_reason)
+
+    def _send(self, upto: int, finish_reason: str | None) -> Piece | None:
+        sent: list[Token] = []
+        kept = []
+        for token, start, end in self.spans:
+            if end <= upto or (finish_reason and start < upto):
+                if token is not None:
+                    label = token.label if end <= upto else self.text[start:upto]
+                    sent.append(token._replace(label=label, offset=self.offset + start))
+            else:
+                kept.append((token, start - upto, end - upto))
+        if not upto and not sent and finish_reason is None and len(kept) == len(self.spans):
+            return None
+        text = self.text[:upto]
+        self.text = self.text[upto:]
+        self.spans = kept
+        self.offset += len(text)
+        return Piece(text, sent, finish_reason)

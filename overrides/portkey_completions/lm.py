@@ -1,0 +1,187 @@
+"""A small language model over cl100k ids: interpolated n-grams plus copying from the prompt.
+
+P(w | a b) mixes, most specific first, each taking a share of what is left:
+
+1. copying: what followed `a b` in the prompt (share COPY_TRIGRAM), then what followed `b`
+   (share COPY_BIGRAM) — this is what makes a completion pick up the prompt's words;
+2. trigram and bigram counts from the training text, each with its Witten-Bell share
+   c(h) / (c(h) + distinct followers of h);
+3. the background: unigram counts, with FLOOR of the mass spread evenly over every token of
+   the vocabulary, so that every token has a finite logprob and logit_bias can raise any of them.
+
+A component is present only when its context was seen; its share then goes to the next one.
+Every component is a sparse list of followers, so one step costs a few dict look-ups: sampling
+never builds a distribution over the 100k-token vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+COPY_TRIGRAM = 0.5
+COPY_BIGRAM = 0.2
+FLOOR = 1e-4
+
+# Context keys are ints (a * _STRIDE + b): cheaper to hash than tuples. A missing `a` is -1,
+# which gives a negative key no trained context has.
+_STRIDE = 1 << 20
+
+Random = Callable[[], float]
+
+
+class Followers:
+    """The tokens seen after one context, with repetition: a uniform pick is a pick by count."""
+
+    __slots__ = ("counts", "n", "share", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.counts: dict[int, int] = {}
+        self.n = 0
+        self.share = 0.0
+
+    def add(self, token: int) -> None:
+        self.tokens.append(token)
+        self.counts[token] = self.counts.get(token, 0) + 1
+        self.n += 1
+        self.share = self.n / (self.n + len(self.counts))  # Witten-Bell
+
+
+def key(a: int, b: int) -> int:
+    return a * _STRIDE + b
+
+
+class Copying:
+    """What followed each one- and two-token context in the prompt (and the suffix)."""
+
+    __slots__ = ("bigrams", "trigrams")
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self.trigrams: dict[int, Followers] = {}
+        self.bigrams: dict[int, Followers] = {}
+        a = b = -1
+        for w in ids:
+            self.add(a, b, w)
+            a, b = b, w
+
+    def add(self, a: int, b: int, w: int) -> None:
+        if b < 0:
+            return
+        if a >= 0:
+            self.trigrams.setdefault(key(a, b), Followers()).add(w)
+        self.bigrams.setdefault(b, Followers()).add(w)
+
+
+class Distribution:
+    """P(. | context) as its sparse components plus `rest` times the background."""
+
+    __slots__ = ("components", "model", "rest")
+
+    def __init__(self, model: NGramModel, components: list[tuple[float, Followers]], rest: float) -> None:
+        self.model = model
+        self.components = components
+        self.rest = rest
+
+    def explicit(self) -> dict[int, float]:
+        """P(w) for every token some component names; every other token has rest * background(w)."""
+        p: dict[int, float] = {}
+        for weight, f in self.components:
+            scale = weight / f.n
+            for w, c in f.counts.items():
+                p[w] = p.get(w, 0.0) + scale * c
+        background, rest = self.model.background, self.rest
+        for w in p:
+            p[w] += rest * background(w)
+        return p
+
+    def p(self, w: int) -> float:
+        total = self.rest * self.model.background(w)
+        for weight, f in self.components:
+            c = f.counts.get(w)
+            if c:
+                total += weight * c / f.n
+        return total
+
+
+class NGramModel:
+    """Trained once, at start-up, on documents of token ids."""
+
+    def __init__(self, documents: Iterable[Sequence[int]], vocabulary: Iterable[int], eot: int) -> None:
+        self.trigrams: dict[int, Followers] = {}
+        self.bigrams: dict[int, Followers] = {}
+        self.unigrams = Followers()
+        for doc in documents:
+            seq = [eot, *doc, eot]  # each document starts after, and ends with, an end of text
+            for i in range(1, len(seq)):
+                w = seq[i]
+                self.bigrams.setdefault(seq[i - 1], Followers()).add(w)
+                if i >= 2:
+                    self.trigrams.setdefault(key(seq[i - 2], seq[i - 1]), Followers()).add(w)
+                self.unigrams.add(w)
+        self.vocabulary = tuple(sorted(vocabulary))
+        self.floor = FLOOR / len(self.vocabulary)
+        n = self.unigrams.n
+        self.seen = {w: (1 - FLOOR) * c / n + self.floor for w, c in self.unigrams.counts.items()}
+        # The background's tokens from most to least likely (ties by id); every unseen token
+        # comes after them, each with probability `floor`.
+        self.ranked = sorted(self.seen, key=lambda w: (-self.seen[w], w))
+        self.rank = {w: i for i, w in enumerate(self.ranked)}
+
+    def background(self, w: int) -> float:
+        return self.seen.get(w, self.floor)
+
+    def distribution(self, a: int, b: int, copying: Copying | None) -> Distribution:
+        components: list[tuple[float, Followers]] = []
+        rest = 1.0
+        k = key(a, b)
+        for f, share in self._components(k, b, copying):
+            components.append((rest * share, f))
+            rest *= 1 - share
+        return Distribution(self, components, rest)
+
+    def _components(self, k: int, b: int, copying: Copying | None) -> Iterable[tuple[Followers, float]]:
+        if copying is not None:
+            f = copying.trigrams.get(k)
+            if f is not None:
+                yield f, COPY_TRIGRAM
+            f = copying.bigrams.get(b)
+            if f is not None:
+                yield f, COPY_BIGRAM
+        f = self.trigrams.get(k)
+        if f is not None:
+            yield f, f.share
+        f = self.bigrams.get(b)
+        if f is not None:
+            yield f, f.share
+
+    def sample(self, a: int, b: int, copying: Copying | None, random: Random) -> int:
+        """Draw from P(. | a b) exactly, without materialising it: pick a component, then a follower.
+
+        The same walk as `distribution`, inlined, because this is the engine's hot loop.
+        """
+        r = random()
+        k = a * _STRIDE + b
+        if copying is not None:
+            f = copying.trigrams.get(k)
+            if f is not None:
+                if r < COPY_TRIGRAM:
+                    return f.tokens[int(random() * f.n)]
+                r = (r - COPY_TRIGRAM) / (1 - COPY_TRIGRAM)
+            f = copying.bigrams.get(b)
+            if f is not None:
+                if r < COPY_BIGRAM:
+                    return f.tokens[int(random() * f.n)]
+                r = (r - COPY_BIGRAM) / (1 - COPY_BIGRAM)
+        f = self.trigrams.get(k)
+        if f is not None:
+            if r < f.share:
+                return f.tokens[int(random() * f.n)]
+            r = (r - f.share) / (1 - f.share)
+        f = self.bigrams.get(b)
+        if f is not None:
+            if r < f.share:
+                return f.tokens[int(random() * f.n)]
+            r = (r - f.share) / (1 - f.share)
+        if r < 1 - FLOOR:
+            return self.unigrams.tokens[int(random() * self.unigrams.n)]
+        return self.vocabulary[int(random() * len(self.vocabulary))]

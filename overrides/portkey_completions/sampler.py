@@ -1,0 +1,277 @@
+"""Turning the model's distribution into a token: the request's sampling parameters, applied exactly.
+
+OpenAI's definitions, on logits (log-probabilities):
+
+    logit'(w) = logit(w) + logit_bias[w] - count[w] * frequency_penalty - (count[w] > 0) * presence_penalty
+
+where count[w] is how often w was sampled so far in this choice; then softmax(logit' / temperature),
+cut to the nucleus of mass top_p. Temperature 0 is greedy (ties go to the lowest id).
+
+Only the tokens the model names explicitly, or the request touches (bias, penalties), get their
+own logit. Every other token has rest * background(w), so the sum over the 100k-token vocabulary
+is the background's total at that temperature (cached per temperature) minus what the named
+tokens take of it. Nothing here loops over the vocabulary per step.
+
+Reported logprobs are log softmax(logit') at temperature 1 without top_p: the model as the
+request shaped it, not the sampler's temperature.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import heapq
+import itertools
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .lm import Copying, Distribution, NGramModel, Random
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: Mapping[int, float] = field(default_factory=dict)
+
+    @property
+    def plain(self) -> bool:
+        """The model's own distribution: sample it directly, without naming any token."""
+        return (
+            self.temperature == 1
+            and self.top_p >= 1
+            and not self.presence_penalty
+            and not self.frequency_penalty
+            and not self.logit_bias
+        )
+
+
+class Step(NamedTuple):
+    token: int
+    logprob: float | None  # set when asked for logprobs or a score
+    top: list[tuple[int, float]] | None  # the k most likely tokens, when asked
+
+
+class _Tempered:
+    """The background raised to 1/T, as log suffix sums over its ranking.
+
+    suffix[i] = log sum of background(w) ** (1/T) over ranked[i:], the evenly spread floor last
+    (at index len(ranked)). Suffix sums keep a low temperature from underflowing: the mass of the
+    untouched tokens is taken from the most likely of them downwards, never as a difference of
+    two nearly equal totals.
+    """
+
+    def __init__(self, model: NGramModel, temperature: float) -> None:
+        logs = [math.log(model.seen[w]) / temperature for w in model.ranked]
+        n_unseen = len(model.vocabulary) - len(model.ranked)
+        logs.append(math.log(model.floor) / temperature + math.log(n_unseen) if n_unseen else -math.inf)
+        suffix = [-math.inf] * (len(logs) + 1)
+        for i in range(len(logs) - 1, -1, -1):
+            suffix[i] = _logaddexp(suffix[i + 1], logs[i])
+        self.suffix = suffix
+        self.negated = [-x for x in suffix]  # increasing, for bisect
+
+
+def _logaddexp(x: float, y: float) -> float:
+    if x < y:
+        x, y = y, x
+    return x if y == -math.inf else x + math.log1p(math.exp(y - x))
+
+
+@functools.lru_cache(maxsize=32)
+def _tempered(model: NGramModel, temperature: float) -> _Tempered:
+    return _Tempered(model, temperature)
+
+
+class _View:
+    """One step's logits: those of named tokens, and the rule for every other token."""
+
+    def __init__(self, dist: Distribution, sampling: Sampling, counts: Mapping[int, int]) -> None:
+        model = self.model = dist.model
+        p = dist.explicit()
+        bias = sampling.logit_bias
+        freq, presence = sampling.frequency_penalty, sampling.presence_penalty
+        touched = p.keys() | bias.keys() | (counts.keys() if freq or presence else set())
+        self.log_rest = math.log(dist.rest)
+        logits = {}
+        for w in touched:
+            pw = p.get(w) or dist.rest * model.background(w)
+            c = counts.get(w, 0)
+            logits[w] = math.log(pw) + bias.get(w, 0.0) - c * freq - (presence if c else 0.0)
+        self.logits = logits
+        # At temperature 1 the untouched tokens hold rest * (1 - background mass of the touched).
+        taken = sum(model.background(w) for w in logits)
+        untouched = dist.rest * max(0.0, 1.0 - taken)
+        top = max(logits.values(), default=-math.inf)
+        top = max(top, math.log(untouched)) if untouched > 0 else top
+        total = sum(math.exp(x - top) for x in logits.values()) + untouched / math.exp(top)
+        self.log_z = top + math.log(total)
+
+    def background_logit(self, w: int) -> float:
+        return self.log_rest + math.log(self.model.background(w))
+
+    def untouched(self) -> Iterator[int]:
+        """Tokens without their own logit, most likely first."""
+        logits = self.logits
+        yield from (w for w in self.model.ranked if w not in logits)
+        seen = self.model.seen
+        yield from (w for w in self.model.vocabulary if w not in seen and w not in logits)
+
+    def logit(self, w: int) -> float:
+        x = self.logits.get(w)
+        return self.background_logit(w) if x is None else x
+
+    def logprob(self, w: int) -> float:
+        return min(0.0, self.logit(w) - self.log_z)
+
+    def top(self, k: int, sampled: int) -> list[tuple[int, float]]:
+        """The k most likely tokens, and the sampled one if it is not among them."""
+        if k <= 0:
+            return [(sampled, self.logprob(sampled))]
+        named = heapq.nsmallest(k, self.logits.items(), key=lambda item: (-item[1], item[0]))
+        others = [(w, self.background_logit(w)) for w in itertools.islice(self.untouched(), k)]
+        best = heapq.nsmallest(k, named + others, key=lambda item: (-item[1], item[0]))
+        result = [(w, min(0.0, x - self.log_z)) for w, x in best]
+        if all(w != sampled for w, _ in result):
+            result.append((sampled, self.logprob(sampled)))
+        return result
+
+    def greedy(self) -> int:
+        best = min(self.logits.items(), key=lambda item: (-item[1], item[0]), default=None)
+        other = next(self.untouched(), None)
+        if other is None or (best is not None and (-best[1], best[0]) <= (-self.background_logit(other), other)):
+            return best[0]
+        return other
+
+    def sample(self, temperature: float, top_p: float, random: Random) -> int:
+        model = self.model
+        tempered = _tempered(model, temperature)
+        named = sorted(self.logits.items(), key=lambda item: (-item[1], item[0]))
+        head = next(self.untouched(), None)
+        head_logit = -math.inf if head is None else self.background_logit(head)
+        # Weights relative to the largest logit, so that no temperature overflows.
+        top = max(named[0][1] if named else -math.inf, head_logit)
+        weights = [math.exp((x - top) / temperature) for _, x in named]
+        untouched, h = 0.0, len(model.ranked)
+        if head is not None:
+            h = model.rank.get(head, h)
+            # The untouched tokens' tempered mass: the suffix from the most likely of them, less the
+            # touched tokens inside it (at most len(touched) heads' worth, so no cancellation).
+            taken = 0.0
+            for w in self.logits:
+                if model.rank.get(w, len(model.ranked)) >= h:
+                    taken += math.exp(math.log(model.background(w)) / temperature - tempered.suffix[h])
+            log_mass = tempered.suffix[h] + math.log(max(1.0 - taken, 1e-300))
+            untouched = math.exp((self.log_rest - top) / temperature + log_mass)
+        if top_p < 1:
+            total = sum(weights) + untouched
+            return self._nucleus(named, weights, top, temperature, total * top_p, random)
+        r = random() * (sum(weights) + untouched)
+        for (w, _), weight in zip(named, weights, strict=True):
+            if r < weight:
+                return w
+            r -= weight
+        if untouched > 0:
+            return self._draw_untouched(tempered, h, random)
+        return named[-1][0]
+
+    def _draw_untouched(self, tempered: _Tempered, h: int, random: Random) -> int:
+        """Inverse-CDF draw from the tempered background's suffix at h, rejecting touched tokens."""
+        ranked = self.model.ranked
+        while True:
+            target = tempered.suffix[h] + math.log1p(-random())
+            i = bisect.bisect_right(tempered.negated, -target, lo=h) - 1
+            w = ranked[i] if i < len(ranked) else self._unseen(random)
+            if w not in self.logits:
+                return w
+
+    def _unseen(self, random: Random) -> int:
+        """A token of the evenly spread floor: one the training text never had."""
+        vocabulary, seen = self.model.vocabulary, self.model.seen
+        while True:
+            w = vocabulary[int(random() * len(vocabulary))]
+            if w not in seen:
+                return w
+
+    def _nucleus(self, named, weights, top: float, temperature: float, mass: float, random: Random) -> int:
+        """Sample among the most likely tokens whose weights first reach `mass` (at least one token)."""
+        model = self.model
+        chosen: list[tuple[int, float]] = []
+        acc = 0.0
+        i = 0
+        others = self.untouched()
+        other = next(others, None)
+        floor = 0.0
+        while acc < mass or not chosen:
+            other_weight = None
+            if other is not None and other in model.seen:
+                other_weight = math.exp((self.background_logit(other) - top) / temperature)
+            if i < len(named) and (other_weight is None or weights[i] >= other_weight):
+                chosen.append((named[i][0], weights[i]))
+                acc += weights[i]
+                i += 1
+            elif other_weight is not None:
+                chosen.append((other, other_weight))
+                acc += other_weight
+                other = next(others, None)
+            else:
+                if other is not None:  # only the evenly spread floor is left: it joins whole
+                    n = len(model.vocabulary) - len(model.ranked) - sum(w not in model.seen for w in self.logits)
+                    floor = n * math.exp((self.log_rest + math.log(model.floor) - top) / temperature)
+                break
+        r = random() * (acc + floor)
+        for w, weight in chosen:
+            if r < weight:
+                return w
+            r -= weight
+        if floor > 0:
+            while (w := self._unseen(random)) in self.logits:
+                pass
+            return w
+        return chosen[-1][0]
+
+
+class Sampler:
+    def __init__(self, model: NGramModel, sampling: Sampling) -> None:
+        self.model = model
+        self.sampling = sampling
+
+    def step(
+        self,
+        a: int,
+        b: int,
+        copying: Copying | None,
+        counts: Mapping[int, int],
+        random: Random,
+        *,
+        top: int | None = None,
+        score: bool = False,
+    ) -> Step:
+        """Sample the token after `a b`; with `score`, also its logprob; with `top`, also the `top` most likely."""
+        model, sampling = self.model, self.sampling
+        if sampling.plain:
+            w = model.sample(a, b, copying, random)
+            if top is None and not score:
+                return Step(w, None, None)
+            dist = model.distribution(a, b, copying)
+            if top is None:
+                return Step(w, math.log(dist.p(w)), None)
+            view = _View(dist, sampling, counts)
+            return Step(w, view.logprob(w), view.top(top, w))
+        view = _View(model.distribution(a, b, copying), sampling, counts)
+        if sampling.temperature == 0:
+            w = view.greedy()
+        else:
+            w = view.sample(sampling.temperature, sampling.top_p, random)
+        if top is None and not score:
+            return Step(w, None, None)
+        return Step(w, view.logprob(w), None if top is None else view.top(top, w))
+
+    def score(self, a: int, b: int, copying: Copying | None, w: int, top: int | None) -> Step:
+        """How likely the model found a given token (an echoed prompt token): logprob and top."""
+        view = _View(self.model.distribution(a, b, copying), self.sampling, {})
+        return Step(w, view.logprob(w), None if top is None else view.top(top, w))
