@@ -31,6 +31,9 @@ ALTERNATIVES = {
 }
 AUTH = ALTERNATIVES["virtual_key"]
 
+# Banning <|endoftext|> (a real logit_bias) makes a choice run to max_tokens: finish_reason "length".
+NO_END = {"100257": -100}
+
 BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 7, "temperature": 0}
 
 

@@ -93,7 +93,7 @@ def test_body_over_the_limit_without_content_length():
     app = create_app(max_body_bytes=1000)
 
     def chunks():
-        yield b'{"model": "m", "prompt": "'
+        yield b'{"model": "babbage-002", "prompt": "'
         yield b"x" * 2000
         yield b'"}'
 
@@ -129,7 +129,7 @@ def test_auth_comes_before_body_validation(client):
 
 def test_chunked_body_is_accepted(client):
     def chunks():
-        yield b'{"model": "m", '
+        yield b'{"model": "babbage-002", '
         yield b'"prompt": "hello"}'
 
     response = client.post("/v1/completions", content=chunks(), headers={**AUTH, "content-type": "application/json"})

@@ -11,7 +11,7 @@ import openai
 import pytest
 from portkey_ai import Portkey
 
-from conftest import ALTERNATIVES, API_KEY, AUTH, BODY
+from conftest import ALTERNATIVES, API_KEY, AUTH, BODY, NO_END
 from portkey_completions_client import Client
 from portkey_completions_client.api.completions import create_completion
 from portkey_completions_client.models import CreateCompletionRequest, CreateCompletionResponse
@@ -49,7 +49,8 @@ def raw_chunks(url: str, body: dict) -> tuple[str, list[bytes]]:
 def test_stream_is_sent_event_by_event(server):
     """Each SSE event leaves the server as its own HTTP chunk: streamed as generated, not buffered."""
     status, chunks = raw_chunks(
-        server, {**BODY, "stream": True, "max_tokens": 20, "stream_options": {"include_usage": True}}
+        server,
+        {**BODY, "stream": True, "max_tokens": 20, "logit_bias": NO_END, "stream_options": {"include_usage": True}},
     )
     assert status.endswith("200 OK")
     assert len(chunks) >= 20 + 2
@@ -85,7 +86,7 @@ def openai_client(server):
 
 def test_openai_sdk(openai_client):
     completion = openai_client.completions.create(
-        model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7, n=2
+        model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7, n=2, logit_bias=NO_END
     )
     assert [c.index for c in completion.choices] == [0, 1]
     assert completion.usage.completion_tokens == 14
@@ -97,6 +98,7 @@ def test_openai_sdk_stream(openai_client):
         model="gpt-3.5-turbo-instruct",
         prompt="Say this is a test",
         max_tokens=5,
+        logit_bias=NO_END,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -129,7 +131,7 @@ def portkey(server):
 
 def test_portkey_sdk(portkey):
     completion = portkey.completions.create(
-        model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7, temperature=0
+        model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7, temperature=0, logit_bias=NO_END
     )
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + 7
@@ -138,7 +140,7 @@ def test_portkey_sdk(portkey):
 def test_portkey_sdk_stream(portkey):
     chunks = list(
         portkey.completions.create(
-            model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=4, stream=True
+            model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=4, logit_bias=NO_END, stream=True
         )
     )
     assert len([c for c in chunks if c.choices]) == 4
@@ -167,7 +169,9 @@ def test_portkey_sdk_other_alternatives(server, name):
 
 def test_generated_client(server):
     client = Client(base_url=f"{server}/v1", headers=AUTH)
-    request = CreateCompletionRequest(model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7)
+    request = CreateCompletionRequest.from_dict(
+        {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 7, "logit_bias": NO_END}
+    )
     with client:
         response = create_completion.sync_detailed(client=client, body=request)
     assert response.status_code == 200

@@ -60,6 +60,22 @@ class Run:
         return self._logprob_sum / self.sampled if self.sampled else 0.0
 
     def pieces(self) -> Iterator[Piece]:
+        """The choice's text as it is generated; the last piece carries the finish reason.
+
+        One piece is held back so that the finish reason rides on the last text, as the API
+        sends it, rather than on an empty piece of its own.
+        """
+        last = None
+        for piece in self._pieces():
+            if piece.finish_reason is not None and last is not None:
+                piece = Piece(last.text + piece.text, last.tokens + piece.tokens, piece.finish_reason)
+            elif last is not None:
+                yield last
+            last = piece
+        if last is not None:
+            yield last
+
+    def _pieces(self) -> Iterator[Piece]:
         choice, tokenizer = self.choice, self.engine.tokenizer
         offset = 0
         if choice.echo:

@@ -117,10 +117,11 @@ class Plan:
             )
         n = _or_default(request, "n")
         # best_of left out (or null) means n, whatever default the spec writes down.
-        best_of = request.best_of if "best_of" in request.model_fields_set and request.best_of is not None else n
+        asked = request.best_of if "best_of" in request.model_fields_set else None
+        best_of = n if asked is None else asked
         if best_of < n:
             raise _invalid(f"best_of must be greater than or equal to n (best_of is {best_of}, n is {n}).", "best_of")
-        if request.stream and best_of > 1:
+        if request.stream and asked is not None and asked > 1:
             raise _invalid("Cannot stream results with best_of greater than 1.", "best_of")
         echo = _or_default(request, "echo")
         suffix: tuple[int, ...] = ()
