@@ -60,7 +60,7 @@ def check_logprobs(choice: dict, k: int) -> None:
     assert len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == len(lp["text_offset"]) == n
     offsets = lp["text_offset"]
     assert offsets == sorted(offsets) and all(0 <= o <= len(text) for o in offsets)
-    for label, logprob, top, offset in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"], offsets):
+    for label, logprob, top, offset in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"], offsets, strict=True):
         if not label.startswith("bytes:"):
             assert text[offset:].startswith(label), (label, text, offset)
         if logprob is None:  # only an echoed prompt's first token
@@ -113,7 +113,7 @@ def test_temperature_zero_is_deterministic_without_a_seed(client, prompt, max_to
     assert len({c["text"] for c in a["choices"]}) == 1
     for c in a["choices"]:  # greedy: every token is the most likely one
         lp = c["logprobs"]
-        for logprob, top in zip(lp["token_logprobs"], lp["top_logprobs"]):
+        for logprob, top in zip(lp["token_logprobs"], lp["top_logprobs"], strict=True):
             assert logprob == pytest.approx(max(top.values()))
 
 
@@ -201,9 +201,8 @@ def test_penalties_reduce_repetition(client):
     def repeats(penalty: float) -> int:
         total = 0
         for seed in range(12):
-            text = post(
-                client, prompt="a a a a", max_tokens=30, seed=seed, frequency_penalty=penalty, logit_bias={str(EOT): -100}
-            )["choices"][0]["text"]
+            body = dict(prompt="a a a a", max_tokens=30, seed=seed, frequency_penalty=penalty)
+            text = post(client, **body, logit_bias={str(EOT): -100})["choices"][0]["text"]
             ids = CL100K.encode(text)
             total += len(ids) - len(set(ids))
         return total
