@@ -60,7 +60,8 @@ def check_logprobs(choice: dict, k: int) -> None:
     assert len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == len(lp["text_offset"]) == n
     offsets = lp["text_offset"]
     assert offsets == sorted(offsets) and all(0 <= o <= len(text) for o in offsets)
-    for label, logprob, top, offset in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"], offsets, strict=True):
+    rows = zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"], offsets, strict=True)
+    for label, logprob, top, offset in rows:
         if not label.startswith("bytes:"):
             assert text[offset:].startswith(label), (label, text, offset)
         if logprob is None:  # only an echoed prompt's first token
