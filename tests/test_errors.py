@@ -134,3 +134,95 @@ def test_chunked_body_is_accepted(client):
 
     response = client.post("/v1/completions", content=chunks(), headers={**AUTH, "content-type": "application/json"})
     assert response.status_code == 200, response.text
+
+
+# -- rules between fields, and the model table: schema-valid requests the engine refuses -------------
+
+
+def error(client, status: int, **patch) -> dict:
+    response = client.post("/v1/completions", json={**BODY, **patch}, headers=AUTH)
+    assert response.status_code == status, response.text
+    return response.json()["error"]
+
+
+def test_unknown_model_is_404_model_not_found(client):
+    err = error(client, 404, model="gpt-5-instruct")
+    assert err["code"] == "model_not_found" and err["param"] == "model"
+    assert "gpt-5-instruct" in err["message"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "param"),
+    [
+        ({"n": 3, "best_of": 2}, "best_of"),
+        ({"best_of": 0}, "best_of"),
+        ({"stream": True, "best_of": 2}, "best_of"),
+        ({"model": "davinci-002", "suffix": " end."}, "suffix"),
+        ({"suffix": " end.", "echo": True}, "suffix"),
+        ({"logit_bias": {"not-a-token": 1}}, "logit_bias"),
+        ({"logit_bias": {"-5": 1}}, "logit_bias"),
+        ({"logit_bias": {"100256": 1}}, "logit_bias"),  # a gap in cl100k's ids
+        ({"logit_bias": {"50": 101}}, "logit_bias"),
+        ({"prompt": [1, 2, 100300]}, "prompt"),
+        ({"prompt": [[1], [100261]]}, "prompt"),
+    ],
+)
+def test_cross_field_rules_are_400_with_param(client, patch, param):
+    err = error(client, 400, **patch)
+    assert err["param"] == param and err["type"] == "invalid_request_error"
+    assert err["message"]
+
+
+def test_prompt_plus_max_tokens_over_the_window(client):
+    err = error(client, 400, max_tokens=4092)  # 5 prompt tokens; gpt-3.5-turbo-instruct has 4096
+    assert err["code"] == "context_length_exceeded" and err["param"] == "max_tokens"
+    assert err["message"] == (
+        "This model's maximum context length is 4096 tokens, however you requested 4097 tokens "
+        "(5 in your prompt; 4092 for the completion). Please reduce your prompt; or completion length."
+    )
+    assert client.post("/v1/completions", json={**BODY, "max_tokens": 4091}, headers=AUTH).status_code == 200
+
+
+def test_prompt_alone_over_the_window(client):
+    err = error(client, 400, prompt=" hello" * 4097, max_tokens=None)
+    assert err["code"] == "context_length_exceeded" and err["param"] == "prompt"
+    # The same prompt fits a model with a larger window.
+    ok = client.post("/v1/completions", json={**BODY, "model": "babbage-002", "prompt": " hello" * 4097}, headers=AUTH)
+    assert ok.status_code == 200
+
+
+def test_suffix_counts_in_the_prompt_and_ends_the_insertion(client):
+    response = client.post("/v1/completions", json={**BODY, "suffix": " of the model.", "max_tokens": 50}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["usage"]["prompt_tokens"] == 5 + 4  # the suffix is input too
+    assert not body["choices"][0]["text"].endswith(" of the model.")
+
+
+def test_a_model_table_from_a_file(tmp_path):
+    from portkey_completions import catalog
+    from portkey_completions.app import create_app
+
+    path = tmp_path / "models.yaml"
+    path.write_text("tiny-instruct: {context_window: 8, suffix: true}\n")
+    app = create_app(models=catalog.load(path))
+    with app.test_client() as c:
+        ok = c.post("/v1/completions", json={**BODY, "model": "tiny-instruct", "max_tokens": 3}, headers=AUTH)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["model"] == "tiny-instruct"
+        too_long = c.post("/v1/completions", json={**BODY, "model": "tiny-instruct", "max_tokens": 4}, headers=AUTH)
+        assert too_long.json()["error"]["code"] == "context_length_exceeded"
+        gone = c.post("/v1/completions", json=BODY, headers=AUTH)
+        assert gone.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "text", ["[]", "a: 1", "m: {context_window: 0}", "m: {context_window: 5, suffix: 1}", "m: {window: 5}"]
+)
+def test_a_bad_model_table_is_refused(tmp_path, text):
+    from portkey_completions import catalog
+
+    path = tmp_path / "models.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError):
+        catalog.load(path)

@@ -93,6 +93,34 @@ def test_openai_sdk(openai_client):
     assert all(c.finish_reason == "length" for c in completion.choices)
 
 
+def test_openai_sdk_every_option_at_once(openai_client):
+    """logprobs, echo, n, best_of and stop together: one consistent, spec-valid object."""
+    prompt = "The model reads the prompt"
+    completion = openai_client.completions.create(
+        model="gpt-3.5-turbo-instruct", prompt=prompt, logprobs=3, echo=True, n=2, best_of=3, stop=["."], seed=5
+    )
+    assert [c.index for c in completion.choices] == [0, 1]
+    prompt_tokens = completion.usage.prompt_tokens
+    assert prompt_tokens == 5
+    for choice in completion.choices:
+        assert choice.text.startswith(prompt)
+        assert "." not in choice.text
+        lp = choice.logprobs
+        assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset)
+        assert "".join(lp.tokens) == choice.text
+        assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+        assert all(x <= 0 for x in lp.token_logprobs[1:])
+        assert all(3 <= len(top) <= 4 for top in lp.top_logprobs[1:])
+        assert [choice.text[o:].startswith(t) for t, o in zip(lp.tokens, lp.text_offset, strict=True)] == [True] * len(
+            lp.tokens
+        )
+        assert choice.finish_reason in ("stop", "length")
+    # best_of=3 candidates were generated and are all counted; each returned one is in the total.
+    generated = sum(len(c.logprobs.tokens) - prompt_tokens for c in completion.choices)
+    assert completion.usage.completion_tokens >= generated
+    assert completion.system_fingerprint.startswith("fp_")
+
+
 def test_openai_sdk_stream(openai_client):
     stream = openai_client.completions.create(
         model="gpt-3.5-turbo-instruct",

@@ -1,0 +1,157 @@
+"""The engine below HTTP: its distributions are real, and the sparse sampler matches dense arithmetic.
+
+The sampler never looks at the 100k-token vocabulary per step. These tests do, once per case,
+and compare: normalisation, logprobs, top-k, temperature, top_p, and sampling frequencies.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+
+import pytest
+
+from portkey_completions.engine import Engine
+from portkey_completions.handler import Plan, complete
+from portkey_completions.lm import Copying
+from portkey_completions.sampler import Sampler, Sampling
+
+ENGINE = Engine()
+MODEL = ENGINE.model
+TOKENIZER = ENGINE.tokenizer
+VOCABULARY = MODEL.vocabulary
+
+PROMPT = TOKENIZER.encode("The model reads the prompt, and the model")
+CONTEXTS = {
+    "seen trigram, copying": (PROMPT[-2], PROMPT[-1], Copying(PROMPT)),
+    "seen bigram only": (-1, TOKENIZER.encode(" the")[0], None),
+    "unseen context": (-1, TOKENIZER.encode(" zxqv")[-1], None),
+}
+
+
+def dense(a, b, copying, sampling: Sampling, counts: dict[int, int]) -> dict[int, float]:
+    """log softmax(logit') over the whole vocabulary, the textbook way."""
+    dist = MODEL.distribution(a, b, copying)
+    logits = {}
+    for w in VOCABULARY:
+        c = counts.get(w, 0)
+        logits[w] = (
+            math.log(dist.p(w))
+            + sampling.logit_bias.get(w, 0.0)
+            - c * sampling.frequency_penalty
+            - (sampling.presence_penalty if c else 0.0)
+        )
+    top = max(logits.values())
+    log_z = top + math.log(sum(math.exp(x - top) for x in logits.values()))
+    return {w: x - log_z for w, x in logits.items()}
+
+
+@pytest.mark.parametrize("name", CONTEXTS)
+def test_the_model_is_a_distribution_over_the_vocabulary(name):
+    a, b, copying = CONTEXTS[name]
+    dist = MODEL.distribution(a, b, copying)
+    assert math.fsum(dist.p(w) for w in VOCABULARY) == pytest.approx(1.0, abs=1e-9)
+    for w, p in dist.explicit().items():
+        assert p == pytest.approx(dist.p(w))
+    assert all(dist.p(w) > 0 for w in (0, 100256 - 1, TOKENIZER.eot))  # the floor: nothing is impossible
+
+
+@pytest.mark.parametrize("name", CONTEXTS)
+def test_fast_sampling_draws_from_the_model(name):
+    a, b, copying = CONTEXTS[name]
+    dist = MODEL.distribution(a, b, copying)
+    rng = random.Random(1).random
+    draws = 30_000
+    seen = collections.Counter(MODEL.sample(a, b, copying, rng) for _ in range(draws))
+    for w, count in seen.most_common(5):
+        p = dist.p(w)
+        sigma = math.sqrt(draws * p * (1 - p))
+        assert abs(count - draws * p) < 5 * sigma + 1, (TOKENIZER.labels[w], count, draws * p)
+
+
+SAMPLINGS = {
+    "plain": Sampling(),
+    "biased": Sampling(logit_bias={TOKENIZER.encode(" the")[0]: 5.0, TOKENIZER.encode(".")[0]: -100.0}),
+    "penalised": Sampling(presence_penalty=1.5, frequency_penalty=0.5),
+    "forced unseen": Sampling(logit_bias={4321: 100.0}),
+}
+COUNTS = {TOKENIZER.encode(" the")[0]: 2, TOKENIZER.encode(" model")[0]: 1}
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("name", SAMPLINGS)
+def test_logprobs_and_top_k_match_dense_arithmetic(context, name):
+    a, b, copying = CONTEXTS[context]
+    sampling = SAMPLINGS[name]
+    reference = dense(a, b, copying, sampling, COUNTS)
+    step = Sampler(MODEL, sampling).step
+    top5 = sorted(reference, key=lambda w: (-reference[w], w))[:5]
+    for w in (*top5, 0, TOKENIZER.eot):
+        logprob = Sampler(MODEL, sampling).score(a, b, copying, w, None).logprob
+        if not sampling.presence_penalty:  # score() is for prompt tokens: nothing sampled yet to penalise
+            assert logprob == pytest.approx(reference[w], abs=1e-9)
+    result = step(a, b, copying, COUNTS, random.Random(2).random, top=5)
+    listed = [w for w, _ in result.top]
+    assert listed[:5] == top5
+    for w, lp in result.top:
+        assert lp == pytest.approx(reference[w], abs=1e-9)
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 1.8])
+@pytest.mark.parametrize("top_p", [1.0, 0.6])
+def test_sampling_frequencies_match_temperature_and_nucleus(temperature, top_p):
+    a, b, copying = CONTEXTS["seen bigram only"]
+    sampling = Sampling(temperature=temperature, top_p=top_p, presence_penalty=0.7, logit_bias={13: 2.0})
+    reference = dense(a, b, copying, sampling, COUNTS)
+    tempered = {w: x / temperature for w, x in reference.items()}
+    top = max(tempered.values())
+    weights = {w: math.exp(x - top) for w, x in tempered.items()}
+    total = math.fsum(weights.values())
+    ranked = sorted(weights, key=lambda w: (-weights[w], w))
+    nucleus, acc = [], 0.0
+    for w in ranked:
+        if acc >= top_p * total and nucleus:
+            break
+        nucleus.append(w)
+        acc += weights[w]
+    expected = {w: weights[w] / (acc if top_p < 1 else total) for w in nucleus}
+    step = Sampler(MODEL, sampling).step
+    rng = random.Random(3).random
+    draws = 20_000
+    seen = collections.Counter(step(a, b, copying, COUNTS, rng).token for _ in range(draws))
+    if top_p < 1:
+        assert set(seen) <= set(nucleus)
+    for w in ranked[:5]:
+        p = expected.get(w, 0.0)
+        sigma = math.sqrt(draws * p * (1 - p))
+        assert abs(seen[w] - draws * p) < 5 * sigma + 2, (TOKENIZER.labels[w], seen[w], draws * p)
+
+
+def test_greedy_takes_the_most_likely_token():
+    for a, b, copying in CONTEXTS.values():
+        sampling = Sampling(temperature=0, frequency_penalty=1.0)
+        reference = dense(a, b, copying, sampling, COUNTS)
+        best = min(reference, key=lambda w: (-reference[w], w))
+        assert Sampler(MODEL, sampling).step(a, b, copying, COUNTS, random.random).token == best
+
+
+def test_best_of_keeps_the_candidates_with_the_highest_mean_logprob():
+    body = {
+        "model": "babbage-002",
+        "prompt": ["The model", "Hello"],
+        "n": 2,
+        "best_of": 5,
+        "seed": 11,
+        "max_tokens": 12,
+    }
+    plan = Plan.from_body(body, ENGINE)
+    expected = []
+    for runs in plan.runs():
+        texts = []
+        for run in runs:
+            text = "".join(p.text for p in run.pieces())
+            texts.append((run.mean_logprob, text))
+        texts.sort(key=lambda item: item[0], reverse=True)
+        expected += [t for _, t in texts[:2]]
+    assert [c["text"] for c in complete(plan)["choices"]] == expected
