@@ -31,6 +31,13 @@ test: install
 fuzz: install
 	scripts/fuzz.sh
 
+.PHONY: bench  ## Every benchmark (medians, with ratios to a baseline measured in the same run)
+bench: bench-engine
+
+.PHONY: bench-engine  ## The engine in-process: tokens/s by sampling mode, p50/p90 of a 16-token completion
+bench-engine: install
+	python scripts/bench_engine.py
+
 .PHONY: lint  ## Lint and format-check the hand-written code
 lint: install
 	ruff check overrides scripts tests
@@ -38,4 +45,4 @@ lint: install
 
 .PHONY: help  ## List the targets
 help:
-	@awk -F '  ## ' '/^\.PHONY: [a-z-]+  ## / { sub(/^\.PHONY: /, "", $$1); printf "  make %-10s %s\n", $$1, $$2 }' Makefile
+	@awk -F '  ## ' '/^\.PHONY: [a-z-]+  ## / { sub(/^\.PHONY: /, "", $$1); printf "  make %-13s %s\n", $$1, $$2 }' Makefile
