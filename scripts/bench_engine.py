@@ -72,7 +72,9 @@ def completion_times(engine: Engine, completions: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tokens", type=int, default=200_000, help="tokens per rate measurement (default: %(default)s)")
+    parser.add_argument(
+        "--tokens", type=int, default=200_000, help="tokens per rate measurement (default: %(default)s)"
+    )
     parser.add_argument(
         "--completions", type=int, default=2_000, help="16-token completions timed per repeat (default: %(default)s)"
     )
