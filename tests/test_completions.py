@@ -142,3 +142,11 @@ def test_every_streamed_chunk_conforms_to_the_chunk_schema(client):
     assert events[-1] == "[DONE]"
     for event in events[:-1]:
         assert [e.message for e in chunk_schema.iter_errors(json.loads(event))] == [], event
+
+
+def test_user_is_recorded_with_the_completion(client, caplog):
+    with caplog.at_level("INFO", logger="portkey_completions.handler"):
+        body = complete(client, user="user-1234")
+    [record] = [r for r in caplog.records if body["id"] in r.getMessage()]
+    assert "user=user-1234" in record.getMessage()
+    assert f"completion_tokens={body['usage']['completion_tokens']}" in record.getMessage()
