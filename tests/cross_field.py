@@ -58,6 +58,8 @@ def broken_rules(body) -> set[str]:
     suffix = body.get("suffix")
     if suffix is not None and (not card.suffix or body.get("echo")):
         broken.add("suffix")
+    if len(body.get("logit_bias") or {}) > 300:
+        broken.add("logit_bias")
     for key, value in (body.get("logit_bias") or {}).items():
         if not re.fullmatch(r"[0-9]{1,7}", key) or int(key) not in tokenizer.valid or not -100 <= value <= 100:
             broken.add("logit_bias")

@@ -163,6 +163,7 @@ def test_unknown_model_is_404_model_not_found(client):
         ({"logit_bias": {"-5": 1}}, "logit_bias"),
         ({"logit_bias": {"100256": 1}}, "logit_bias"),  # a gap in cl100k's ids
         ({"logit_bias": {"50": 101}}, "logit_bias"),
+        ({"logit_bias": {str(i): -1 for i in range(301)}}, "logit_bias"),
         ({"prompt": [1, 2, 100300]}, "prompt"),
         ({"prompt": [[1], [100261]]}, "prompt"),
     ],

@@ -206,3 +206,23 @@ def test_generated_client(server):
     assert isinstance(response.parsed, CreateCompletionResponse)
     assert response.parsed.usage.completion_tokens == 7
     assert response.parsed.choices[0].finish_reason.value == "length"
+
+
+def test_generated_client_parses_echoed_logprobs(server):
+    client = Client(base_url=f"{server}/v1", headers=AUTH)
+    request = CreateCompletionRequest.from_dict(
+        {
+            "model": "gpt-3.5-turbo-instruct",
+            "prompt": "Say this is a test",
+            "max_tokens": 3,
+            "echo": True,
+            "logprobs": 2,
+        }
+    )
+    with client:
+        parsed = create_completion.sync(client=client, body=request)
+    assert isinstance(parsed, CreateCompletionResponse)
+    logprobs = parsed.choices[0].logprobs
+    assert logprobs.token_logprobs[0] is None and logprobs.top_logprobs[0] is None
+    assert logprobs.tokens[:5] == ["Say", " this", " is", " a", " test"]
+    assert all(len(top.to_dict()) in (2, 3) for top in logprobs.top_logprobs[1:])

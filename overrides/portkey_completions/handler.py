@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 _FIELDS = models.CreateCompletionRequest.model_fields
 _TOKEN_ID = re.compile(r"[0-9]{1,7}")
+# Each biased token gets its own logit at every step; OpenAI caps the map at 300 as well.
+MAX_LOGIT_BIAS = 300
 
 
 def _or_default(request: models.CreateCompletionRequest, name: str):
@@ -75,6 +77,8 @@ def _prompts(engine: Engine, prompt) -> list[tuple[int, ...]]:
 
 def _logit_bias(engine: Engine, raw: dict[str, int] | None) -> dict[int, float]:
     bias = {}
+    if raw and len(raw) > MAX_LOGIT_BIAS:
+        raise _invalid(f"Invalid 'logit_bias': {len(raw)} tokens, at most {MAX_LOGIT_BIAS} are allowed.", "logit_bias")
     for key, value in (raw or {}).items():
         if not _TOKEN_ID.fullmatch(key) or int(key) not in engine.tokenizer.valid:
             raise _invalid(f"Invalid key in 'logit_bias': {key!r} is not a cl100k_base token id.", "logit_bias")
