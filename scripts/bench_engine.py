@@ -92,7 +92,10 @@ def main() -> None:
         "sampling, temperature 0.7 top_p 0.9": lambda: sampling_rate(
             engine, Sampling(temperature=0.7, top_p=0.9), args.tokens // 10
         ),
-        "sampling, penalties + logit_bias": lambda: sampling_rate(
+        "sampling, <|endoftext|> banned + penalties": lambda: sampling_rate(
+            engine, Sampling(presence_penalty=0.5, frequency_penalty=0.5, logit_bias={100257: -100}), args.tokens
+        ),
+        "sampling, penalties + logit_bias +1": lambda: sampling_rate(
             engine, Sampling(presence_penalty=0.5, frequency_penalty=0.5, logit_bias={13: 1.0}), args.tokens // 10
         ),
     }

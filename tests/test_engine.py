@@ -155,3 +155,23 @@ def test_best_of_keeps_the_candidates_with_the_highest_mean_logprob():
         texts.sort(key=lambda item: item[0], reverse=True)
         expected += [t for _, t in texts[:2]]
     assert [c["text"] for c in complete(plan)["choices"]] == expected
+
+
+@pytest.mark.parametrize("context", ["seen trigram, copying", "seen bigram only"])
+def test_lowering_adjustments_sample_by_rejection_exactly(context):
+    """Bans and positive penalties at temperature 1 are sampled by rejection: same distribution."""
+    a, b, copying = CONTEXTS[context]
+    dist = MODEL.distribution(a, b, copying)
+    likely = sorted(dist.explicit(), key=lambda w: -dist.p(w))[:2]
+    sampling = Sampling(presence_penalty=0.4, frequency_penalty=0.3, logit_bias={likely[0]: -1.5, TOKENIZER.eot: -100})
+    assert sampling.lowering
+    reference = dense(a, b, copying, sampling, COUNTS)
+    step = Sampler(MODEL, sampling).step
+    rng = random.Random(4).random
+    draws = 20_000
+    seen = collections.Counter(step(a, b, copying, COUNTS, rng).token for _ in range(draws))
+    assert TOKENIZER.eot not in seen
+    for w in sorted(reference, key=lambda w: -reference[w])[:5]:
+        p = math.exp(reference[w])
+        sigma = math.sqrt(draws * p * (1 - p))
+        assert abs(seen[w] - draws * p) < 5 * sigma + 2, (TOKENIZER.labels[w], seen[w], draws * p)

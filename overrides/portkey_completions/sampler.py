@@ -39,6 +39,17 @@ class Sampling:
     logit_bias: Mapping[int, float] = field(default_factory=dict)
 
     @property
+    def lowering(self) -> bool:
+        """Every adjustment lowers logits, at temperature 1: sampling by rejection is exact."""
+        return (
+            self.temperature == 1
+            and self.top_p >= 1
+            and self.presence_penalty >= 0
+            and self.frequency_penalty >= 0
+            and all(b <= 0 for b in self.logit_bias.values())
+        )
+
+    @property
     def plain(self) -> bool:
         """The model's own distribution: sample it directly, without naming any token."""
         return (
@@ -235,6 +246,10 @@ class _View:
         return chosen[-1][0]
 
 
+# Refusals before rejection sampling gives way to the built distribution (banned tokens hold the mass).
+_TRIES = 32
+
+
 class Sampler:
     def __init__(self, model: NGramModel, sampling: Sampling) -> None:
         self.model = model
@@ -262,6 +277,13 @@ class Sampler:
                 return Step(w, math.log(dist.p(w)), None)
             view = _View(dist, sampling, counts)
             return Step(w, view.logprob(w), view.top(top, w))
+        if sampling.lowering:
+            w = self._reject(a, b, copying, counts, random)
+            if w is not None:
+                if top is None and not score:
+                    return Step(w, None, None)
+                view = _View(model.distribution(a, b, copying), sampling, counts)
+                return Step(w, view.logprob(w), None if top is None else view.top(top, w))
         view = _View(model.distribution(a, b, copying), sampling, counts)
         if sampling.temperature == 0:
             w = view.greedy()
@@ -270,6 +292,22 @@ class Sampler:
         if top is None and not score:
             return Step(w, None, None)
         return Step(w, view.logprob(w), None if top is None else view.top(top, w))
+
+    def _reject(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int | None:
+        """Draw from the model, keep w with probability exp(adjustment(w)) <= 1: exactly softmax(logit').
+
+        Banning <|endoftext|> or penalising repeats then costs a draw or two instead of building
+        the step's distribution. None after _TRIES refusals: the caller builds it after all.
+        """
+        sampling, sample = self.sampling, self.model.sample
+        bias, freq, presence = sampling.logit_bias, sampling.frequency_penalty, sampling.presence_penalty
+        for _ in range(_TRIES):
+            w = sample(a, b, copying, random)
+            c = counts.get(w, 0)
+            lowered = bias.get(w, 0.0) - c * freq - (presence if c else 0.0)
+            if lowered == 0 or random() < math.exp(lowered):
+                return w
+        return None
 
     def score(self, a: int, b: int, copying: Copying | None, w: int, top: int | None) -> Step:
         """How likely the model found a given token (an echoed prompt token): logprob and top."""
