@@ -21,7 +21,7 @@ class Prompt(RootModel[list[int] | None]):
             examples=["[1212, 318, 257, 1332, 13]"],
             min_length=1,
         ),
-    ] = "<|endoftext|>"
+    ]
 
 
 class Prompt1Item(RootModel[list[int]]):
@@ -35,16 +35,15 @@ class Prompt1(RootModel[list[Prompt1Item] | None]):
             description="The prompt(s) to generate completions for, encoded as a string, array of strings, array of tokens, or array of token arrays.\n\nNote that <|endoftext|> is the document separator that the model sees during training, so if a prompt is not specified the model will generate as if from the beginning of a new document.\n",
             examples=["[[1212, 318, 257, 1332, 13]]"],
             min_length=1,
-            validate_default=True,
         ),
-    ] = "<|endoftext|>"
+    ]
 
 
 class Prompt2(RootModel[None]):
     root: Annotated[
         None,
         Field(description="No prompt; the model generates as if from <|endoftext|>."),
-    ] = "<|endoftext|>"
+    ] = None
 
 
 class Stop(RootModel[list[str] | None]):
@@ -55,7 +54,7 @@ class Stop(RootModel[list[str] | None]):
             max_length=4,
             min_length=1,
         ),
-    ] = None
+    ]
 
 
 class FinishReason(StrEnum):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -47,10 +47,10 @@ class CompletionUsage:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.completion_usage_completion_tokens_details_type_0 import (
-            CompletionUsageCompletionTokensDetailsType0,
+            CompletionUsageCompletionTokensDetailsType0,  # noqa: PLC0415
         )
         from ..models.completion_usage_prompt_tokens_details_type_0 import (
-            CompletionUsagePromptTokensDetailsType0,
+            CompletionUsagePromptTokensDetailsType0,  # noqa: PLC0415
         )
 
         completion_tokens = self.completion_tokens
@@ -96,12 +96,12 @@ class CompletionUsage:
         return field_dict
 
     @classmethod
-    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.completion_usage_completion_tokens_details_type_0 import (
-            CompletionUsageCompletionTokensDetailsType0,
+            CompletionUsageCompletionTokensDetailsType0,  # noqa: PLC0415
         )
         from ..models.completion_usage_prompt_tokens_details_type_0 import (
-            CompletionUsagePromptTokensDetailsType0,
+            CompletionUsagePromptTokensDetailsType0,  # noqa: PLC0415
         )
 
         d = dict(src_dict)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -42,7 +42,7 @@ class CreateCompletionChunk:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.completion_usage import CompletionUsage
+        from ..models.completion_usage import CompletionUsage  # noqa: PLC0415
 
         id = self.id
 
@@ -86,9 +86,9 @@ class CreateCompletionChunk:
         return field_dict
 
     @classmethod
-    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.completion_usage import CompletionUsage
-        from ..models.create_completion_chunk_choice import CreateCompletionChunkChoice
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.completion_usage import CompletionUsage  # noqa: PLC0415
+        from ..models.create_completion_chunk_choice import CreateCompletionChunkChoice  # noqa: PLC0415
 
         d = dict(src_dict)
         id = d.pop("id")

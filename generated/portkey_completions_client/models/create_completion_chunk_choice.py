@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -37,7 +37,7 @@ class CreateCompletionChunkChoice:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.create_completion_chunk_choice_logprobs_type_0 import (
-            CreateCompletionChunkChoiceLogprobsType0,
+            CreateCompletionChunkChoiceLogprobsType0,  # noqa: PLC0415
         )
 
         index = self.index
@@ -70,9 +70,9 @@ class CreateCompletionChunkChoice:
         return field_dict
 
     @classmethod
-    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.create_completion_chunk_choice_logprobs_type_0 import (
-            CreateCompletionChunkChoiceLogprobsType0,
+            CreateCompletionChunkChoiceLogprobsType0,  # noqa: PLC0415
         )
 
         d = dict(src_dict)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -145,10 +145,10 @@ class CreateCompletionRequest:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.chat_completion_stream_options_type_0 import (
-            ChatCompletionStreamOptionsType0,
+            ChatCompletionStreamOptionsType0,  # noqa: PLC0415
         )
         from ..models.create_completion_request_logit_bias_type_0 import (
-            CreateCompletionRequestLogitBiasType0,
+            CreateCompletionRequestLogitBiasType0,  # noqa: PLC0415
         )
 
         model: str
@@ -158,7 +158,10 @@ class CreateCompletionRequest:
             model = self.model
 
         prompt: list[int] | list[list[int]] | list[str] | None | str
-        if isinstance(self.prompt, list) or isinstance(self.prompt, list):
+        if isinstance(self.prompt, list):
+            prompt = self.prompt
+
+        elif isinstance(self.prompt, list):
             prompt = self.prompt
 
         elif isinstance(self.prompt, list):
@@ -314,12 +317,12 @@ class CreateCompletionRequest:
         return field_dict
 
     @classmethod
-    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.chat_completion_stream_options_type_0 import (
-            ChatCompletionStreamOptionsType0,
+            ChatCompletionStreamOptionsType0,  # noqa: PLC0415
         )
         from ..models.create_completion_request_logit_bias_type_0 import (
-            CreateCompletionRequestLogitBiasType0,
+            CreateCompletionRequestLogitBiasType0,  # noqa: PLC0415
         )
 
         d = dict(src_dict)

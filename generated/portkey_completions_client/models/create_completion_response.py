@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -87,10 +87,10 @@ class CreateCompletionResponse:
         return field_dict
 
     @classmethod
-    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.completion_usage import CompletionUsage
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.completion_usage import CompletionUsage  # noqa: PLC0415
         from ..models.create_completion_response_choices_item import (
-            CreateCompletionResponseChoicesItem,
+            CreateCompletionResponseChoicesItem,  # noqa: PLC0415
         )
 
         d = dict(src_dict)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -40,7 +40,7 @@ class CreateCompletionResponseChoicesItem:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.create_completion_response_choices_item_logprobs_type_0 import (
-            CreateCompletionResponseChoicesItemLogprobsType0,
+            CreateCompletionResponseChoicesItemLogprobsType0,  # noqa: PLC0415
         )
 
         finish_reason = self.finish_reason.value
@@ -69,9 +69,9 @@ class CreateCompletionResponseChoicesItem:
         return field_dict
 
     @classmethod
-    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.create_completion_response_choices_item_logprobs_type_0 import (
-            CreateCompletionResponseChoicesItemLogprobsType0,
+            CreateCompletionResponseChoicesItemLogprobsType0,  # noqa: PLC0415
         )
 
         d = dict(src_dict)

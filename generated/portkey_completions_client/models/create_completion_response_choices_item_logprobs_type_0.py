@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -40,7 +40,7 @@ class CreateCompletionResponseChoicesItemLogprobsType0:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0 import (
-            CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,
+            CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,  # noqa: PLC0415
         )
 
         text_offset: list[int] | Unset = UNSET
@@ -88,9 +88,9 @@ class CreateCompletionResponseChoicesItemLogprobsType0:
         return field_dict
 
     @classmethod
-    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.create_completion_response_choices_item_logprobs_type_0_top_logprobs_item_type_0 import (
-            CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,
+            CreateCompletionResponseChoicesItemLogprobsType0TopLogprobsItemType0,  # noqa: PLC0415
         )
 
         d = dict(src_dict)
