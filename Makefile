@@ -38,10 +38,11 @@ bench: bench-engine
 bench-engine: install
 	python scripts/bench_engine.py
 
-.PHONY: lint  ## Lint and format-check the hand-written code
+.PHONY: lint  ## Lint and format-check the hand-written code; mypy --strict over overrides/ and generated/
 lint: install
 	ruff check overrides scripts tests
 	ruff format --check overrides scripts tests
+	mypy
 
 .PHONY: help  ## List the targets
 help:

@@ -14,6 +14,8 @@ python scripts/apply_overlay.py openapi/portkey-completions.yaml overrides/overl
 openapi-python-client generate --path "$spec_pkg/openapi.yaml" --meta none \
   --output-path "$tmp/portkey_completions_client" --config overrides/client-config.yaml \
   --fail-on-warning >/dev/null
+# --meta none writes no packaging, so no PEP 561 marker: without it mypy would not read the types.
+touch "$tmp/portkey_completions_client/py.typed"
 
 datamodel-codegen --input "$spec_pkg/openapi.yaml" --input-file-type openapi \
   --output "$spec_pkg/models.py" --output-model-type pydantic_v2.BaseModel \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import Any
 
 import yaml
 from connexion import AsyncApp
@@ -28,9 +29,10 @@ from .validation import VALIDATORS
 
 
 @functools.cache
-def load_spec() -> dict:
+def load_spec() -> dict[str, Any]:
     with open(SPEC_PATH, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        spec: dict[str, Any] = yaml.safe_load(f)
+    return spec
 
 
 def create_app(

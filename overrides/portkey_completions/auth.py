@@ -6,8 +6,9 @@ request matched, for routing, and says what a refused request lacks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from connexion.security import NO_VALUE, ApiKeySecurityHandler, BearerSecurityHandler
 
@@ -64,7 +65,7 @@ class Alternatives:
         self.common_label = " + ".join(s.label for s in self.common)
 
     @classmethod
-    def from_spec(cls, spec: Mapping, path: str, method: str) -> Alternatives:
+    def from_spec(cls, spec: Mapping[str, Any], path: str, method: str) -> Alternatives:
         schemes = {}
         for name, scheme in spec["components"]["securitySchemes"].items():
             if scheme["type"] == "apiKey" and scheme["in"] == "header":
@@ -120,12 +121,12 @@ def _present(value: str) -> object:
 
 
 class _ApiKeyHandler(ApiKeySecurityHandler):
-    def _resolve_func(self, security_scheme):
+    def _resolve_func(self, security_scheme: Mapping[str, Any]) -> Callable[..., Any]:
         return super()._resolve_func(security_scheme) or _present
 
 
 class _BearerHandler(BearerSecurityHandler):
-    def _resolve_func(self, security_scheme):
+    def _resolve_func(self, security_scheme: Mapping[str, Any]) -> Callable[..., Any]:
         return super()._resolve_func(security_scheme) or _present
 
 

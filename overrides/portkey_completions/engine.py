@@ -32,7 +32,7 @@ def training_text() -> list[str]:
     return documents
 
 
-def _descriptions(node) -> Iterator[str]:
+def _descriptions(node: object) -> Iterator[str]:
     if isinstance(node, dict):
         for k, v in node.items():
             if k == "description" and isinstance(v, str):

@@ -56,7 +56,7 @@ class APIError(ProblemException):
         self.code = code
         self.type = type or error_type(status)
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, dict[str, str | None]]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def to_response(self) -> ConnexionResponse:

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +39,13 @@ _TOKEN_ID = re.compile(r"[0-9]{1,7}")
 MAX_LOGIT_BIAS = 300
 
 
-def _or_default(request: models.CreateCompletionRequest, name: str):
+def _or_default(request: models.CreateCompletionRequest, name: str) -> Any:
     """An explicit null takes the spec's default, as the API does."""
     value = getattr(request, name)
     return _FIELDS[name].default if value is None else value
 
 
-def _unwrap(value):
+def _unwrap(value: Any) -> Any:
     # datamodel-codegen wraps some oneOf branches in RootModels.
     return value.root if isinstance(value, pydantic.RootModel) else value
 
@@ -54,7 +54,7 @@ def _invalid(message: str, param: str | None, code: str | None = None) -> APIErr
     return APIError(400, message, param=param, code=code)
 
 
-def _prompts(engine: Engine, prompt) -> list[tuple[int, ...]]:
+def _prompts(engine: Engine, prompt: Any) -> list[tuple[int, ...]]:
     """The spec's four prompt forms (and null, which is <|endoftext|>) as token ids, one tuple a prompt."""
     tokenizer = engine.tokenizer
     prompt = _unwrap(prompt)
@@ -103,7 +103,7 @@ class Plan:
     logprobs: int | None
 
     @classmethod
-    def from_body(cls, body: dict, engine: Engine) -> Plan:
+    def from_body(cls, body: dict[str, Any], engine: Engine) -> Plan:
         try:
             request = models.CreateCompletionRequest.model_validate(body)
         except pydantic.ValidationError as exc:
@@ -219,7 +219,7 @@ def _budget(card: ModelCard, prompt_tokens: int, max_tokens: int | None) -> int:
     return wanted
 
 
-def _logprobs(tokens: Iterable[Token]) -> dict[str, list]:
+def _logprobs(tokens: Iterable[Token]) -> dict[str, list[Any]]:
     tokens = list(tokens)
     return {
         "tokens": [t.label for t in tokens],
@@ -301,10 +301,10 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
     yield sse.DONE
 
 
-def operations(engine: Engine) -> dict[str, Callable]:
+def operations(engine: Engine) -> dict[str, Callable[..., Awaitable[Response]]]:
     """operationId -> handler, bound to one engine."""
 
-    async def create_completion(body: dict) -> Response:
+    async def create_completion(body: dict[str, Any]) -> Response:
         plan = Plan.from_body(body, engine)
         if plan.request.stream:
             return StreamingResponse(stream(plan), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)

@@ -154,7 +154,10 @@ class _View:
     def greedy(self) -> int:
         best = min(self.logits.items(), key=lambda item: (-item[1], item[0]), default=None)
         other = next(self.untouched(), None)
-        if other is None or (best is not None and (-best[1], best[0]) <= (-self.background_logit(other), other)):
+        if other is None:
+            assert best is not None  # the vocabulary is never all touched
+            return best[0]
+        if best is not None and (-best[1], best[0]) <= (-self.background_logit(other), other):
             return best[0]
         return other
 
@@ -208,7 +211,15 @@ class _View:
             if w not in seen:
                 return w
 
-    def _nucleus(self, named, weights, top: float, temperature: float, mass: float, random: Random) -> int:
+    def _nucleus(
+        self,
+        named: list[tuple[int, float]],
+        weights: list[float],
+        top: float,
+        temperature: float,
+        mass: float,
+        random: Random,
+    ) -> int:
         """Sample among the most likely tokens whose weights first reach `mass` (at least one token)."""
         model = self.model
         chosen: list[tuple[int, float]] = []
@@ -225,7 +236,7 @@ class _View:
                 chosen.append((named[i][0], weights[i]))
                 acc += weights[i]
                 i += 1
-            elif other_weight is not None:
+            elif other is not None and other_weight is not None:
                 chosen.append((other, other_weight))
                 acc += other_weight
                 other = next(others, None)
@@ -278,12 +289,12 @@ class Sampler:
             view = _View(dist, sampling, counts)
             return Step(w, view.logprob(w), view.top(top, w))
         if sampling.lowering:
-            w = self._reject(a, b, copying, counts, random)
-            if w is not None:
+            drawn = self._reject(a, b, copying, counts, random)
+            if drawn is not None:
                 if top is None and not score:
-                    return Step(w, None, None)
+                    return Step(drawn, None, None)
                 view = _View(model.distribution(a, b, copying), sampling, counts)
-                return Step(w, view.logprob(w), None if top is None else view.top(top, w))
+                return Step(drawn, view.logprob(drawn), None if top is None else view.top(top, drawn))
         view = _View(model.distribution(a, b, copying), sampling, counts)
         if sampling.temperature == 0:
             w = view.greedy()

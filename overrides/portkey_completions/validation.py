@@ -25,7 +25,9 @@ def param_of(error: ValidationError) -> str | None:
     path = [str(p) for p in error.absolute_path]
     if error.validator == "required":
         # A missing field is reported on its parent object: name the field itself.
-        missing = [p for p in error.validator_value if p not in error.instance]
+        required: t.Any = error.validator_value
+        instance: t.Any = error.instance
+        missing = [p for p in required if p not in instance]
         path += missing[:1]
     return ".".join(path) or None
 
@@ -35,7 +37,7 @@ class RequestBodyValidator(JSONRequestBodyValidator):
 
     # connexion builds a validator object per request; the compiled schema is
     # kept per schema instead. The schema is stored beside it so its id stays taken.
-    _compiled: t.ClassVar[dict[int, tuple[dict, Draft4Validator]]] = {}
+    _compiled: t.ClassVar[dict[int, tuple[dict[str, t.Any], Draft4Validator]]] = {}
 
     @property
     def _validator(self) -> Draft4Validator:
@@ -45,7 +47,7 @@ class RequestBodyValidator(JSONRequestBodyValidator):
             entry = self._compiled[id(self._schema)] = (self._schema, validator)
         return entry[1]
 
-    async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope) -> t.Any:
+    async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope: t.Any) -> t.Any:
         raw = b"".join([chunk async for chunk in stream])
         try:
             text = raw.decode(self._encoding)
