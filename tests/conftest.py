@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import socket
 import subprocess
@@ -66,37 +67,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[str]:
-    """Base URL of `portkey-stub serve` running in its own process on loopback."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "portkey_completions.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--validate-responses",
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+@contextlib.contextmanager
+def running(argv: list[str], port: int, ready_path: str) -> Iterator[str]:
+    """Run a server process on loopback until the block ends; yield its base URL once it answers."""
+    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
+                raise RuntimeError(f"{argv[1:3]} exited with {proc.returncode}")
             try:
-                if httpx.get(url + "/", timeout=1).status_code == 200:
-                    break
+                httpx.get(url + ready_path, timeout=1)
+                break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 30 s")
+                raise RuntimeError(f"{argv[1:3]} did not start within 30 s")
             time.sleep(0.1)
         yield url
     finally:
@@ -105,3 +92,21 @@ def server() -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """Base URL of `portkey-stub serve` running in its own process on loopback."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--validate-responses"]
+    with running([*argv, "--log-level", "warning"], port, "/") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def scripted_server() -> Iterator[str]:
+    """Base URL of tests/scripted_server.py: an upstream whose answers each test scripts."""
+    port = _free_port()
+    script = os.path.join(os.path.dirname(__file__), "scripted_server.py")
+    with running([sys.executable, script, str(port)], port, "/__log") as url:
+        yield url

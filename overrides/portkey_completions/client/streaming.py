@@ -1,7 +1,9 @@
 """SSE streams of completion chunks, sync and async, over httpx-sse's WHATWG decoder.
 
 httpx-sse does the framing (CR, LF and CRLF, also split across reads; comments; multi-line
-`data`; `event`, `id`, `retry`). What is ours is the completions protocol on top: `[DONE]` ends
+`data`; `event`, `id`, `retry`). One gap is closed here: once an `id` has been seen, httpx-sse
+dispatches an event for every blank line, data or not; WHATWG dispatches none without data, so
+such events are skipped. What is ours is the completions protocol on top: `[DONE]` ends
 the stream, an `error` event raises, a stream that ends without `[DONE]` raises too (it was cut),
 and the response is closed on every path, including a caller who stops early.
 """
@@ -66,6 +68,8 @@ class Stream:
             raise StopIteration
         try:
             event = next(self._events, None)
+            while event is not None and not event.data:
+                event = next(self._events, None)
             item = _cut_or_chunk(event)
         except httpx.TransportError as exc:
             self.close()
@@ -112,6 +116,8 @@ class AsyncStream:
             raise StopAsyncIteration
         try:
             event = await anext(self._events, None)
+            while event is not None and not event.data:
+                event = await anext(self._events, None)
             item = _cut_or_chunk(event)
         except httpx.TransportError as exc:
             await self.aclose()

@@ -1,0 +1,423 @@
+"""portkey_completions.client against real servers on loopback: the stub, and a scripted upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import NO_END
+from portkey_completions.client import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AsyncCompletions,
+    AuthenticationError,
+    BadRequestError,
+    Completions,
+    InternalServerError,
+    NotFoundError,
+    ParameterError,
+    PayloadTooLargeError,
+    RateLimitError,
+    RequestTimeoutError,
+    Retries,
+)
+from portkey_completions_client.models import CreateCompletionChunk, CreateCompletionResponse
+
+pytestmark = pytest.mark.wire
+
+# The four alternatives, as constructor arguments.
+ALTERNATIVES: dict[str, dict[str, Any]] = {
+    "virtual key": {"virtual_key": "vk-test"},
+    "provider": {"provider": "openai", "authorization": "sk-test"},
+    "config": {"config": {"provider": "openai", "api_key": "sk-test"}},
+    "custom host": {"provider": "openai", "authorization": "sk-test", "custom_host": "http://127.0.0.1:9/v1"},
+}
+PARAMS = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 5, "logit_bias": NO_END}
+
+
+def script(url: str, answers: list[dict[str, Any]]) -> None:
+    httpx.post(f"{url}/__script", json=answers).raise_for_status()
+
+
+def log(url: str) -> list[dict[str, Any]]:
+    return httpx.get(f"{url}/__log").json()
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def sse(*chunks: dict[str, Any], done: bool = True) -> list[str]:
+    return [f"data: {json.dumps(c)}" for c in chunks] + (["data: [DONE]"] if done else [])
+
+
+def text_chunk(text: str, finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "cmpl-s",
+        "object": "text_completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
+    }
+
+
+# -- construction: exactly one alternative -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"virtual_key": "vk", "config": "pc-1"},
+        {"provider": "openai"},
+        {"authorization": "sk"},
+        {"custom_host": "http://h"},
+        {"provider": "openai", "custom_host": "http://h"},
+        {"virtual_key": "vk", "provider": "openai", "authorization": "sk"},
+        {"virtual_key": " "},
+    ],
+)
+def test_a_wrong_combination_is_refused_before_any_request(kwargs):
+    with pytest.raises(ValueError, match=r"alternative|empty"):
+        Completions(api_key="pk", **kwargs)
+
+
+def test_api_key_is_required():
+    with pytest.raises(ValueError, match="api_key"):
+        Completions(api_key="", virtual_key="vk")
+
+
+# -- the stub server: every alternative, create and stream, sync and async ----------------------
+
+
+@pytest.mark.parametrize("name", ALTERNATIVES)
+def test_create_with_each_alternative(server, name):
+    with Completions(api_key="pk-test", base_url=f"{server}/v1", **ALTERNATIVES[name]) as client:
+        completion = client.create(**PARAMS)
+    assert isinstance(completion, CreateCompletionResponse)
+    assert completion.usage.completion_tokens == 5
+    assert completion.choices[0].finish_reason.value == "length"
+
+
+@pytest.mark.parametrize("name", ALTERNATIVES)
+def test_stream_with_each_alternative(server, name):
+    with Completions(api_key="pk-test", base_url=f"{server}/v1", **ALTERNATIVES[name]) as client:
+        chunks = list(client.stream(**PARAMS))
+    assert all(isinstance(c, CreateCompletionChunk) for c in chunks)
+    assert chunks[-1].choices[0].finish_reason.value == "length"
+    assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
+
+
+def test_stream_equals_create_for_a_seed(server):
+    with Completions(api_key="pk-test", base_url=f"{server}/v1", virtual_key="vk") as client:
+        params = {**PARAMS, "seed": 9, "temperature": 1.2, "max_tokens": 30}
+        whole = client.create(**params)
+        parts = "".join(c.choices[0].text for c in client.stream(**params))
+    assert parts == whole.choices[0].text
+
+
+def test_async_create_and_stream(server):
+    async def main() -> tuple[CreateCompletionResponse, list[CreateCompletionChunk]]:
+        async with AsyncCompletions(api_key="pk-test", base_url=f"{server}/v1", virtual_key="vk") as client:
+            completion = await client.create(**PARAMS)
+            async with await client.stream(**PARAMS) as stream:
+                chunks = [c async for c in stream]
+        return completion, chunks
+
+    completion, chunks = asyncio.run(main())
+    assert completion.usage.completion_tokens == 5
+    assert "".join(c.choices[0].text for c in chunks) and chunks[-1].choices[0].finish_reason.value == "length"
+
+
+def test_server_errors_are_typed(server):
+    with Completions(api_key="pk-test", base_url=f"{server}/v1", virtual_key="vk") as client:
+        with pytest.raises(NotFoundError) as info:
+            client.create(model="gpt-5-instruct", prompt="x")
+        assert info.value.status_code == 404 and info.value.code == "model_not_found" and info.value.param == "model"
+        with pytest.raises(BadRequestError) as info:
+            client.create(model="gpt-3.5-turbo-instruct", prompt="x", n=3, best_of=2)
+        assert info.value.param == "best_of" and info.value.type == "invalid_request_error"
+
+
+# -- what goes on the wire -----------------------------------------------------------------------
+
+
+def test_only_what_the_caller_set_is_sent(scripted_server):
+    script(scripted_server, [])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+        client.create(model="gpt-3.5-turbo-instruct", prompt="hi")
+        client.create(model="gpt-3.5-turbo-instruct", prompt=None, stop=None, n=2)
+    first, second = log(scripted_server)
+    assert first["body"] == {"model": "gpt-3.5-turbo-instruct", "prompt": "hi"}
+    assert second["body"] == {"model": "gpt-3.5-turbo-instruct", "prompt": None, "stop": None, "n": 2}
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"prompt": "x", "n": 0}, "n"),
+        ({"prompt": "x", "temperature": 2.5}, "temperature"),
+        ({"prompt": "x", "logprobs": 6}, "logprobs"),
+        ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({}, "prompt"),
+        ({"prompt": "x", "tempreature": 1}, "tempreature"),
+        ({"prompt": "x", "stream": True}, "stream"),
+    ],
+)
+def test_parameters_are_checked_against_the_spec_before_sending(scripted_server, params, param):
+    script(scripted_server, [])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+        with pytest.raises(ParameterError) as info:
+            client.create(model="gpt-3.5-turbo-instruct", **params)
+    assert info.value.param == param and param in str(info.value)
+    assert log(scripted_server) == []
+
+
+@pytest.mark.parametrize("name", ALTERNATIVES)
+def test_headers_of_each_alternative_and_the_extras(scripted_server, name):
+    script(scripted_server, [])
+    extras = {"trace_id": "trace-1", "metadata": {"team": "a"}, "request_timeout": 2.5}
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", **ALTERNATIVES[name], **extras) as client:
+        client.create(model="m", prompt="x")
+    [entry] = log(scripted_server)
+    headers = entry["headers"]
+    assert headers["x-portkey-api-key"] == "pk"
+    assert headers["x-portkey-trace-id"] == "trace-1"
+    assert json.loads(headers["x-portkey-metadata"]) == {"team": "a"}
+    assert headers["x-portkey-request-timeout"] == "2500"
+    expected = {
+        "virtual key": {"x-portkey-virtual-key": "vk-test"},
+        "provider": {"authorization": "Bearer sk-test", "x-portkey-provider": "openai"},
+        "config": {"x-portkey-config": json.dumps(ALTERNATIVES["config"]["config"])},
+        "custom host": {
+            "authorization": "Bearer sk-test",
+            "x-portkey-provider": "openai",
+            "x-portkey-custom-host": "http://127.0.0.1:9/v1",
+        },
+    }[name]
+    assert {k: headers.get(k) for k in expected} == expected
+    others = {"x-portkey-virtual-key", "authorization", "x-portkey-provider", "x-portkey-config"} - set(expected)
+    assert not others & set(headers)
+
+
+# -- errors: one class per status family ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (404, NotFoundError),
+        (408, RequestTimeoutError),
+        (413, PayloadTooLargeError),
+        (429, RateLimitError),
+        (500, InternalServerError),
+        (502, InternalServerError),
+        (503, InternalServerError),
+        (415, APIError),
+    ],
+)
+def test_each_status_raises_its_class(scripted_server, status, cls):
+    body = error_body(f"scripted {status}", "some_error", param="p", code="c")
+    script(scripted_server, [{"status": status, "body": body}])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=0) as client:
+        with pytest.raises(cls) as info:
+            client.create(model="m", prompt="x")
+    error = info.value
+    assert type(error) is cls
+    assert (error.status_code, error.message, error.type, error.param, error.code) == (
+        status,
+        f"scripted {status}",
+        "some_error",
+        "p",
+        "c",
+    )
+
+
+def test_a_body_that_is_not_json_still_gives_a_typed_error(scripted_server):
+    script(scripted_server, [{"status": 502, "body": "upstream fell over"}])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=0) as client:
+        with pytest.raises(InternalServerError, match="upstream fell over"):
+            client.create(model="m", prompt="x")
+
+
+def test_connection_refused_is_a_connection_error():
+    with Completions(api_key="pk", base_url="http://127.0.0.1:9/v1", virtual_key="vk", retries=0) as client:
+        with pytest.raises(APIConnectionError):
+            client.create(model="m", prompt="x")
+
+
+def test_a_slow_server_is_a_timeout(scripted_server):
+    script(scripted_server, [{"delay": 2}])
+    with Completions(
+        api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=0, timeout=0.3
+    ) as client:
+        with pytest.raises(APITimeoutError):
+            client.create(model="m", prompt="x")
+
+
+# -- retries ------------------------------------------------------------------------------------
+
+
+def fast(n: int = 3) -> Retries:
+    return Retries(max_retries=n, initial_delay=0.01, max_delay=0.05)
+
+
+def test_retries_429_and_500_honouring_retry_after(scripted_server):
+    script(
+        scripted_server,
+        [
+            {"status": 429, "headers": {"Retry-After": "1"}, "body": error_body("slow down", "rate_limit_error")},
+            {"status": 500, "body": error_body("oops", "server_error")},
+        ],
+    )
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+        completion = client.create(model="m", prompt="x")
+    assert completion.choices[0].text == "scripted"
+    times = [entry["time"] for entry in log(scripted_server)]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.95  # Retry-After: 1
+    assert times[2] - times[1] < 0.9  # backoff, no Retry-After
+
+
+def test_retries_give_up_with_the_last_error(scripted_server):
+    script(scripted_server, [{"status": 503, "body": error_body(f"down {i}", "server_error")} for i in range(3)])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast(2)) as client:
+        with pytest.raises(InternalServerError, match="down 2"):
+            client.create(model="m", prompt="x")
+    assert len(log(scripted_server)) == 3
+
+
+def test_a_retry_after_beyond_max_wait_is_not_waited_for(scripted_server):
+    script(scripted_server, [{"status": 429, "headers": {"Retry-After": "3600"}, "body": error_body("later", "x")}])
+    started = time.monotonic()
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+        with pytest.raises(RateLimitError):
+            client.create(model="m", prompt="x")
+    assert time.monotonic() - started < 5 and len(log(scripted_server)) == 1
+
+
+def test_400_is_not_retried(scripted_server):
+    script(scripted_server, [{"status": 400, "body": error_body("bad", "invalid_request_error")}])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+        with pytest.raises(BadRequestError):
+            client.create(model="m", prompt="x")
+    assert len(log(scripted_server)) == 1
+
+
+def test_a_stream_is_retried_before_its_first_event(scripted_server):
+    script(
+        scripted_server,
+        [{"status": 503, "body": error_body("busy", "server_error")}, {"events": sse(text_chunk("a", "stop"))}],
+    )
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+        chunks = list(client.stream(model="m", prompt="x"))
+    assert [c.choices[0].text for c in chunks] == ["a"]
+    assert len(log(scripted_server)) == 2
+
+
+def test_a_stream_is_never_retried_after_its_first_event(scripted_server):
+    script(scripted_server, [{"events": sse(text_chunk("a"), done=False), "cut": True}])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+        stream = client.stream(model="m", prompt="x")
+        assert next(stream).choices[0].text == "a"
+        with pytest.raises(APIConnectionError):
+            next(stream)
+    assert len(log(scripted_server)) == 1
+
+
+def test_an_error_event_raises(scripted_server):
+    events = [*sse(text_chunk("a"), done=False), f"data: {json.dumps(error_body('boom', 'server_error'))}"]
+    script(scripted_server, [{"events": events}])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+        stream = client.stream(model="m", prompt="x")
+        next(stream)
+        with pytest.raises(InternalServerError, match="boom") as info:
+            next(stream)
+    assert info.value.status_code is None
+
+
+# -- an early break closes the connection: the server sees it ----------------------------------
+
+
+def slow_stream(n: int = 200) -> dict[str, Any]:
+    return {"events": sse(*(text_chunk(f"t{i} ") for i in range(n))), "interval": 0.02}
+
+
+def wait_for_disconnect(url: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        [entry] = log(url)
+        if entry.get("disconnected"):
+            return entry
+        time.sleep(0.05)
+    raise AssertionError(f"the server never saw the client go: {log(url)}")
+
+
+def first_two(stream: Iterator[CreateCompletionChunk]) -> list[str]:
+    texts = []
+    for chunk in stream:
+        texts.append(chunk.choices[0].text)
+        if len(texts) == 2:
+            break
+    return texts
+
+
+def test_breaking_out_of_a_stream_closes_the_connection(scripted_server):
+    script(scripted_server, [slow_stream()])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+        assert first_two(client.stream(model="m", prompt="x")) == ["t0 ", "t1 "]
+        entry = wait_for_disconnect(scripted_server)
+    assert entry["sent"] < 100
+
+
+def test_leaving_a_stream_context_closes_the_connection(scripted_server):
+    script(scripted_server, [slow_stream()])
+    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+        with client.stream(model="m", prompt="x") as stream:
+            next(stream)
+        entry = wait_for_disconnect(scripted_server)
+    assert entry["sent"] < 100
+
+
+def test_breaking_out_of_an_async_stream_closes_the_connection(scripted_server):
+    script(scripted_server, [slow_stream()])
+
+    async def main() -> dict[str, Any]:
+        async with AsyncCompletions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+            async with await client.stream(model="m", prompt="x") as stream:
+                async for _ in stream:
+                    break
+            return await asyncio.to_thread(wait_for_disconnect, scripted_server)
+
+    assert asyncio.run(main())["sent"] < 100
+
+
+def test_async_retries_and_errors(scripted_server):
+    script(
+        scripted_server,
+        [
+            {"status": 429, "headers": {"Retry-After": "0.2"}, "body": error_body("slow", "rate_limit_error")},
+            {"status": 404, "body": error_body("no such model", "invalid_request_error", "model", "model_not_found")},
+        ],
+    )
+
+    async def main() -> None:
+        async with AsyncCompletions(
+            api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()
+        ) as client:
+            with pytest.raises(NotFoundError) as info:
+                await client.create(model="m", prompt="x")
+            assert info.value.code == "model_not_found"
+
+    asyncio.run(main())
+    first, second = log(scripted_server)
+    assert second["time"] - first["time"] >= 0.19
