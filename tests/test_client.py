@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from scripted_server import COMPLETION
 
 from conftest import NO_END
 from portkey_completions.client import (
@@ -421,3 +422,23 @@ def test_async_retries_and_errors(scripted_server):
     asyncio.run(main())
     first, second = log(scripted_server)
     assert second["time"] - first["time"] >= 0.19
+
+
+def test_connection_errors_are_retried():
+    """A transport that fails twice, then answers: the third try is the one that counts."""
+    attempts = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        if len(attempts) < 3:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json=json.loads(json.dumps(COMPLETION)))
+
+    client = Completions(api_key="pk", virtual_key="vk", base_url="http://upstream.test/v1", retries=fast())
+    client.client.set_httpx_client(
+        httpx.Client(base_url="http://upstream.test/v1", transport=httpx.MockTransport(handler))
+    )
+    with client:
+        assert client.create(model="m", prompt="x").choices[0].text == "scripted"
+    assert len(attempts) == 3
+    assert all(a.url.path == "/v1/completions" for a in attempts)
