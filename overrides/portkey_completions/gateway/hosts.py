@@ -1,0 +1,117 @@
+"""Which custom hosts a request may send the gateway to (SSRF).
+
+A custom host is a URL the caller chose, so the gateway would otherwise fetch any address its
+own network can reach. The rules:
+
+- http or https only, with a host name, and no user info (`http://user@host`);
+- a host written as an IP address must be in its canonical form: the decimal, hex, octal and
+  shortened spellings (`2130706433`, `0x7f000001`, `0177.0.0.1`, `127.1`) are refused outright;
+- loopback, private, link-local (cloud metadata, 169.254.169.254), multicast, reserved and
+  unspecified addresses are refused, also inside IPv6 (`[::ffff:10.0.0.1]`), and so is a host
+  name that resolves to one, unless the host is on the trusted list, matched literally;
+- the gateway follows no redirects (httpx's default, kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
+
+# Host names that are metadata services whatever they resolve to.
+_METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog", "instance-data"})
+# A label in a number's spelling. A host whose last label is one is an IPv4 address to URL
+# parsers and to inet_aton (WHATWG's rule), however it is written.
+_NUMBER = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_CANONICAL_V4 = re.compile(rf"{_OCTET}(\.{_OCTET}){{3}}")
+
+
+class HostRefused(ValueError):
+    """The custom host is not one the gateway will call."""
+
+
+def _refuse_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, shown: str) -> None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    ):
+        raise HostRefused(
+            f"custom host {shown} is a {_kind(ip)} address; the gateway only calls public addresses "
+            "and the hosts given to --trusted-hosts"
+        )
+
+
+def _kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local (cloud metadata)"
+    if ip.is_private:
+        return "private"
+    return "non-public"
+
+
+def check_url(url: str, trusted: Iterable[str] = DEFAULT_TRUSTED) -> tuple[str, str | None]:
+    """Check a custom host's form; return (host, the IP it names or None for a name to resolve).
+
+    Raises:
+        HostRefused: a scheme, user info, spelling or address the gateway will not call.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise HostRefused(f"custom host {url!r}: only http and https URLs are allowed")
+    if "@" in parts.netloc:
+        raise HostRefused(f"custom host {url!r}: user info (user@host) is not allowed")
+    host = (parts.hostname or "").rstrip(".") if parts.hostname else ""
+    if not host:
+        raise HostRefused(f"custom host {url!r} has no host")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise HostRefused(f"custom host {url!r} has an invalid port") from None
+    trusted_names = {t.lower().strip("[]") for t in trusted}
+    if parts.hostname and parts.hostname.lower() in trusted_names:
+        return host, None
+    if host.lower() in _METADATA_NAMES:
+        raise HostRefused(f"custom host {host} is a cloud metadata service")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is None and _NUMBER.fullmatch(host.rsplit(".", 1)[-1]):
+        raise HostRefused(f"custom host {host}: write an IP address in dotted-decimal form")
+    if ip is not None:
+        if isinstance(ip, ipaddress.IPv4Address) and not _CANONICAL_V4.fullmatch(host):
+            raise HostRefused(f"custom host {host}: write an IP address in dotted-decimal form")
+        _refuse_address(ip, host)
+        return host, str(ip)
+    return host, None
+
+
+async def check(url: str, trusted: Iterable[str] = DEFAULT_TRUSTED) -> None:
+    """check_url, then, for a host name that is not trusted, every address it resolves to."""
+    host, ip = check_url(url, trusted)
+    trusted_names = {t.lower().strip("[]") for t in trusted}
+    if ip is not None or host.lower() in trusted_names:
+        return
+    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise HostRefused(f"custom host {host} does not resolve: {exc}") from None
+    for info in infos:
+        address = str(info[4][0])
+        _refuse_address(ipaddress.ip_address(address.split("%")[0]), f"{host} ({address})")
