@@ -21,7 +21,7 @@ gen-check: install
 
 .PHONY: serve  ## Run the server on 127.0.0.1:8787, or PORT=N (Swagger UI at /v1/ui/)
 serve: install
-	portkey-stub serve --port $(PORT)
+	portkey-stub serve --port $(PORT) --openai-compatible
 
 .PHONY: test  ## Run the whole test suite, schemathesis and the regeneration check included
 test: install

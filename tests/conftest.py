@@ -99,7 +99,17 @@ def server() -> Iterator[str]:
     """Base URL of `portkey-stub serve` running in its own process on loopback."""
     port = _free_port()
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--validate-responses"]
+    with running([*argv, "--openai-compatible", "--log-level", "warning"], port, "/") as url:
+        yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def upstream() -> Iterator[str]:
+    """A second `portkey-stub serve --openai-compatible`: the upstream behind every custom host in the tests."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--openai-compatible"]
     with running([*argv, "--log-level", "warning"], port, "/") as url:
+        ALTERNATIVES["custom_host"]["x-portkey-custom-host"] = f"{url}/v1"
         yield url
 
 

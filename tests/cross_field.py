@@ -19,8 +19,14 @@ import zlib
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from portkey_completions.app import load_spec
+from portkey_completions.auth import Alternatives
 from portkey_completions.catalog import DEFAULT_MODELS
+from portkey_completions.gateway import config as configs
+from portkey_completions.gateway import hosts
 from portkey_completions.tokenizer import cl100k
+
+ALTERNATIVES = Alternatives.from_spec(load_spec(), "/completions", "post")
 
 MODELS = sorted(DEFAULT_MODELS)
 
@@ -76,10 +82,30 @@ def broken_rules(body) -> set[str]:
     return broken
 
 
+def broken_headers(headers) -> set[str]:
+    """The gateway's 400s from headers: a config it cannot read, a custom host it will not call."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    alternative = ALTERNATIVES.match(headers)
+    names = {s.header for s in alternative.schemes} if alternative else set()
+    if "x-portkey-custom-host" in names:
+        try:
+            hosts.check_url(headers["x-portkey-custom-host"].strip())
+        except hosts.HostRefused:
+            return {"x-portkey-custom-host"}
+    elif "x-portkey-config" in names:
+        try:
+            decoded = configs.decode(headers["x-portkey-config"])
+            if not isinstance(decoded, str):
+                configs.parse(decoded)
+        except configs.ConfigError:
+            return {"x-portkey-config"}
+    return set()
+
+
 @schemathesis.check
 def positive_data_acceptance_or_documented_400(ctx, response, case):
     positive = case.meta is not None and case.meta.generation.mode.is_positive
-    broken = broken_rules(case.body) if positive else set()
+    broken = broken_rules(case.body) | broken_headers(response.request.headers) if positive else set()
     if not broken:
         return positive_data_acceptance(ctx, response, case)
     if response.status_code == 401:  # auth is checked first

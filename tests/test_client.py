@@ -98,9 +98,17 @@ def test_api_key_is_required():
 # -- the stub server: every alternative, create and stream, sync and async ----------------------
 
 
+def routed(name: str, upstream: str) -> dict[str, Any]:
+    """The alternative's arguments; a custom host must be a live upstream, since the server forwards there."""
+    kwargs = dict(ALTERNATIVES[name])
+    if "custom_host" in kwargs:
+        kwargs["custom_host"] = f"{upstream}/v1"
+    return kwargs
+
+
 @pytest.mark.parametrize("name", ALTERNATIVES)
-def test_create_with_each_alternative(server, name):
-    with Completions(api_key="pk-test", base_url=f"{server}/v1", **ALTERNATIVES[name]) as client:
+def test_create_with_each_alternative(server, upstream, name):
+    with Completions(api_key="pk-test", base_url=f"{server}/v1", **routed(name, upstream)) as client:
         completion = client.create(**PARAMS)
     assert isinstance(completion, CreateCompletionResponse)
     assert completion.usage.completion_tokens == 5
@@ -108,8 +116,8 @@ def test_create_with_each_alternative(server, name):
 
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
-def test_stream_with_each_alternative(server, name):
-    with Completions(api_key="pk-test", base_url=f"{server}/v1", **ALTERNATIVES[name]) as client:
+def test_stream_with_each_alternative(server, upstream, name):
+    with Completions(api_key="pk-test", base_url=f"{server}/v1", **routed(name, upstream)) as client:
         chunks = list(client.stream(**PARAMS))
     assert all(isinstance(c, CreateCompletionChunk) for c in chunks)
     assert chunks[-1].choices[0].finish_reason.value == "length"

@@ -15,7 +15,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from portkey_completions_spec import SPEC_PATH
 
@@ -24,6 +24,10 @@ from .auth import SECURITY_MAP, Alternatives
 from .catalog import DEFAULT_MODELS, ModelCard
 from .engine import Engine
 from .errors import handle_error
+from .gateway.hosts import DEFAULT_TRUSTED
+from .gateway.openai_compatible import OpenAICompatible
+from .gateway.router import Router
+from .gateway.store import Store
 from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from .validation import VALIDATORS
 
@@ -41,6 +45,10 @@ def create_app(
     validate_responses: bool = False,
     swagger_ui: bool = True,
     models: Mapping[str, ModelCard] = DEFAULT_MODELS,
+    store: Store | None = None,
+    trusted_hosts: tuple[str, ...] = DEFAULT_TRUSTED,
+    validate_upstream: bool = False,
+    openai_compatible: bool = False,
 ) -> AsyncApp:
     """Build the server.
 
@@ -49,17 +57,35 @@ def create_app(
         validate_responses: Check every response against the spec (on in tests).
         swagger_ui: Serve the Swagger UI of the effective spec at /v1/ui/.
         models: The model table: which `model` names exist, their context windows, suffix support.
+        store: The gateway's keys, virtual keys, configs and providers; None: any key, everything to the stub.
+        trusted_hosts: Custom hosts allowed although loopback or private (matched literally).
+        validate_upstream: Check upstream responses and stream chunks against the spec.
+        openai_compatible: Also answer plain OpenAI requests (bearer only) with the engine.
 
     Returns:
         The ASGI app, ready for uvicorn.
     """
     spec = load_spec()
     alternatives = Alternatives.from_spec(spec, "/completions", "post")
+    engine = Engine(models)
+
+    async def stub(body: dict[str, Any]) -> Response:
+        return await handler.answer(body, engine)
+
+    router = Router(
+        alternatives,
+        store or Store(),
+        stub,
+        trusted_hosts=trusted_hosts,
+        validate_upstream=validate_upstream,
+    )
     # operationId -> handler: the published spec names operations, not Python paths.
-    operations = handler.operations(Engine(models))
+    operations = handler.operations(router.handle)
 
     app = AsyncApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=max_body_bytes)
+    if openai_compatible:
+        app.add_middleware(OpenAICompatible, MiddlewarePosition.BEFORE_SECURITY)
     app.add_api(
         spec,
         resolver=Resolver(function_resolver=operations.__getitem__),

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import yaml
 
 from . import __version__
+from .gateway.hosts import DEFAULT_TRUSTED
+from .gateway.store import Store
 from .limits import DEFAULT_MAX_BODY_BYTES
 
 # 8787 is the Portkey gateway's own default port, so SDKs pointed at a local
@@ -47,6 +49,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="model table, YAML or JSON: {name: {context_window: N, suffix: true|false}} "
         "(default: gpt-3.5-turbo-instruct 4096 with suffix, davinci-002 and babbage-002 16384)",
     )
+    serve.add_argument(
+        "--store",
+        metavar="FILE",
+        help="the gateway's store (YAML, or TOML by suffix): api_keys, providers, virtual_keys, configs. "
+        "Without one any non-empty x-portkey-api-key passes and every request without a custom host "
+        "is answered by the built-in stub engine",
+    )
+    serve.add_argument(
+        "--trusted-hosts",
+        metavar="HOSTS",
+        default=",".join(DEFAULT_TRUSTED),
+        help="comma-separated custom hosts allowed although loopback or private, matched literally "
+        "(default: %(default)s)",
+    )
+    serve.add_argument(
+        "--validate-upstream",
+        action="store_true",
+        help="check upstream responses and stream chunks against the spec; report violations in the "
+        "x-portkey-upstream-violation header (JSON responses) and the log",
+    )
+    serve.add_argument(
+        "--openai-compatible",
+        action="store_true",
+        help="also answer plain OpenAI requests (Authorization: Bearer only) with the engine, so this "
+        "server can be the upstream of a gateway",
+    )
     serve.add_argument("--no-swagger-ui", action="store_true", help="do not serve the Swagger UI")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -66,7 +94,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             models = catalog.load(args.models)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             parser.error(f"--models: {exc}")
+    store = None
+    if args.store:
+        try:
+            store = Store.load(args.store)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--store: {exc}")
+    else:
+        print(
+            "portkey-stub: no --store: any non-empty x-portkey-api-key is accepted, and every request "
+            "without a custom host is answered by the built-in stub engine",
+            file=sys.stderr,
+        )
+    trusted = tuple(h.strip() for h in args.trusted_hosts.split(",") if h.strip())
     app = create_app(
+        store=store,
+        trusted_hosts=trusted,
+        validate_upstream=args.validate_upstream,
+        openai_compatible=args.openai_compatible,
         models=models,
         max_body_bytes=args.max_body_bytes,
         validate_responses=args.validate_responses,

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ class APIError(ProblemException):
 
     def body(self) -> dict[str, dict[str, str | None]]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> Response:
+        """As a Starlette response, for code that answers outside connexion's error handler."""
+        return Response(json.dumps(self.body()), self.status, headers=self.headers, media_type="application/json")
 
     def to_response(self) -> ConnexionResponse:
         return ConnexionResponse(

@@ -14,11 +14,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pydantic
+from connexion import request as current_request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -32,6 +33,8 @@ from .errors import APIError
 from .sampler import Sampler, Sampling
 
 logger = logging.getLogger(__name__)
+
+Route = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Response]]
 
 _FIELDS = models.CreateCompletionRequest.model_fields
 _TOKEN_ID = re.compile(r"[0-9]{1,7}")
@@ -301,15 +304,20 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
     yield sse.DONE
 
 
-def operations(engine: Engine) -> dict[str, Callable[..., Awaitable[Response]]]:
-    """operationId -> handler, bound to one engine."""
+async def answer(body: dict[str, Any], engine: Engine) -> Response:
+    """The engine's answer to a request body: the built-in `stub` provider."""
+    plan = Plan.from_body(body, engine)
+    if plan.request.stream:
+        return StreamingResponse(stream(plan), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+    # Generation is CPU work: off the event loop, so other connections are served meanwhile.
+    response = await run_in_threadpool(complete, plan)
+    return Response(json.dumps(response), media_type="application/json")
+
+
+def operations(route: Route) -> dict[str, Callable[..., Awaitable[Response]]]:
+    """operationId -> handler. Every request goes through the gateway's router, which may answer with the engine."""
 
     async def create_completion(body: dict[str, Any]) -> Response:
-        plan = Plan.from_body(body, engine)
-        if plan.request.stream:
-            return StreamingResponse(stream(plan), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
-        # Generation is CPU work: off the event loop, so other connections are served meanwhile.
-        body = await run_in_threadpool(complete, plan)
-        return Response(json.dumps(body), media_type="application/json")
+        return await route(current_request.headers, body)
 
     return {"createCompletion": create_completion}

@@ -1,0 +1,272 @@
+"""Routing by auth alternative: a table from the alternative a request matched to where it goes.
+
+    virtual key      -> the store's virtual key (provider, upstream key, base URL)
+    provider         -> the store's provider registry; the bearer is the upstream key
+    config           -> a Portkey config (JSON, or a saved config's id): strategy over targets
+    custom host      -> that base URL, after the SSRF checks
+
+Every route yields a tree of config nodes; the router runs it (single, fallback, loadbalance,
+retries, request_timeout) down to leaves, each answered by the built-in `stub` engine or by an
+upstream. Without a store every leaf but a custom host is the stub, so code written for a real
+provider runs offline unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.responses import Response
+
+from ..auth import Alternative, Alternatives
+from ..errors import APIError
+from . import config as configs
+from . import hosts
+from .store import STUB, Store
+from .upstream import Answer, forward
+
+logger = logging.getLogger(__name__)
+
+Stub = Callable[[dict[str, Any]], Awaitable[Response]]
+MAX_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class Leaf:
+    provider: str
+    base_url: str | None  # None: the stub engine
+    api_key: str | None
+
+
+@dataclass
+class Outcome:
+    answer: Answer
+    provider: str
+    path: str
+    retries: int
+
+
+class Router:
+    def __init__(
+        self,
+        alternatives: Alternatives,
+        store: Store,
+        stub: Stub,
+        *,
+        trusted_hosts: tuple[str, ...] = hosts.DEFAULT_TRUSTED,
+        validate_upstream: bool = False,
+        timeout: float = 600.0,
+    ) -> None:
+        self.store = store
+        self.stub = stub
+        self.trusted_hosts = trusted_hosts
+        self.validate_upstream = validate_upstream
+        self.timeout = timeout
+        self.alternatives = alternatives
+        # The route table, keyed by the headers an alternative adds to the Portkey key.
+        routes: dict[frozenset[str], Callable[[Mapping[str, str]], configs.Node]] = {
+            frozenset({"x-portkey-virtual-key"}): self._virtual_key,
+            frozenset({"authorization", "x-portkey-provider"}): self._provider,
+            frozenset({"x-portkey-config"}): self._config,
+            frozenset({"authorization", "x-portkey-provider", "x-portkey-custom-host"}): self._custom_host,
+        }
+        self.routes = {a: routes[self._key(a)] for a in alternatives.alternatives}
+        self._http: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+
+    def _key(self, alternative: Alternative) -> frozenset[str]:
+        return frozenset(s.header for s in alternative.schemes if s not in self.alternatives.common)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """One pooled client per event loop (a test client runs its own loop)."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http[0] is not loop:
+            client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=10.0), follow_redirects=False)
+            self._http = (loop, client)
+        return self._http[1]
+
+    async def handle(self, headers: Mapping[str, str], body: dict[str, Any]) -> Response:
+        trace_id = headers.get("x-portkey-trace-id") or str(uuid.uuid4())
+        try:
+            outcome = await self._route(headers, body)
+        except APIError as error:
+            response = error.response()
+            response.headers["x-portkey-trace-id"] = trace_id
+            return response
+        response = outcome.answer.response
+        response.headers.update(
+            {
+                "x-portkey-trace-id": trace_id,
+                "x-portkey-provider": outcome.provider,
+                "x-portkey-retry-attempt-count": str(outcome.retries),
+                "x-portkey-last-used-option-index": outcome.path,
+                "x-portkey-cache-status": "DISABLED",
+            }
+        )
+        return response
+
+    async def _route(self, headers: Mapping[str, str], body: dict[str, Any]) -> Outcome:
+        if not self.store.accepts(headers.get("x-portkey-api-key", "")):
+            raise APIError(
+                401, "Invalid API key: x-portkey-api-key is not one of this gateway's keys.", code="invalid_api_key"
+            )
+        alternative = self.alternatives.match(headers)
+        if alternative is None:
+            raise self.alternatives.refusal(headers)
+        node = self.routes[alternative](headers)
+        timeout = node.request_timeout
+        header_timeout = headers.get("x-portkey-request-timeout")
+        if header_timeout:
+            try:
+                timeout = float(header_timeout) / 1000
+            except ValueError:
+                raise APIError(400, "x-portkey-request-timeout must be a number of milliseconds.") from None
+        caller = dict(headers)
+        if timeout is None:
+            return await self._run(node, body, caller)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._run(node, body, caller)
+        except TimeoutError:
+            raise APIError(
+                408,
+                f"Request exceeded the request_timeout of {round(timeout * 1000)} ms.",
+                type="timeout_error",
+                code="request_timeout",
+            ) from None
+
+    # -- the routes: headers -> config tree ----------------------------------------------------
+
+    def _virtual_key(self, headers: Mapping[str, str]) -> configs.Node:
+        return configs.Node("virtual_key", virtual_key=headers["x-portkey-virtual-key"].strip())
+
+    def _provider(self, headers: Mapping[str, str]) -> configs.Node:
+        return configs.Node("provider", provider=headers["x-portkey-provider"].strip(), api_key=_bearer(headers))
+
+    def _custom_host(self, headers: Mapping[str, str]) -> configs.Node:
+        return configs.Node(
+            "custom_host",
+            provider=headers["x-portkey-provider"].strip(),
+            api_key=_bearer(headers),
+            custom_host=headers["x-portkey-custom-host"].strip(),
+        )
+
+    def _config(self, headers: Mapping[str, str]) -> configs.Node:
+        try:
+            decoded = configs.decode(headers["x-portkey-config"])
+            if isinstance(decoded, str):
+                saved = self.store.configs.get(decoded)
+                if saved is None:
+                    if self.store.open:  # no store: any config id is the stub
+                        return configs.Node("config", provider=STUB)
+                    raise configs.ConfigError(f"Invalid config id passed: {decoded!r} is not a saved config.")
+                decoded = saved
+            return configs.parse(decoded)
+        except configs.ConfigError as exc:
+            raise APIError(400, str(exc), param="x-portkey-config", code="invalid_config") from None
+
+    # -- running a config tree -------------------------------------------------------------------
+
+    async def _run(self, node: configs.Node, body: dict[str, Any], caller: dict[str, str]) -> Outcome:
+        if not node.targets:
+            return await self._leaf(node, body, caller)
+        if node.mode == "loadbalance":
+            chosen = random.choices(node.targets, weights=[t.weight for t in node.targets])[0]
+            return await self._run(chosen, body, caller)
+        if node.mode == "single":
+            return await self._run(node.targets[0], body, caller)
+        outcome = None
+        for i, target in enumerate(node.targets):
+            outcome = await self._run(target, body, caller)
+            status = outcome.answer.status
+            failed = status >= 400 if node.on_status_codes is None else status in node.on_status_codes
+            if not failed or i == len(node.targets) - 1:
+                return outcome
+            logger.info("fallback from %s (status %d)", target.path, status)
+            await outcome.answer.discard()
+        assert outcome is not None
+        return outcome
+
+    async def _leaf(self, node: configs.Node, body: dict[str, Any], caller: dict[str, str]) -> Outcome:
+        leaf = await self._resolve(node)
+        sent = {**body, **node.override_params}
+        retries = 0
+        while True:
+            answer = await self._answer(leaf, sent, caller)
+            if answer.status not in node.retry.on_status_codes or retries >= node.retry.attempts:
+                return Outcome(answer, leaf.provider, node.path, retries)
+            await answer.discard()
+            await asyncio.sleep(_wait(answer.retry_after, retries))
+            retries += 1
+
+    async def _answer(self, leaf: Leaf, body: dict[str, Any], caller: dict[str, str]) -> Answer:
+        if leaf.base_url is None:
+            try:
+                response = await self.stub(body)
+            except APIError as error:
+                return Answer(error.status, error.response())
+            return Answer(response.status_code, response)
+        return await forward(
+            self.http,
+            leaf.base_url,
+            leaf.api_key,
+            body,
+            caller,
+            provider=leaf.provider,
+            validate=self.validate_upstream,
+        )
+
+    async def _resolve(self, node: configs.Node) -> Leaf:
+        """Where a leaf goes: a custom host, a virtual key's target, or a provider's base URL."""
+        store = self.store
+        if node.custom_host:
+            try:
+                await hosts.check(node.custom_host, self.trusted_hosts)
+            except hosts.HostRefused as exc:
+                raise APIError(400, f"{exc}.", param="x-portkey-custom-host", code="custom_host_refused") from None
+            return Leaf(node.provider or "custom", node.custom_host, node.api_key)
+        if node.virtual_key:
+            if store.open:
+                return Leaf(STUB, None, None)
+            key = store.virtual_keys.get(node.virtual_key)
+            if key is None:
+                raise APIError(
+                    401,
+                    f"Invalid virtual key: {node.virtual_key!r} is not in this gateway's store.",
+                    code="invalid_virtual_key",
+                )
+            base = key.base_url or (None if key.provider == STUB else store.providers.get(key.provider))
+            return Leaf(key.provider, base, key.api_key)
+        provider = node.provider or STUB
+        try:
+            return Leaf(provider if not store.open else STUB, store.base_url(provider), node.api_key)
+        except KeyError:
+            known = ", ".join(sorted({STUB, *store.providers}))
+            raise APIError(
+                400,
+                f"Unknown provider {provider!r}: this gateway knows {known}.",
+                param="x-portkey-provider",
+                code="unknown_provider",
+            ) from None
+
+
+def _bearer(headers: Mapping[str, str]) -> str:
+    return headers["authorization"].partition(" ")[2].strip()
+
+
+def _wait(retry_after: str | None, retries: int) -> float:
+    if retry_after is not None:
+        try:
+            return min(MAX_RETRY_AFTER, max(0.0, float(retry_after)))
+        except ValueError:
+            pass
+    return min(2.0, 0.1 * 2.0**retries)
+
+
+__all__ = ["Router"]

@@ -1,0 +1,159 @@
+"""Forwarding one request to an OpenAI-compatible upstream, and its answer back, unchanged where it can be.
+
+- Only the body and the upstream's own `Authorization` go out: no `x-portkey-*` header and not
+  the Portkey key.
+- A stream is passed through as its bytes arrive (never buffered), so it is byte-identical.
+- An error keeps its status; a body that is not OpenAI's error shape is wrapped in it.
+- An unreachable upstream is a 502, a silent one a 504, with the reason in words.
+- With `validate`, responses and streamed chunks are checked against the spec on the way
+  through; violations go to the log and, for a JSON response, to a response header.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+from starlette.background import BackgroundTask
+from starlette.responses import Response, StreamingResponse
+
+from .. import schemas
+from ..errors import APIError, error_type
+
+logger = logging.getLogger(__name__)
+
+VIOLATION_HEADER = "x-portkey-upstream-violation"
+# What the upstream may hear of the caller's request, besides the body and its own key.
+_PASSED_ON = ("accept", "user-agent")
+# What the caller may hear of the upstream's answer headers.
+_PASSED_BACK = ("content-type", "retry-after", "retry-after-ms", "x-request-id", "openai-processing-ms")
+
+
+@dataclass
+class Answer:
+    """An upstream's answer: its status, and the response to send on (not yet sent)."""
+
+    status: int
+    response: Response
+    retry_after: str | None = None
+
+    async def discard(self) -> None:
+        """Release the upstream connection of an answer that will not be sent (a fallback moved on)."""
+        if self.response.background is not None:
+            await self.response.background()
+
+
+async def forward(
+    http: httpx.AsyncClient,
+    base_url: str,
+    api_key: str | None,
+    body: dict[str, Any],
+    caller_headers: dict[str, str],
+    *,
+    provider: str,
+    validate: bool,
+) -> Answer:
+    headers = {k: v for k, v in caller_headers.items() if k in _PASSED_ON}
+    if api_key:
+        headers["authorization"] = api_key if api_key.lower().startswith("bearer ") else f"Bearer {api_key}"
+    request = http.build_request("POST", base_url.rstrip("/") + "/completions", json=body, headers=headers)
+    try:
+        response = await http.send(request, stream=True)
+    except httpx.TimeoutException:
+        return _error(504, f"The upstream {provider} at {base_url} did not answer in time.", "upstream_timeout")
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        return _error(502, f"Could not reach the upstream {provider} at {base_url}: {reason}.", "upstream_unreachable")
+    back = {k: v for k, v in response.headers.items() if k in _PASSED_BACK}
+    retry_after = response.headers.get("retry-after")
+    if response.is_success and response.headers.get("content-type", "").startswith("text/event-stream"):
+        chunks = _checked(response.aiter_raw(), provider) if validate else response.aiter_raw()
+        stream = StreamingResponse(
+            _guarded(chunks, provider),
+            status_code=response.status_code,
+            headers=back,
+            background=BackgroundTask(response.aclose),
+        )
+        return Answer(response.status_code, stream, retry_after)
+    try:
+        raw = await response.aread()
+    except httpx.HTTPError as exc:
+        await response.aclose()
+        return _error(
+            502, f"The upstream {provider} broke off its answer: {exc or type(exc).__name__}.", "upstream_error"
+        )
+    await response.aclose()
+    if response.is_success:
+        if validate:
+            problem = _violation(raw, "CreateCompletionResponse")
+            if problem:
+                logger.warning("upstream %s broke the contract: %s", provider, problem)
+                back[VIOLATION_HEADER] = problem[:500]
+        return Answer(response.status_code, Response(raw, response.status_code, headers=back), retry_after)
+    back.pop("content-type", None)
+    payload = raw if _openai_error(raw) else json.dumps(_wrapped(response.status_code, raw)).encode()
+    answer = Response(payload, response.status_code, headers=back, media_type="application/json")
+    return Answer(response.status_code, answer, retry_after)
+
+
+def _error(status: int, message: str, code: str) -> Answer:
+    return Answer(status, APIError(status, message, code=code).response())
+
+
+def _openai_error(raw: bytes) -> bool:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("error"), dict) and "message" in data["error"]
+
+
+def _wrapped(status: int, raw: bytes) -> dict[str, Any]:
+    text = raw.decode("utf-8", errors="replace").strip()
+    message = text[:1000] or f"The upstream answered {status} with no body."
+    return APIError(status, message, type=error_type(status)).body()
+
+
+async def _guarded(chunks: AsyncIterator[bytes], provider: str) -> AsyncIterator[bytes]:
+    """The upstream's bytes; if it breaks off mid-stream, the caller's stream ends the same way."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except httpx.HTTPError as exc:
+        logger.warning("upstream %s broke off its stream: %s", provider, exc)
+        raise
+
+
+def _violation(raw: bytes, schema: str) -> str | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return "the body is not JSON"
+    return schemas.first_error(schema, data)
+
+
+async def _checked(chunks: AsyncIterator[bytes], provider: str) -> AsyncIterator[bytes]:
+    """Pass the bytes on unchanged while reading them as SSE and checking each chunk."""
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    lines, events = SSELineDecoder(), SSEDecoder()
+    async for chunk in chunks:
+        yield chunk
+        for line in lines.decode(text.decode(chunk)):
+            event = events.decode(line)
+            if event is None or not event.data or event.data == "[DONE]":
+                continue
+            try:
+                data = json.loads(event.data)
+            except ValueError:
+                logger.warning("upstream %s sent an event that is not JSON: %.200s", provider, event.data)
+                continue
+            name = "ErrorResponse" if isinstance(data, dict) and "error" in data else "CreateCompletionChunk"
+            problem = schemas.first_error(name, data)
+            if problem:
+                logger.warning("upstream %s broke the contract in a stream: %s", provider, problem)
