@@ -143,10 +143,15 @@ def test_openai_sdk_sees_errors_as_exceptions(openai_client):
     assert info.value.body["param"] == "n"
 
 
-def test_openai_sdk_without_portkey_key_is_401(server):
+def test_plain_openai_requests_in_openai_compatible_mode(server):
+    """`--openai-compatible` (the test server runs with it): a bearer alone is an OpenAI request, for the stub."""
     client = openai.OpenAI(base_url=f"{server}/v1", api_key="sk-test", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
-        client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x")
+    completion = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="x")
+    assert completion.headers["x-portkey-provider"] == "stub"
+    assert completion.parse().choices
+    # Without even a bearer it is still a 401.
+    response = httpx.post(f"{server}/v1/completions", json=BODY)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "missing_credentials"
 
 
 # -- the official portkey-ai SDK ---------------------------------------------------------------
