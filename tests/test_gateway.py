@@ -1,0 +1,378 @@
+"""The gateway on loopback, in front of real upstreams.
+
+Processes: a gateway (`portkey-stub serve --store … --validate-upstream`), a second
+`portkey-stub serve --openai-compatible` as a working upstream (conftest's `upstream`), and
+tests/scripted_server.py as a deliberately failing one (statuses, Retry-After, slow, cut).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from conftest import _free_port, running
+from portkey_completions.app import create_app
+from portkey_completions.gateway import hosts
+from portkey_completions.gateway.store import Store
+
+pytestmark = pytest.mark.wire
+
+KEY = {"x-portkey-api-key": "pk-gw"}
+BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 5}
+PORTKEY_HEADERS = (
+    "x-portkey-trace-id",
+    "x-portkey-provider",
+    "x-portkey-retry-attempt-count",
+    "x-portkey-last-used-option-index",
+    "x-portkey-cache-status",
+)
+
+
+def store_data(upstream: str, scripted: str) -> dict[str, Any]:
+    return {
+        "api_keys": ["pk-gw", "pk-other"],
+        "providers": {"up": f"{upstream}/v1", "flaky": f"{scripted}/v1"},
+        "virtual_keys": {
+            "vk-up": {"provider": "up", "api_key": "sk-up"},
+            "vk-flaky": {"provider": "flaky", "api_key": "sk-flaky"},
+            "vk-stub": {"provider": "stub"},
+            "vk-gone": {"provider": "up", "base_url": "http://127.0.0.1:9/v1"},
+        },
+        "configs": {
+            "pc-fallback": {
+                "strategy": {"mode": "fallback", "on_status_codes": [429]},
+                "targets": [{"virtual_key": "vk-flaky"}, {"provider": "stub"}],
+            }
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, upstream, scripted_server) -> Iterator[str]:
+    path = tmp_path_factory.mktemp("gateway") / "store.yaml"
+    path.write_text(yaml.safe_dump(store_data(upstream, scripted_server)))
+    port = _free_port()
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
+    with running([*argv, "--validate-upstream", "--log-level", "warning"], port, "/") as url:
+        yield url
+
+
+def post(url: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
+    return httpx.post(f"{url}/v1/completions", json=body or BODY, headers={**KEY, **headers}, timeout=30)
+
+
+def script(url: str, answers: list[dict[str, Any]]) -> None:
+    httpx.post(f"{url}/__script", json=answers).raise_for_status()
+
+
+def log(url: str) -> list[dict[str, Any]]:
+    return httpx.get(f"{url}/__log").json()
+
+
+def config(value: dict[str, Any]) -> dict[str, str]:
+    return {"x-portkey-config": json.dumps(value)}
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def test_only_the_stores_api_keys_pass(gateway):
+    refused = post(gateway, {"x-portkey-api-key": "pk-nope", "x-portkey-virtual-key": "vk-stub"})
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    assert post(gateway, {"x-portkey-api-key": "pk-other", "x-portkey-virtual-key": "vk-stub"}).status_code == 200
+
+
+# -- each alternative routes where it should ----------------------------------------------------
+
+
+def test_virtual_key_to_an_upstream(gateway):
+    response = post(gateway, {"x-portkey-virtual-key": "vk-up"})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-portkey-provider"] == "up"
+    assert response.headers["x-portkey-last-used-option-index"] == "virtual_key"
+    assert all(h in response.headers for h in PORTKEY_HEADERS)
+    assert response.json()["choices"][0]["text"] is not None
+
+
+def test_virtual_key_to_the_stub_and_an_unknown_one(gateway):
+    assert post(gateway, {"x-portkey-virtual-key": "vk-stub"}).headers["x-portkey-provider"] == "stub"
+    unknown = post(gateway, {"x-portkey-virtual-key": "vk-missing"})
+    assert unknown.status_code == 401 and unknown.json()["error"]["code"] == "invalid_virtual_key"
+
+
+def test_provider_forwards_only_the_body_and_the_bearer(gateway, scripted_server):
+    script(scripted_server, [])
+    headers = {"Authorization": "Bearer sk-caller", "x-portkey-provider": "flaky", "x-portkey-trace-id": "t-1"}
+    response = post(gateway, headers)
+    assert response.status_code == 200
+    assert response.headers["x-portkey-provider"] == "flaky" and response.headers["x-portkey-trace-id"] == "t-1"
+    [seen] = log(scripted_server)
+    assert seen["headers"]["authorization"] == "Bearer sk-caller"
+    assert not [h for h in seen["headers"] if h.startswith("x-portkey")]
+    assert "pk-gw" not in json.dumps(seen["headers"])
+    assert seen["body"] == BODY
+
+
+def test_an_unknown_provider_is_400(gateway):
+    response = post(gateway, {"Authorization": "Bearer sk", "x-portkey-provider": "nowhere"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_provider"
+
+
+def test_custom_host_goes_to_that_base_url(gateway, scripted_server):
+    script(scripted_server, [])
+    headers = {
+        "Authorization": "Bearer sk-host",
+        "x-portkey-provider": "openai",
+        "x-portkey-custom-host": f"{scripted_server}/v1",
+    }
+    response = post(gateway, headers)
+    assert response.status_code == 200 and response.headers["x-portkey-provider"] == "openai"
+    assert log(scripted_server)[0]["headers"]["authorization"] == "Bearer sk-host"
+
+
+def test_config_json_id_and_errors(gateway, scripted_server):
+    script(scripted_server, [{"status": 429, "body": {"error": {"message": "slow", "type": "rate_limit_error"}}}])
+    saved = post(gateway, {"x-portkey-config": "pc-fallback"})
+    assert saved.status_code == 200 and saved.headers["x-portkey-last-used-option-index"] == "config.targets[1]"
+    for header, words in [
+        ("pc-missing", "not a saved config"),
+        ("{not json", "not valid JSON"),
+        (json.dumps({"strategy": {"mode": "roundrobin"}, "targets": [{"provider": "stub"}]}), "strategy.mode"),
+        (json.dumps({"strategy": {"mode": "fallback"}}), "needs targets"),
+        (json.dumps({"retry": {"attempts": 9}, "provider": "stub"}), "attempts"),
+    ]:
+        response = post(gateway, {"x-portkey-config": header})
+        assert response.status_code == 400, header
+        error = response.json()["error"]
+        assert error["code"] == "invalid_config" and words in error["message"], error
+
+
+# -- strategies ---------------------------------------------------------------------------------
+
+
+def test_fallback_moves_on_only_for_the_listed_codes(gateway, scripted_server):
+    targets = [{"virtual_key": "vk-flaky"}, {"virtual_key": "vk-up"}]
+    limited = {"error": {"message": "slow down", "type": "rate_limit_error", "param": None, "code": None}}
+    script(scripted_server, [{"status": 429, "body": limited}])
+    moved = post(gateway, config({"strategy": {"mode": "fallback", "on_status_codes": [429]}, "targets": targets}))
+    assert moved.status_code == 200
+    assert (moved.headers["x-portkey-provider"], moved.headers["x-portkey-last-used-option-index"]) == (
+        "up",
+        "config.targets[1]",
+    )
+    script(scripted_server, [{"status": 429, "body": limited}])
+    kept = post(gateway, config({"strategy": {"mode": "fallback", "on_status_codes": [500]}, "targets": targets}))
+    assert kept.status_code == 429 and kept.json() == limited
+    assert kept.headers["x-portkey-last-used-option-index"] == "config.targets[0]"
+
+
+def test_loadbalance_splits_as_weighted():
+    """1000 requests over two weighted targets (both the stub, so in-process is enough)."""
+    app = create_app(store=Store(api_keys=("pk-gw",)))
+    lb = config(
+        {
+            "strategy": {"mode": "loadbalance"},
+            "targets": [{"provider": "stub", "weight": 0.75}, {"provider": "stub", "weight": 0.25}],
+        }
+    )
+    counts: collections.Counter[str] = collections.Counter()
+    with app.test_client() as client:
+        for _ in range(1000):
+            response = client.post("/v1/completions", json={**BODY, "max_tokens": 1}, headers={**KEY, **lb})
+            counts[response.headers["x-portkey-last-used-option-index"]] += 1
+    share = counts["config.targets[0]"]
+    assert abs(share - 750) < 5 * (1000 * 0.75 * 0.25) ** 0.5, counts  # within 5 sigma
+
+
+def test_retries_count_attempts_and_honour_retry_after(gateway, scripted_server):
+    slow = {"status": 429, "headers": {"Retry-After": "1"}, "body": {"error": {"message": "wait", "type": "x"}}}
+    script(scripted_server, [slow])
+    response = post(gateway, config({"retry": {"attempts": 3, "on_status_codes": [429]}, "virtual_key": "vk-flaky"}))
+    assert response.status_code == 200 and response.headers["x-portkey-retry-attempt-count"] == "1"
+    first, second = log(scripted_server)
+    assert second["time"] - first["time"] >= 0.95
+
+    down = {"status": 503, "body": {"error": {"message": "down", "type": "server_error"}}}
+    script(scripted_server, [down, down, down])
+    response = post(gateway, config({"retry": {"attempts": 2}, "virtual_key": "vk-flaky"}))
+    assert response.status_code == 503 and response.headers["x-portkey-retry-attempt-count"] == "2"
+    assert len(log(scripted_server)) == 3
+
+
+def test_request_timeout_is_408(gateway, scripted_server):
+    script(scripted_server, [{"delay": 2}])
+    started = time.monotonic()
+    response = post(gateway, config({"request_timeout": 300, "virtual_key": "vk-flaky"}))
+    assert response.status_code == 408 and response.json()["error"]["type"] == "timeout_error"
+    assert time.monotonic() - started < 1.8
+
+
+def test_override_params_are_merged_into_the_body(gateway, scripted_server):
+    script(scripted_server, [])
+    post(gateway, config({"virtual_key": "vk-flaky", "override_params": {"max_tokens": 99, "user": "cfg"}}))
+    assert log(scripted_server)[0]["body"] == {**BODY, "max_tokens": 99, "user": "cfg"}
+
+
+# -- forwarding ---------------------------------------------------------------------------------
+
+
+def test_a_stream_through_the_gateway_is_byte_identical(gateway, scripted_server):
+    chunk = {
+        "id": "cmpl-s",
+        "object": "text_completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "text": "é 🙂", "logprobs": None, "finish_reason": None}],
+    }
+    events = [f"data: {json.dumps(chunk, ensure_ascii=False)}", ": comment", "data: [DONE]"]
+    script(scripted_server, [{"events": events, "interval": 0.01}])
+    body = {**BODY, "stream": True}
+    with httpx.stream(
+        "POST", f"{gateway}/v1/completions", json=body, headers={**KEY, "x-portkey-virtual-key": "vk-flaky"}
+    ) as response:
+        raw = b"".join(response.iter_raw())
+        assert response.headers["content-type"].startswith("text/event-stream")
+    assert raw == "".join(e + "\n\n" for e in events).encode()
+
+
+def test_upstream_errors_keep_their_status_in_the_openai_shape(gateway, scripted_server):
+    script(scripted_server, [{"status": 503, "body": "upstream maintenance"}])
+    response = post(gateway, {"x-portkey-virtual-key": "vk-flaky"})
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert "upstream maintenance" in error["message"] and error["type"] == "server_error"
+
+
+def test_an_unreachable_upstream_is_502(gateway):
+    response = post(gateway, {"x-portkey-virtual-key": "vk-gone"})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "upstream_unreachable" and "127.0.0.1:9" in error["message"]
+    assert "Traceback" not in response.text
+
+
+def test_a_connection_cut_mid_stream_ends_the_callers_stream(gateway, scripted_server):
+    script(scripted_server, [{"events": ['data: {"x": 1}'], "cut": True}])
+    with httpx.stream(
+        "POST",
+        f"{gateway}/v1/completions",
+        json={**BODY, "stream": True},
+        headers={**KEY, "x-portkey-virtual-key": "vk-flaky"},
+        timeout=10,
+    ) as response:
+        with pytest.raises(httpx.RemoteProtocolError):
+            b"".join(response.iter_raw())
+
+
+def test_validate_upstream_reports_a_broken_contract(gateway, scripted_server):
+    script(scripted_server, [{"body": {"id": "x", "object": "text_completion", "created": 0, "model": "m"}}])
+    response = post(gateway, {"x-portkey-virtual-key": "vk-flaky"})
+    assert response.status_code == 200
+    assert "choices" in response.headers["x-portkey-upstream-violation"]
+    script(scripted_server, [])
+    assert "x-portkey-upstream-violation" not in post(gateway, {"x-portkey-virtual-key": "vk-flaky"}).headers
+
+
+# -- custom-host safety -------------------------------------------------------------------------
+
+REFUSED = [
+    "http://169.254.169.254/latest/meta-data",
+    "http://0x7f000001/v1",
+    "http://2130706433/v1",
+    "http://0177.0.0.1/v1",
+    "http://127.1/v1",
+    "http://[::ffff:10.0.0.1]/v1",
+    "http://user@example.com/v1",
+    "http://user:pw@127.0.0.1:8000/v1",
+    "http://10.0.0.1/v1",
+    "http://192.168.1.1/v1",
+    "http://[fe80::1]/v1",
+    "http://metadata.google.internal/computeMetadata",
+    "ftp://example.com/v1",
+    "http://0.0.0.0/v1",
+]
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_ssrf_custom_hosts_are_refused(gateway, url):
+    headers = {"Authorization": "Bearer sk", "x-portkey-provider": "openai", "x-portkey-custom-host": url}
+    response = post(gateway, headers)
+    assert response.status_code == 400, url
+    assert response.json()["error"]["code"] == "custom_host_refused"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/v1", "http://localhost/v1", "http://[::1]:9/v1", "https://8.8.8.8/v1"]
+)
+def test_trusted_and_public_hosts_pass_the_check(url):
+    hosts.check_url(url)
+
+
+def test_the_trusted_list_is_literal():
+    with pytest.raises(hosts.HostRefused):
+        hosts.check_url("http://127.0.0.1:8000/v1", trusted=())
+    hosts.check_url("http://10.1.2.3/v1", trusted=("10.1.2.3",))
+
+
+def test_store_files_toml_and_errors(tmp_path):
+    toml = tmp_path / "store.toml"
+    toml.write_text('api_keys = ["pk"]\n[providers]\nup = "http://127.0.0.1:1/v1"\n')
+    assert Store.load(toml).providers == {"up": "http://127.0.0.1:1/v1"}
+    for bad in [
+        "api_keys: []",
+        "api_keys: [pk]\nproviders: {stub: http://x}",
+        "api_keys: [pk]\nextra: 1",
+        "api_keys: [pk]\nvirtual_keys: {vk: {provider: nowhere}}",
+    ]:
+        path = tmp_path / "bad.yaml"
+        path.write_text(bad)
+        with pytest.raises(ValueError):
+            Store.load(path)
+
+
+def test_no_store_is_announced_at_start(tmp_path):
+    port = _free_port()
+    log_file = tmp_path / "err.log"
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--log-level", "warning"]
+    import subprocess
+
+    with log_file.open("w") as err:
+        proc = subprocess.Popen(argv, stderr=err)
+        try:
+            deadline = time.monotonic() + 30
+            while "no --store" not in log_file.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert "any non-empty x-portkey-api-key is accepted" in log_file.read_text()
+
+
+def test_a_stream_is_passed_on_as_it_arrives(gateway, scripted_server):
+    """Five events 0.3 s apart: the first reaches the caller long before the upstream is done."""
+    events = [f"data: {json.dumps({'n': i})}" for i in range(5)] + ["data: [DONE]"]
+    script(scripted_server, [{"events": events, "interval": 0.3}])
+    started = time.monotonic()
+    with httpx.stream(
+        "POST",
+        f"{gateway}/v1/completions",
+        json={**BODY, "stream": True},
+        headers={**KEY, "x-portkey-virtual-key": "vk-flaky"},
+        timeout=10,
+    ) as response:
+        parts = response.iter_raw()
+        first = next(parts)
+        first_at = time.monotonic() - started
+        rest = b"".join(parts)
+        done_at = time.monotonic() - started
+    assert first.startswith(b"data: ")
+    assert first_at < 0.8 and done_at >= 1.4, (first_at, done_at)
+    assert (first + rest).endswith(b"data: [DONE]\n\n")
