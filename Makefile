@@ -32,11 +32,16 @@ fuzz: install
 	scripts/fuzz.sh
 
 .PHONY: bench  ## Every benchmark (medians, with ratios to a baseline measured in the same run)
-bench: bench-engine
+bench: bench-engine bench-gateway
 
 .PHONY: bench-engine  ## The engine in-process: tokens/s by sampling mode, p50/p90 of a 16-token completion
 bench-engine: install
 	python scripts/bench_engine.py
+
+.PHONY: bench-gateway  ## The gateway's added latency (p50, p99) against calling the upstream directly
+bench-gateway: install
+	python scripts/bench_gateway.py
+	python scripts/bench_gateway.py --stream
 
 .PHONY: lint  ## Lint and format-check the hand-written code; mypy --strict over overrides/ and generated/
 lint: install

@@ -20,3 +20,12 @@ def test_bench_engine_runs_and_reports_every_figure():
     for row in ("baseline: uniform pick", "sampling, default parameters", "logprobs=5", "16-token completion"):
         assert row in out, out
     assert "p50" in out and "x baseline" in out
+
+
+def test_bench_gateway_runs_and_reports_added_latency():
+    script = SCRIPT.with_name("bench_gateway.py")
+    out = subprocess.run(
+        [sys.executable, str(script), "--requests", "5"], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    for row in ("direct to the upstream (baseline)", "through the gateway", "added by the gateway"):
+        assert row in out, out
