@@ -19,7 +19,7 @@ gen: install
 gen-check: install
 	scripts/gen-check.sh
 
-.PHONY: serve  ## Run the server on 127.0.0.1:8787, or PORT=N (Swagger UI at /v1/ui/)
+.PHONY: serve  ## Run the server on 127.0.0.1:8787, or PORT=N, also answering plain OpenAI requests (Swagger UI at /v1/ui/)
 serve: install
 	portkey-stub serve --port $(PORT) --openai-compatible
 
