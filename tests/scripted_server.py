@@ -8,6 +8,8 @@ POST /__script  takes a JSON list of answers for the next requests to /v1/comple
                                                                       time; `cut` drops the connection
                                                                       after the last one, without [DONE]
     {"delay": 2.0}                                                    wait before answering
+    {"reset": true}                                                   start a JSON answer, then drop
+                                                                      the connection mid-body
 With no script left, it answers a one-choice completion.
 GET /__log       every request to /v1/completions (time, headers, body) and, for SSE answers, how many
                  events were sent before the client went away.
@@ -58,6 +60,13 @@ async def completions(request: Request) -> Response:
     answer = SCRIPT.pop(0) if SCRIPT else {"body": COMPLETION}
     if answer.get("delay"):
         await asyncio.sleep(answer["delay"])
+    if answer.get("reset"):
+
+        async def broken():
+            yield b'{"id": "cmpl-'
+            raise ConnectionResetError("reset by the script")
+
+        return StreamingResponse(broken(), media_type="application/json")
     if "events" in answer:
         entry["sent"] = 0
         entry["disconnected"] = False

@@ -259,6 +259,12 @@ def test_an_unreachable_upstream_is_502(gateway):
     assert "Traceback" not in response.text
 
 
+def test_a_connection_reset_mid_answer_is_502(gateway, scripted_server):
+    script(scripted_server, [{"reset": True}])
+    response = post(gateway, {"x-portkey-virtual-key": "vk-flaky"})
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_error"
+
+
 def test_a_connection_cut_mid_stream_ends_the_callers_stream(gateway, scripted_server):
     script(scripted_server, [{"events": ['data: {"x": 1}'], "cut": True}])
     with httpx.stream(
