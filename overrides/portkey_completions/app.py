@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -20,15 +22,21 @@ from starlette.responses import JSONResponse, Response
 from portkey_completions_spec import SPEC_PATH
 
 from . import __version__, handler
+from .admin import PREFIX as ADMIN_PREFIX
+from .admin import Admin
 from .auth import SECURITY_MAP, Alternatives
+from .cassette import Cassette
 from .catalog import DEFAULT_MODELS, ModelCard
 from .engine import Engine
 from .errors import handle_error
+from .front import Front
 from .gateway.hosts import DEFAULT_TRUSTED
 from .gateway.openai_compatible import OpenAICompatible
 from .gateway.router import Router
 from .gateway.store import Store
+from .journal import Journal, JournalMiddleware
 from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
+from .scenarios import Scenarios
 from .validation import VALIDATORS
 
 
@@ -49,6 +57,10 @@ def create_app(
     trusted_hosts: tuple[str, ...] = DEFAULT_TRUSTED,
     validate_upstream: bool = False,
     openai_compatible: bool = False,
+    scenarios_path: str | Path | None = None,
+    replay_path: str | Path | None = None,
+    replay_speed: float = 1.0,
+    admin_token: str | None = None,
 ) -> AsyncApp:
     """Build the server.
 
@@ -61,6 +73,10 @@ def create_app(
         trusted_hosts: Custom hosts allowed although loopback or private (matched literally).
         validate_upstream: Check upstream responses and stream chunks against the spec.
         openai_compatible: Also answer plain OpenAI requests (bearer only) with the engine.
+        scenarios_path: A YAML file of scenario rules, reloaded when it changes.
+        replay_path: A cassette to answer from (`portkey-stub record` writes them).
+        replay_speed: How much faster than recorded a cassette replays (0: no waiting).
+        admin_token: Lets non-loopback callers use the admin API and page.
 
     Returns:
         The ASGI app, ready for uvicorn.
@@ -79,10 +95,16 @@ def create_app(
         trusted_hosts=trusted_hosts,
         validate_upstream=validate_upstream,
     )
+    rules = Scenarios(scenarios_path)
+    journal = Journal()
+    cassette = Cassette(replay_path) if replay_path else None
+    front = Front(router, rules, engine.tokenizer, cassette, replay_speed)
     # operationId -> handler: the published spec names operations, not Python paths.
-    operations = handler.operations(router.handle)
+    operations = handler.operations(front.handle)
 
     app = AsyncApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS)
+    # Outermost of ours: the journal sees every answer, errors included, as it leaves.
+    app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=max_body_bytes)
     if openai_compatible:
         app.add_middleware(OpenAICompatible, MiddlewarePosition.BEFORE_SECURITY)
@@ -109,4 +131,10 @@ def create_app(
         return JSONResponse({"name": "portkey-completions", "version": __version__, "status": "ok", "routes": routes})
 
     app.add_url_rule("/", "health", health, methods=["GET"])
+    admin = Admin(rules, journal, admin_token)
+    for path, name, endpoint, methods in admin.routes():
+        app.add_url_rule(path, name, endpoint, methods=methods)
+    routes[f"GET {ADMIN_PREFIX}/"] = "the journal page (admin API: /__admin/openapi.yaml)"
+    # For in-process users (the pytest plugin): the same journal and rules the admin API serves.
+    app.stub = SimpleNamespace(journal=journal, rules=rules)
     return app

@@ -30,6 +30,9 @@ class Choice:
     echo: bool = False
     score: bool = False  # best_of ranks choices by their mean logprob
     seed: str | None = None  # None: a fresh random seed
+    # A scenario's fixed text, as tokens: written instead of sampled, then a natural stop. Its
+    # logprobs are the model's for those tokens, so text, usage and logprobs stay consistent.
+    forced: tuple[int, ...] | None = None
 
 
 class Token(NamedTuple):
@@ -98,8 +101,17 @@ class Run:
         held = _Held(choice.stop, offset)
         counts: dict[int, int] = {}
         finish = "length"
+        forced = iter(choice.forced) if choice.forced is not None else None
         for _ in range(choice.max_tokens):
-            token, logprob, alternatives = step(a, b, copying, counts, rng, top=top, score=score)
+            if forced is None:
+                token, logprob, alternatives = step(a, b, copying, counts, rng, top=top, score=score)
+            else:
+                token = next(forced, -1)
+                if token < 0:  # the fixed text is written: a natural stop, nothing more sampled
+                    finish = "stop"
+                    break
+                scored = self.sampler.score(a, b, copying, token, top) if top is not None or score else None
+                logprob, alternatives = (None, None) if scored is None else (scored.logprob, scored.top)
             self.sampled += 1
             if logprob is not None:
                 self._logprob_sum += logprob

@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 
 from portkey_completions_spec import models
 
-from . import sse
+from . import faults, scenarios, sse
 from .catalog import ModelCard
 from .completion import Choice, Piece, Run, Token
 from .engine import Engine
@@ -106,7 +106,8 @@ class Plan:
     logprobs: int | None
 
     @classmethod
-    def from_body(cls, body: dict[str, Any], engine: Engine) -> Plan:
+    def from_body(cls, body: dict[str, Any], engine: Engine, text: str | None = None) -> Plan:
+        """The plan for a request body; `text` (a scenario's) is written instead of sampled."""
         try:
             request = models.CreateCompletionRequest.model_validate(body)
         except pydantic.ValidationError as exc:
@@ -151,6 +152,7 @@ class Plan:
                 logit_bias=_logit_bias(engine, request.logit_bias),
             ),
         )
+        forced = None if text is None else tuple(engine.tokenizer.encode(text))
         choices = []
         for p, ids in enumerate(prompts):
             max_tokens = _budget(card, len(ids) + len(suffix), request.max_tokens)
@@ -165,6 +167,7 @@ class Plan:
                         echo=echo,
                         score=best_of > n,
                         seed=None if request.seed is None else f"{request.seed}:{p}:{j}",
+                        forced=forced,
                     )
                 )
         return cls(request, engine, card, prompts, choices, n, best_of, sampler, logprobs)
@@ -305,10 +308,12 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
 
 
 async def answer(body: dict[str, Any], engine: Engine) -> Response:
-    """The engine's answer to a request body: the built-in `stub` provider."""
-    plan = Plan.from_body(body, engine)
+    """The engine's answer to a request body: the built-in `stub` provider, shaped by a matched scenario."""
+    rule = scenarios.current.get()
+    plan = Plan.from_body(body, engine, None if rule is None else rule.text)
     if plan.request.stream:
-        return StreamingResponse(stream(plan), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        events = stream(plan) if rule is None else faults.paced(stream(plan), rule)
+        return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
     # Generation is CPU work: off the event loop, so other connections are served meanwhile.
     response = await run_in_threadpool(complete, plan)
     return Response(json.dumps(response), media_type="application/json")

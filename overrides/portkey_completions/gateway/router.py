@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from starlette.responses import Response
 
+from .. import journal
 from ..auth import Alternative, Alternatives
 from ..errors import APIError
 from . import config as configs
@@ -70,14 +71,22 @@ class Router:
         self.timeout = timeout
         self.alternatives = alternatives
         # The route table, keyed by the headers an alternative adds to the Portkey key.
-        routes: dict[frozenset[str], Callable[[Mapping[str, str]], configs.Node]] = {
-            frozenset({"x-portkey-virtual-key"}): self._virtual_key,
-            frozenset({"authorization", "x-portkey-provider"}): self._provider,
-            frozenset({"x-portkey-config"}): self._config,
-            frozenset({"authorization", "x-portkey-provider", "x-portkey-custom-host"}): self._custom_host,
+        routes: dict[frozenset[str], tuple[str, Callable[[Mapping[str, str]], configs.Node]]] = {
+            frozenset({"x-portkey-virtual-key"}): ("virtual_key", self._virtual_key),
+            frozenset({"authorization", "x-portkey-provider"}): ("provider", self._provider),
+            frozenset({"x-portkey-config"}): ("config", self._config),
+            frozenset({"authorization", "x-portkey-provider", "x-portkey-custom-host"}): (
+                "custom_host",
+                self._custom_host,
+            ),
         }
         self.routes = {a: routes[self._key(a)] for a in alternatives.alternatives}
         self._http: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+
+    def alternative_name(self, headers: Mapping[str, str]) -> str | None:
+        """virtual_key, provider, config or custom_host: the alternative the headers match, if any."""
+        alternative = self.alternatives.match(headers)
+        return None if alternative is None else self.routes[alternative][0]
 
     def _key(self, alternative: Alternative) -> frozenset[str]:
         return frozenset(s.header for s in alternative.schemes if s not in self.alternatives.common)
@@ -100,6 +109,7 @@ class Router:
             response.headers["x-portkey-trace-id"] = trace_id
             return response
         response = outcome.answer.response
+        journal.note(provider=outcome.provider, route=outcome.path, retries=outcome.retries)
         response.headers.update(
             {
                 "x-portkey-trace-id": trace_id,
@@ -119,7 +129,8 @@ class Router:
         alternative = self.alternatives.match(headers)
         if alternative is None:
             raise self.alternatives.refusal(headers)
-        node = self.routes[alternative](headers)
+        _, build = self.routes[alternative]
+        node = build(headers)
         timeout = node.request_timeout
         header_timeout = headers.get("x-portkey-request-timeout")
         if header_timeout:

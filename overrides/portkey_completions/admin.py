@@ -1,0 +1,126 @@
+"""The admin API under /__admin (outside /v1): scenario rules, the journal, health, and the journal page.
+
+Its contract is `admin.yaml` beside this file (served at /__admin/openapi.yaml). It answers
+loopback callers, and any caller with the admin token (`--admin-token`, sent as x-admin-token or
+Authorization: Bearer); everyone else gets a 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib.resources
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from .errors import APIError
+from .journal import Journal
+from .scenarios import RuleError, Scenarios
+
+PREFIX = "/__admin"
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _resource(name: str) -> str:
+    return importlib.resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+class Admin:
+    def __init__(self, rules: Scenarios, journal: Journal, token: str | None = None) -> None:
+        self.rules = rules
+        self.journal = journal
+        self.token = token
+
+    def allowed(self, request: Request) -> bool:
+        if request.client is not None and request.client.host in LOOPBACK:
+            return True
+        if not self.token:
+            return False
+        given = request.headers.get("x-admin-token") or request.headers.get("authorization", "").partition(" ")[2]
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def guarded(self, endpoint: Endpoint) -> Endpoint:
+        async def call(request: Request) -> Response:
+            if not self.allowed(request):
+                return APIError(
+                    403,
+                    "The admin API answers loopback callers, or callers with the admin token "
+                    "(portkey-stub serve --admin-token; send it as x-admin-token).",
+                    code="admin_forbidden",
+                ).response()
+            try:
+                return await endpoint(request)
+            except APIError as error:
+                return error.response()
+
+        return call
+
+    def routes(self) -> list[tuple[str, str, Endpoint, list[str]]]:
+        """(path, name, endpoint, methods) for the app to add."""
+        return [
+            (f"{PREFIX}/", "admin_page", self.guarded(self.page), ["GET"]),
+            (f"{PREFIX}/openapi.yaml", "admin_spec", self.guarded(self.spec), ["GET"]),
+            (f"{PREFIX}/health", "admin_health", self.guarded(self.health), ["GET"]),
+            (f"{PREFIX}/rules", "admin_rules", self.guarded(self.rules_endpoint), ["GET", "POST", "DELETE"]),
+            (f"{PREFIX}/rules/{{rule_id}}", "admin_rule", self.guarded(self.remove_rule), ["DELETE"]),
+            (f"{PREFIX}/journal", "admin_journal", self.guarded(self.journal_endpoint), ["GET", "DELETE"]),
+        ]
+
+    async def page(self, request: Request) -> Response:
+        return HTMLResponse(_resource("journal.html"))
+
+    async def spec(self, request: Request) -> Response:
+        return Response(_resource("admin.yaml"), media_type="application/yaml")
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "rules": len(self.rules.rules()), "journal": len(self.journal.entries)})
+
+    async def rules_endpoint(self, request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"rules": [r.describe() for r in self.rules.rules()]})
+        if request.method == "DELETE":
+            self.rules.clear()
+            return Response(status_code=204)
+        try:
+            spec: Any = json.loads(await request.body())
+        except ValueError as exc:
+            raise APIError(400, f"The body is not valid JSON: {exc}.") from None
+        try:
+            rule = self.rules.add(spec)
+        except RuleError as exc:
+            raise APIError(400, f"Invalid rule: {exc}.", code="invalid_rule") from None
+        return JSONResponse(rule.describe(), status_code=201)
+
+    async def remove_rule(self, request: Request) -> Response:
+        rule_id = request.path_params["rule_id"]
+        if all(r.id != rule_id for r in self.rules.runtime):
+            raise APIError(404, f"No run-time rule {rule_id!r}.", code="rule_not_found")
+        self.rules.remove(rule_id)
+        return Response(status_code=204)
+
+    async def journal_endpoint(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.journal.clear()
+            return Response(status_code=204)
+        since = _query_int(request, "since", 0, None) or 0
+        limit = _query_int(request, "limit", 1, 1000) or 1000
+        entries = [e for e in self.journal if e["id"] > since][-limit:]
+        return JSONResponse({"entries": entries})
+
+
+def _query_int(request: Request, name: str, low: int, high: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise APIError(400, f"Query parameter {name!r} must be an integer.", param=name) from None
+    if value < low or (high is not None and value > high):
+        raise APIError(400, f"Query parameter {name!r} is out of range.", param=name)
+    return value

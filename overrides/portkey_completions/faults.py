@@ -1,0 +1,46 @@
+"""A scenario's effect on a stream: time to first token, tokens per second, and injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+
+from . import sse
+from .errors import error_type
+from .scenarios import Rule
+
+# Not JSON: an event a client's parser must refuse.
+MALFORMED = sse.event(b'{"id": "cmpl-malformed", "object": "text_completion", "choices": [')
+
+
+class Disconnect(Exception):
+    """Raised inside a stream to drop the connection, as a scenario asked."""
+
+
+async def paced(events: AsyncIterator[bytes], rule: Rule) -> AsyncIterator[bytes]:
+    """The stream's events, delayed and broken as the rule says."""
+    sent = 0
+    async for event in events:
+        if rule.disconnect_after is not None and sent >= rule.disconnect_after:
+            raise Disconnect(f"scenario {rule.id}: disconnect after {sent} events")
+        if rule.error_after is not None and sent >= rule.error_after:
+            status = rule.status or 500
+            error = {
+                "message": "The server had an error while processing your request (scenario).",
+                "type": error_type(status),
+                "param": None,
+                "code": None,
+                **rule.error,
+            }
+            yield sse.event(json.dumps({"error": error}))
+            return
+        if rule.malformed_after is not None and sent == rule.malformed_after:
+            yield MALFORMED
+            sent += 1
+        delay = rule.ttft if sent == 0 else (1 / rule.tokens_per_second if rule.tokens_per_second else None)
+        if delay:
+            await asyncio.sleep(delay * (1 + rule.jitter * (2 * random.random() - 1)))
+        yield event
+        sent += 1

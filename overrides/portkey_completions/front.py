@@ -1,0 +1,95 @@
+"""What answers a request before the gateway routes it: a replayed cassette, or a scenario rule.
+
+A rule that fails the request (a status, `fail_first`) answers here; a rule that shapes the
+engine's answer (text, stream pacing, faults) is handed on to the engine through
+`scenarios.current`. Every decision goes into the request's journal entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import Response
+
+from . import journal, scenarios
+from .cassette import Cassette, replay
+from .errors import APIError, error_type
+from .gateway.router import Router
+from .tokenizer import Tokenizer
+
+DEFAULT_MESSAGES = {
+    429: "Rate limit reached for requests (scenario). Please try again later.",
+    500: "The server had an error while processing your request (scenario).",
+}
+
+
+class Front:
+    def __init__(
+        self,
+        router: Router,
+        rules: scenarios.Scenarios,
+        tokenizer: Tokenizer,
+        cassette: Cassette | None = None,
+        replay_speed: float = 1.0,
+    ) -> None:
+        self.router = router
+        self.rules = rules
+        self.tokenizer = tokenizer
+        self.cassette = cassette
+        self.replay_speed = replay_speed
+
+    async def handle(self, headers: Mapping[str, str], body: dict[str, Any]) -> Response:
+        alternative = self.router.alternative_name(headers)
+        journal.note(alternative=alternative)
+        if self.cassette is not None:
+            journal.note(rule="replay")
+            try:
+                return replay(self.cassette.find(body), self.replay_speed)
+            except APIError as missing:
+                return missing.response()
+        try:
+            rule = self.rules.match(body, headers, alternative, self._prompts(body))
+        except scenarios.RuleError as exc:
+            return APIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
+        if rule is None:
+            return await self.router.handle(headers, body)
+        journal.note(rule=rule.id)
+        if rule.latency:
+            await asyncio.sleep(rule.latency)
+        if rule.fails:
+            assert rule.status is not None
+            fields = rule.error
+            response = APIError(
+                rule.status,
+                str(fields.get("message") or DEFAULT_MESSAGES.get(rule.status, f"Scenario {rule.id}: {rule.status}.")),
+                type=str(fields.get("type") or error_type(rule.status)),
+                param=fields.get("param"),
+                code=fields.get("code"),
+            ).response()
+        else:
+            token = scenarios.current.set(rule)
+            try:
+                response = await self.router.handle(headers, body)
+            finally:
+                scenarios.current.reset(token)
+        response.headers.update(rule.response_headers)
+        return response
+
+    def _prompts(self, body: Mapping[str, Any]) -> list[str]:
+        """The request's prompts as text, for `match.prompt`."""
+        prompt = body.get("prompt")
+        if prompt is None:
+            return ["<|endoftext|>"]
+        if isinstance(prompt, str):
+            return [prompt]
+        if isinstance(prompt, list) and prompt and all(isinstance(i, int) for i in prompt):
+            return [self._decode(prompt)]
+        if isinstance(prompt, list):
+            return [p if isinstance(p, str) else self._decode(p) for p in prompt if isinstance(p, str | list)]
+        return []
+
+    def _decode(self, ids: list[Any]) -> str:
+        valid = [i for i in ids if isinstance(i, int) and i in self.tokenizer.valid]
+        return self.tokenizer.decode(valid)

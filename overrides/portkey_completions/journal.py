@@ -1,0 +1,145 @@
+"""The request journal: every /v1 request, bounded and in memory, with secrets redacted.
+
+An ASGI middleware opens an entry per request (method, path, headers, body, status, timings,
+streamed events); the layers inside add what only they know (the auth alternative, the route,
+the scenario rule) through `note()`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SECRET_HEADERS = frozenset({"authorization", "x-portkey-api-key", "x-portkey-virtual-key", "cookie", "x-admin-token"})
+MAX_BODY = 64 * 1024
+
+_current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("journal_entry", default=None)
+
+
+def note(**fields: Any) -> None:
+    """Add fields to the journal entry of the request being handled (if it is journaled)."""
+    entry = _current.get()
+    if entry is not None:
+        entry.update(fields)
+
+
+def redact(value: str) -> str:
+    return "***" + value[-4:] if len(value) > 8 else "***"
+
+
+def _redact_config(value: str) -> str:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return value
+
+    def scrub(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (redact(str(v)) if k == "api_key" else scrub(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [scrub(v) for v in node]
+        return node
+
+    return json.dumps(scrub(data))
+
+
+def headers_of(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers = {}
+    for key, value in raw:
+        name, text = key.decode("latin-1").lower(), value.decode("latin-1")
+        if name in SECRET_HEADERS:
+            text = redact(text)
+        elif name == "x-portkey-config":
+            text = _redact_config(text)
+        headers[name] = text
+    return headers
+
+
+class Journal:
+    def __init__(self, size: int = 1000) -> None:
+        self.entries: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
+        self._ids = itertools.count(1)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(list(self.entries))
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def open(self, scope: Scope) -> dict[str, Any]:
+        return {
+            "id": next(self._ids),
+            "time": time.time(),
+            "method": scope["method"],
+            "path": scope["path"],
+            "headers": headers_of(scope["headers"]),
+            "body": None,
+            "alternative": None,
+            "route": None,
+            "provider": None,
+            "rule": None,
+            "status": None,
+            "events": 0,
+            "ttfb_ms": None,
+            "duration_ms": None,
+            "done": False,
+        }
+
+
+class JournalMiddleware:
+    """Journals every request under /v1/; everything else passes untouched."""
+
+    def __init__(self, app: ASGIApp, journal: Journal) -> None:
+        self.app = app
+        self.journal = journal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        entry = self.journal.open(scope)
+        self.journal.entries.append(entry)
+        started = time.perf_counter()
+        body = bytearray()
+        streaming = False
+
+        async def receiving() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(body) < MAX_BODY:
+                body.extend(message.get("body", b"")[: MAX_BODY - len(body)])
+                if not message.get("more_body"):
+                    entry["body"] = _body(bytes(body))
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal streaming
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+                entry["ttfb_ms"] = round((time.perf_counter() - started) * 1000, 3)
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                streaming = content_type.startswith(b"text/event-stream")
+            elif message["type"] == "http.response.body" and streaming:
+                entry["events"] += message.get("body", b"").count(b"\n\n")
+            await send(message)
+
+        token = _current.set(entry)
+        try:
+            await self.app(scope, receiving, sending)
+        finally:
+            _current.reset(token)
+            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            entry["done"] = True
+
+
+def _body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", errors="replace")

@@ -1,0 +1,296 @@
+"""Scenarios: rules that match requests and shape the answer, for testing code against the API's faults.
+
+A rule is `{match: {...}, respond: {...}}`:
+
+    match:    model, prompt (a regex searched in each prompt), headers ({name: regex}),
+              alternative (virtual_key | provider | config | custom_host)
+    respond:  text               fixed completion text (tokenized: usage, logprobs, chunks agree)
+              status, error      an error status with an OpenAI error body (error: message/type/code)
+              headers            response headers, e.g. {Retry-After: "2"}; retry_after is a shorthand
+              fail_first         with status: fail the first K matching requests, then answer normally
+              latency            seconds before answering
+              ttft, tokens_per_second, jitter   stream pacing (jitter: a fraction, e.g. 0.1)
+              disconnect_after   drop the connection after N stream events
+              error_after        send an error event after N stream events, then end
+              malformed_after    send a malformed event after N stream events
+              times              how many matches the rule answers before it retires
+
+Rules come from a YAML file (`serve --scenarios FILE`, reloaded when it changes), from the admin
+API at run time, and per request from a `Prefer` header (`Prefer: code=429, retry_after=1`). A
+request gets the first match of: its Prefer header, run-time rules (oldest first), file rules.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MATCH_KEYS = frozenset({"model", "prompt", "headers", "alternative"})
+RESPOND_KEYS = frozenset(
+    {
+        "text", "status", "error", "headers", "retry_after", "fail_first", "latency", "ttft",
+        "tokens_per_second", "jitter", "disconnect_after", "error_after", "malformed_after", "times",
+    }
+)  # fmt: skip
+ALTERNATIVE_NAMES = frozenset({"virtual_key", "provider", "config", "custom_host"})
+
+_ids = itertools.count(1)
+
+# The rule the request being handled matched, for the engine's answer (text, stream pacing, faults).
+current: contextvars.ContextVar[Rule | None] = contextvars.ContextVar("scenario_rule", default=None)
+
+
+class RuleError(ValueError):
+    """A rule that cannot be used, said plainly."""
+
+
+@dataclass
+class Rule:
+    id: str
+    source: str  # "file", "admin", "prefer"
+    model: str | None = None
+    prompt: re.Pattern[str] | None = None
+    headers: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    alternative: str | None = None
+    text: str | None = None
+    status: int | None = None
+    error: Mapping[str, Any] = field(default_factory=dict)
+    response_headers: Mapping[str, str] = field(default_factory=dict)
+    fail_first: int | None = None
+    latency: float = 0.0
+    ttft: float | None = None
+    tokens_per_second: float | None = None
+    jitter: float = 0.0
+    disconnect_after: int | None = None
+    error_after: int | None = None
+    malformed_after: int | None = None
+    times: int | None = None
+    hits: int = 0
+    spec: Mapping[str, Any] = field(default_factory=dict)  # as given, for listing
+
+    def matches(
+        self, body: Mapping[str, Any], headers: Mapping[str, str], alternative: str | None, prompts: list[str]
+    ) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.model is not None and body.get("model") != self.model:
+            return False
+        if self.alternative is not None and alternative != self.alternative:
+            return False
+        if self.prompt is not None and not any(self.prompt.search(p) for p in prompts):
+            return False
+        return all(p.search(headers.get(name, "")) is not None for name, p in self.headers.items())
+
+    @property
+    def fails(self) -> bool:
+        """Whether this hit answers with the error status (hits already counts this one)."""
+        return self.status is not None and (self.fail_first is None or self.hits <= self.fail_first)
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "source": self.source, "hits": self.hits, **self.spec}
+
+
+def rule(spec: Mapping[str, Any], source: str, rule_id: str | None = None) -> Rule:
+    """Build a rule from `{match, respond}`, checking every field."""
+    if not isinstance(spec, Mapping) or set(spec) - {"match", "respond", "id"}:
+        raise RuleError("a rule is an object with `match` and `respond`")
+    match, respond = spec.get("match") or {}, spec.get("respond") or {}
+    if not isinstance(match, Mapping) or not isinstance(respond, Mapping):
+        raise RuleError("`match` and `respond` are objects")
+    if set(match) - MATCH_KEYS:
+        raise RuleError(
+            f"unknown match key {sorted(set(match) - MATCH_KEYS)[0]!r}; known: {', '.join(sorted(MATCH_KEYS))}"
+        )
+    if set(respond) - RESPOND_KEYS:
+        raise RuleError(
+            f"unknown respond key {sorted(set(respond) - RESPOND_KEYS)[0]!r}; known: {', '.join(sorted(RESPOND_KEYS))}"
+        )
+    if not respond:
+        raise RuleError("`respond` says nothing to do")
+    alternative = match.get("alternative")
+    if alternative is not None and alternative not in ALTERNATIVE_NAMES:
+        raise RuleError(f"match.alternative must be one of {', '.join(sorted(ALTERNATIVE_NAMES))}")
+    headers = match.get("headers") or {}
+    if not isinstance(headers, Mapping):
+        raise RuleError("match.headers is {name: regex}")
+    response_headers = {str(k): str(v) for k, v in (respond.get("headers") or {}).items()}
+    if respond.get("retry_after") is not None:
+        response_headers["Retry-After"] = str(respond["retry_after"])
+    status = _int(respond, "status", 400, 599)
+    if respond.get("fail_first") is not None and status is None:
+        raise RuleError("respond.fail_first needs a status to fail with")
+    error = respond.get("error") or {}
+    if not isinstance(error, Mapping):
+        raise RuleError("respond.error is {message, type, param, code}")
+    text = respond.get("text")
+    if text is not None and not isinstance(text, str):
+        raise RuleError("respond.text is a string")
+    return Rule(
+        id=str(spec.get("id") or rule_id or f"rule-{next(_ids)}"),
+        source=source,
+        model=_str(match, "model"),
+        prompt=_regex(match.get("prompt"), "match.prompt"),
+        headers={str(k).lower(): _compiled(v, f"match.headers.{k}") for k, v in headers.items()},
+        alternative=alternative,
+        text=text,
+        status=status,
+        error=error,
+        response_headers=response_headers,
+        fail_first=_int(respond, "fail_first", 0, 1_000_000),
+        latency=_float(respond, "latency") or 0.0,
+        ttft=_float(respond, "ttft"),
+        tokens_per_second=_float(respond, "tokens_per_second", positive=True),
+        jitter=min(1.0, _float(respond, "jitter") or 0.0),
+        disconnect_after=_int(respond, "disconnect_after", 0, 1_000_000),
+        error_after=_int(respond, "error_after", 0, 1_000_000),
+        malformed_after=_int(respond, "malformed_after", 0, 1_000_000),
+        times=_int(respond, "times", 1, 1_000_000),
+        spec={"match": dict(match), "respond": dict(respond)},
+    )
+
+
+def from_prefer(value: str) -> Rule | None:
+    """A one-request rule from `Prefer: code=429, retry_after=1, text="hi"` (Prism's header, widened)."""
+    respond: dict[str, Any] = {}
+    for part in re.split(r"[;,]\s*(?=[a-z_]+=)", value.strip()):
+        name, _, raw = part.partition("=")
+        name, raw = name.strip().lower(), raw.strip().strip('"')
+        if not name or not raw:
+            continue
+        key = "status" if name == "code" else name
+        if key not in RESPOND_KEYS:
+            raise RuleError(
+                f"Prefer: unknown preference {name!r}; known: code, {', '.join(sorted(RESPOND_KEYS - {'status'}))}"
+            )
+        respond[key] = raw if key in ("text",) else _number(raw, name)
+    return rule({"respond": respond}, "prefer", "prefer") if respond else None
+
+
+def _number(raw: str, name: str) -> int | float:
+    try:
+        return int(raw)
+    except ValueError:
+        try:
+            return float(raw)
+        except ValueError:
+            raise RuleError(f"Prefer: {name}={raw!r} is not a number") from None
+
+
+def _str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RuleError(f"{key} is a string")
+    return value
+
+
+def _regex(value: Any, where: str) -> re.Pattern[str] | None:
+    return None if value is None else _compiled(value, where)
+
+
+def _compiled(value: Any, where: str) -> re.Pattern[str]:
+    if not isinstance(value, str):
+        raise RuleError(f"{where} is a regular expression (a string)")
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise RuleError(f"{where}: {exc}") from None
+
+
+def _int(data: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RuleError(f"respond.{key} is an integer from {low} to {high}")
+    return value
+
+
+def _float(data: Mapping[str, Any], key: str, positive: bool = False) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0 or (positive and value == 0):
+        raise RuleError(f"respond.{key} is a {'positive' if positive else 'non-negative'} number")
+    return float(value)
+
+
+class Scenarios:
+    """File rules (reloaded on change) and run-time rules; thread-safe for the pytest plugin's thread."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else None
+        self.runtime: list[Rule] = []
+        self.file_rules: list[Rule] = []
+        self._stamp: float | None = None
+        self._lock = threading.Lock()
+        if self.path is not None:
+            self._reload(force=True)
+
+    def _reload(self, force: bool = False) -> None:
+        assert self.path is not None
+        stamp = self.path.stat().st_mtime
+        if not force and stamp == self._stamp:
+            return
+        data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        specs = data.get("rules", []) if isinstance(data, dict) else None
+        if not isinstance(specs, list):
+            raise RuleError(f"{self.path}: expected `rules:` with a list of rules")
+        self.file_rules = [rule(s, "file", f"file-{i + 1}") for i, s in enumerate(specs)]
+        self._stamp = stamp
+
+    def add(self, spec: Mapping[str, Any]) -> Rule:
+        new = rule(spec, "admin")
+        with self._lock:
+            self.runtime.append(new)
+        return new
+
+    def remove(self, rule_id: str) -> None:
+        with self._lock:
+            self.runtime = [r for r in self.runtime if r.id != rule_id]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.runtime.clear()
+
+    def rules(self) -> list[Rule]:
+        if self.path is not None:
+            try:
+                self._reload()
+            except (OSError, RuleError, yaml.YAMLError):
+                pass  # a half-written file keeps the last good rules
+        with self._lock:
+            return [*self.runtime, *self.file_rules]
+
+    def match(
+        self, body: Mapping[str, Any], headers: Mapping[str, str], alternative: str | None, prompts: list[str]
+    ) -> Rule | None:
+        prefer = headers.get("prefer")
+        if prefer:
+            one = from_prefer(prefer)
+            if one is not None:
+                one.hits = 1
+                return one
+        with self._lock:
+            candidates = list(self.runtime)
+        for candidate in [*candidates, *self._file()]:
+            if candidate.matches(body, headers, alternative, prompts):
+                candidate.hits += 1
+                return candidate
+        return None
+
+    def _file(self) -> list[Rule]:
+        if self.path is None:
+            return []
+        try:
+            self._reload()
+        except (OSError, RuleError, yaml.YAMLError):
+            pass
+        return self.file_rules
