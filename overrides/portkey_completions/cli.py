@@ -16,6 +16,7 @@ from .limits import DEFAULT_MAX_BODY_BYTES
 # 8787 is the Portkey gateway's own default port, so SDKs pointed at a local
 # gateway reach this server unchanged.
 DEFAULT_PORT = 8787
+LEVELS = ["critical", "error", "warning", "info", "debug"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,8 +76,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="also answer plain OpenAI requests (Authorization: Bearer only) with the engine, so this "
         "server can be the upstream of a gateway",
     )
+    serve.add_argument(
+        "--scenarios",
+        metavar="FILE",
+        help="scenario rules (YAML `rules: [{match: …, respond: …}]`), reloaded when the file changes",
+    )
+    serve.add_argument("--replay", metavar="CASSETTE", help="answer from a cassette written by `portkey-stub record`")
+    serve.add_argument(
+        "--replay-speed",
+        type=float,
+        default=1.0,
+        help="replay this many times faster than recorded; 0 sends at once (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--admin-token",
+        help="let non-loopback callers use the admin API and journal page under /__admin with this token",
+    )
     serve.add_argument("--no-swagger-ui", action="store_true", help="do not serve the Swagger UI")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--log-level", default="info", choices=LEVELS)
+    record = commands.add_parser(
+        "record",
+        help="proxy to an upstream and record its answers into a cassette",
+        description="Proxy POST /v1/completions to an upstream and record every answer (streams with their "
+        "timings) into a cassette that `serve --replay` answers from.",
+    )
+    record.add_argument("--upstream", required=True, help="the upstream's base URL, e.g. https://api.portkey.ai/v1")
+    record.add_argument("--cassette", required=True, metavar="FILE", help="the cassette to write (JSON); appended to")
+    record.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    record.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
+    record.add_argument("--log-level", default="info", choices=LEVELS)
     return parser
 
 
@@ -84,6 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     import uvicorn
+
+    if args.command == "record":
+        from .cassette import Cassette, recorder
+
+        try:
+            cassette = Cassette(args.cassette)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--cassette: {exc}")
+        uvicorn.run(recorder(args.upstream, cassette), host=args.host, port=args.port, log_level=args.log_level)
+        return 0
 
     from . import catalog
     from .app import create_app
@@ -107,16 +145,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     trusted = tuple(h.strip() for h in args.trusted_hosts.split(",") if h.strip())
-    app = create_app(
-        store=store,
-        trusted_hosts=trusted,
-        validate_upstream=args.validate_upstream,
-        openai_compatible=args.openai_compatible,
-        models=models,
-        max_body_bytes=args.max_body_bytes,
-        validate_responses=args.validate_responses,
-        swagger_ui=not args.no_swagger_ui,
-    )
+    try:
+        app = create_app(
+            store=store,
+            trusted_hosts=trusted,
+            validate_upstream=args.validate_upstream,
+            openai_compatible=args.openai_compatible,
+            scenarios_path=args.scenarios,
+            replay_path=args.replay,
+            replay_speed=args.replay_speed,
+            admin_token=args.admin_token,
+            models=models,
+            max_body_bytes=args.max_body_bytes,
+            validate_responses=args.validate_responses,
+            swagger_ui=not args.no_swagger_ui,
+        )
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # a scenario file or cassette that cannot be used
+        parser.error(str(exc))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
