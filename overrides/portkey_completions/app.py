@@ -29,6 +29,7 @@ from .cassette import Cassette
 from .catalog import DEFAULT_MODELS, ModelCard
 from .engine import Engine
 from .errors import handle_error
+from .faults import DisconnectMiddleware
 from .front import Front
 from .gateway.hosts import DEFAULT_TRUSTED
 from .gateway.openai_compatible import OpenAICompatible
@@ -105,6 +106,7 @@ def create_app(
     app = AsyncApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS)
     # Outermost of ours: the journal sees every answer, errors included, as it leaves.
     app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
+    app.add_middleware(DisconnectMiddleware, MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=max_body_bytes)
     if openai_compatible:
         app.add_middleware(OpenAICompatible, MiddlewarePosition.BEFORE_SECURITY)

@@ -7,6 +7,8 @@ import json
 import random
 from collections.abc import AsyncIterator
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from . import sse
 from .errors import error_type
 from .scenarios import Rule
@@ -44,3 +46,20 @@ async def paced(events: AsyncIterator[bytes], rule: Rule) -> AsyncIterator[bytes
             await asyncio.sleep(delay * (1 + rule.jitter * (2 * random.random() - 1)))
         yield event
         sent += 1
+
+
+class DisconnectMiddleware:
+    """Ends the exchange where a scenario's Disconnect was raised: the response stays unfinished.
+
+    Returning without the last body message makes the server drop the connection, which is the
+    fault asked for; letting the exception travel on would only add a traceback to the log.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Disconnect:
+            return
