@@ -174,7 +174,7 @@ def test_a_scenario_file_is_reloaded_when_it_changes(tmp_path, scenario_file):
     [
         "rules: [{respond: {colour: red}}]",
         "rules: [{match: {prompt: '('}, respond: {text: x}}]",
-        "rules: [{respond: {fail_first: 2}}]",
+        "rules: [{respond: {fail_first: -2}}]",
         "rules: [{match: {alternative: carrier_pigeon}, respond: {text: x}}]",
         "rules: {}",
     ],

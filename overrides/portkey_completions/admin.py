@@ -7,12 +7,15 @@ Authorization: Bearer); everyone else gets a 403.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import importlib.resources
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import jsonschema
+import yaml
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
@@ -90,6 +93,11 @@ class Admin:
             spec: Any = json.loads(await request.body())
         except ValueError as exc:
             raise APIError(400, f"The body is not valid JSON: {exc}.") from None
+        # The contract first (admin.yaml's RuleSpec), then what a schema cannot say (regexes, pairs).
+        problem = jsonschema.exceptions.best_match(_rule_spec().iter_errors(spec))
+        if problem is not None:
+            where = ".".join(str(p) for p in problem.absolute_path) or "the rule"
+            raise APIError(400, f"Invalid rule: {where}: {problem.message}.", code="invalid_rule")
         try:
             rule = self.rules.add(spec)
         except RuleError as exc:
@@ -111,6 +119,13 @@ class Admin:
         limit = _query_int(request, "limit", 1, 1000) or 1000
         entries = [e for e in self.journal if e["id"] > since][-limit:]
         return JSONResponse({"entries": entries})
+
+
+@functools.cache
+def _rule_spec() -> jsonschema.Draft4Validator:
+    spec = yaml.safe_load(_resource("admin.yaml"))
+    schema = spec["components"]["schemas"]["RuleSpec"]
+    return jsonschema.Draft4Validator(schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
 
 
 def _query_int(request: Request, name: str, low: int, high: int | None) -> int | None:

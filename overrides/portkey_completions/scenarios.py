@@ -7,7 +7,7 @@ A rule is `{match: {...}, respond: {...}}`:
     respond:  text               fixed completion text (tokenized: usage, logprobs, chunks agree)
               status, error      an error status with an OpenAI error body (error: message/type/code)
               headers            response headers, e.g. {Retry-After: "2"}; retry_after is a shorthand
-              fail_first         with status: fail the first K matching requests, then answer normally
+              fail_first         fail the first K matching requests (with status, 500 by default), then answer normally
               latency            seconds before answering
               ttft, tokens_per_second, jitter   stream pacing (jitter: a fraction, e.g. 0.1)
               disconnect_after   drop the connection after N stream events
@@ -123,10 +123,10 @@ def rule(spec: Mapping[str, Any], source: str, rule_id: str | None = None) -> Ru
         raise RuleError("match.headers is {name: regex}")
     response_headers = {str(k): str(v) for k, v in (respond.get("headers") or {}).items()}
     if respond.get("retry_after") is not None:
-        response_headers["Retry-After"] = str(respond["retry_after"])
+        response_headers["Retry-After"] = f"{_float(respond, 'retry_after'):g}"
     status = _int(respond, "status", 400, 599)
     if respond.get("fail_first") is not None and status is None:
-        raise RuleError("respond.fail_first needs a status to fail with")
+        status = 500  # failing without saying how: the most common transient failure
     error = respond.get("error") or {}
     if not isinstance(error, Mapping):
         raise RuleError("respond.error is {message, type, param, code}")
@@ -145,10 +145,10 @@ def rule(spec: Mapping[str, Any], source: str, rule_id: str | None = None) -> Ru
         error=error,
         response_headers=response_headers,
         fail_first=_int(respond, "fail_first", 0, 1_000_000),
-        latency=_float(respond, "latency") or 0.0,
-        ttft=_float(respond, "ttft"),
-        tokens_per_second=_float(respond, "tokens_per_second", positive=True),
-        jitter=min(1.0, _float(respond, "jitter") or 0.0),
+        latency=_float(respond, "latency", high=600) or 0.0,
+        ttft=_float(respond, "ttft", high=600),
+        tokens_per_second=_float(respond, "tokens_per_second", positive=True, high=1_000_000),
+        jitter=_float(respond, "jitter", high=1) or 0.0,
         disconnect_after=_int(respond, "disconnect_after", 0, 1_000_000),
         error_after=_int(respond, "error_after", 0, 1_000_000),
         malformed_after=_int(respond, "malformed_after", 0, 1_000_000),
@@ -213,12 +213,17 @@ def _int(data: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
     return value
 
 
-def _float(data: Mapping[str, Any], key: str, positive: bool = False) -> float | None:
+def _float(data: Mapping[str, Any], key: str, positive: bool = False, high: float = 3600) -> float | None:
     value = data.get(key)
     if value is None:
         return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0 or (positive and value == 0):
-        raise RuleError(f"respond.{key} is a {'positive' if positive else 'non-negative'} number")
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not 0 <= value <= high
+        or (positive and value == 0)
+    ):
+        raise RuleError(f"respond.{key} is a {'positive' if positive else 'non-negative'} number up to {high}")
     return float(value)
 
 
