@@ -1,0 +1,112 @@
+"""Record and replay, as processes on loopback: `portkey-stub record` in front of an upstream, then `serve --replay`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import _free_port, running
+
+pytestmark = pytest.mark.wire
+
+STUB = [sys.executable, "-m", "portkey_completions.cli"]
+PORTKEY = {"x-portkey-api-key": "pk-test", "x-portkey-virtual-key": "vk-test"}
+PLAIN = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 12, "temperature": 1.3}
+STREAMED = {**PLAIN, "prompt": "Once upon a time", "stream": True, "max_tokens": 20}
+
+
+def wait_for(path: Path, interactions: int) -> dict:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if path.exists():
+            data = json.loads(path.read_text())
+            if len(data["interactions"]) >= interactions:
+                return data
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never held {interactions} interactions")
+
+
+def raw_post(url: str, body: dict, headers: dict) -> tuple[int, bytes, list[bytes]]:
+    with httpx.stream("POST", f"{url}/v1/completions", json=body, headers=headers, timeout=30) as response:
+        raw = b"".join(response.iter_raw())
+        status = response.status_code
+    events = [e for e in raw.split(b"\n\n") if e]
+    return status, raw, events
+
+
+@pytest.fixture(scope="module")
+def cassette(tmp_path_factory, upstream) -> tuple[Path, dict[str, bytes]]:
+    """A cassette recorded from a live upstream, and the bytes the recording client received."""
+    path = tmp_path_factory.mktemp("cassette") / "completions.json"
+    port = _free_port()
+    argv = [*STUB, "record", "--upstream", f"{upstream}/v1", "--cassette", str(path), "--port", str(port)]
+    with running([*argv, "--log-level", "warning"], port, "/") as recorder:
+        bearer = {"Authorization": "Bearer sk-upstream"}  # the upstream runs --openai-compatible
+        received = {
+            "plain": raw_post(recorder, PLAIN, bearer)[1],
+            "streamed": raw_post(recorder, STREAMED, bearer)[1],
+        }
+        wait_for(path, 2)
+    return path, received
+
+
+@pytest.fixture(scope="module")
+def replayer(cassette) -> str:
+    path, _ = cassette
+    port = _free_port()
+    argv = [*STUB, "serve", "--replay", str(path), "--replay-speed", "0", "--port", str(port), "--log-level", "warning"]
+    with running(argv, port, "/") as url:
+        yield url
+
+
+def test_the_cassette_holds_requests_and_timed_chunks(cassette):
+    path, _ = cassette
+    plain, streamed = json.loads(path.read_text())["interactions"]
+    assert plain["request"]["body"] == PLAIN and streamed["request"]["body"] == STREAMED
+    assert streamed["response"]["status"] == 200
+    times = [t for t, _ in streamed["response"]["chunks"]]
+    assert times == sorted(times) and len(times) > 5
+
+
+def test_a_replay_is_byte_identical(cassette, replayer):
+    _, received = cassette
+    status, raw, _ = raw_post(replayer, PLAIN, PORTKEY)
+    assert status == 200 and raw == received["plain"]
+    status, raw, events = raw_post(replayer, STREAMED, PORTKEY)
+    assert status == 200 and raw == received["streamed"]
+    recorded_events = [e for e in received["streamed"].split(b"\n\n") if e]
+    assert events == recorded_events and events[-1] == b"data: [DONE]"
+
+
+def test_an_unmatched_request_names_the_closest_recorded_one(replayer):
+    response = httpx.post(f"{replayer}/v1/completions", json={**PLAIN, "max_tokens": 13}, headers=PORTKEY)
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "no_recorded_response"
+    assert '"max_tokens":12' in error["message"] and "Say this is a test" in error["message"]
+
+
+def test_replay_keeps_the_recorded_pace_or_scales_it(tmp_path, scripted_server):
+    """An upstream that streams 5 events 0.1 s apart: replayed at speed 1 and at speed 4."""
+    events = [f"data: {json.dumps({'n': i})}" for i in range(5)] + ["data: [DONE]"]
+    httpx.post(f"{scripted_server}/__script", json=[{"events": events, "interval": 0.1}]).raise_for_status()
+    path = tmp_path / "paced.json"
+    port = _free_port()
+    argv = [*STUB, "record", "--upstream", f"{scripted_server}/v1", "--cassette", str(path), "--port", str(port)]
+    with running([*argv, "--log-level", "warning"], port, "/") as recorder:
+        raw_post(recorder, STREAMED, {"Authorization": "Bearer sk"})
+        wait_for(path, 1)
+    for speed, low, high in [("1", 0.4, 1.5), ("4", 0.08, 0.35)]:
+        port = _free_port()
+        argv = [*STUB, "serve", "--replay", str(path), "--replay-speed", speed, "--port", str(port)]
+        with running([*argv, "--log-level", "warning"], port, "/") as url:
+            started = time.monotonic()
+            _, _, got = raw_post(url, STREAMED, PORTKEY)
+            elapsed = time.monotonic() - started
+        assert [e.decode() for e in got] == events
+        assert low <= elapsed <= high, (speed, elapsed)
