@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import time
 
 import httpx
@@ -91,16 +92,21 @@ def test_a_malformed_chunk_breaks_the_sdks_parser(portkey_stub):
 
 def test_ttft_and_tokens_per_second_within_20_percent(portkey_stub):
     ttft, rate = 0.4, 40.0
+    client = sdk(portkey_stub)
+    client.completions.create(model=MODEL, prompt="warm-up", max_tokens=1)  # the first request pays start-up
+    ttfts, rates = [], []
     with portkey_stub.scenario(text=LONG_TEXT, ttft=ttft, tokens_per_second=rate, jitter=0.1):
-        started = time.monotonic()
-        arrivals = []
-        for chunk in sdk(portkey_stub).completions.create(model=MODEL, prompt="x", stream=True, max_tokens=100):
-            if chunk.choices and chunk.choices[0].text:
-                arrivals.append(time.monotonic() - started)
-    measured_ttft = arrivals[0]
-    measured_rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-    assert abs(measured_ttft - ttft) <= 0.2 * ttft, measured_ttft
-    assert abs(measured_rate - rate) <= 0.2 * rate, measured_rate
+        for _ in range(3):  # the machine is noisy: medians
+            started = time.monotonic()
+            arrivals = []
+            for chunk in client.completions.create(model=MODEL, prompt="x", stream=True, max_tokens=100):
+                if chunk.choices and chunk.choices[0].text:
+                    arrivals.append(time.monotonic() - started)
+            ttfts.append(arrivals[0])
+            rates.append((len(arrivals) - 1) / (arrivals[-1] - arrivals[0]))
+    measured_ttft, measured_rate = statistics.median(ttfts), statistics.median(rates)
+    assert abs(measured_ttft - ttft) <= 0.2 * ttft, ttfts
+    assert abs(measured_rate - rate) <= 0.2 * rate, rates
 
 
 def test_added_latency(portkey_stub):

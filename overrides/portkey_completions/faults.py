@@ -41,9 +41,12 @@ async def paced(events: AsyncIterator[bytes], rule: Rule) -> AsyncIterator[bytes
         if rule.malformed_after is not None and sent == rule.malformed_after:
             yield MALFORMED
             sent += 1
-        delay = rule.ttft if sent == 0 else (1 / rule.tokens_per_second if rule.tokens_per_second else None)
-        if delay:
-            await asyncio.sleep(delay * (1 + rule.jitter * (2 * random.random() - 1)))
+        if sent == 0:
+            if rule.ttft:
+                await asyncio.sleep(rule.ttft)
+        elif rule.tokens_per_second:
+            # Jitter varies the gaps between tokens; their mean stays 1 / tokens_per_second.
+            await asyncio.sleep((1 + rule.jitter * (2 * random.random() - 1)) / rule.tokens_per_second)
         yield event
         sent += 1
 

@@ -9,7 +9,7 @@ A rule is `{match: {...}, respond: {...}}`:
               headers            response headers, e.g. {Retry-After: "2"}; retry_after is a shorthand
               fail_first         fail the first K matching requests (with status, 500 by default), then answer normally
               latency            seconds before answering
-              ttft, tokens_per_second, jitter   stream pacing (jitter: a fraction, e.g. 0.1)
+              ttft, tokens_per_second, jitter   stream pacing (jitter: a fraction of each gap between tokens)
               disconnect_after   drop the connection after N stream events
               error_after        send an error event after N stream events, then end
               malformed_after    send a malformed event after N stream events
