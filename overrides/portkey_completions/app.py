@@ -29,6 +29,7 @@ from .cassette import Cassette
 from .catalog import DEFAULT_MODELS, ModelCard
 from .engine import Engine
 from .errors import handle_error
+from .fastpath import FastPath
 from .faults import DisconnectMiddleware
 from .front import Front
 from .gateway.hosts import DEFAULT_TRUSTED
@@ -62,6 +63,7 @@ def create_app(
     replay_path: str | Path | None = None,
     replay_speed: float = 1.0,
     admin_token: str | None = None,
+    fast_path: bool = True,
 ) -> AsyncApp:
     """Build the server.
 
@@ -78,6 +80,8 @@ def create_app(
         replay_path: A cassette to answer from (`portkey-stub record` writes them).
         replay_speed: How much faster than recorded a cassette replays (0: no waiting).
         admin_token: Lets non-loopback callers use the admin API and page.
+        fast_path: Answer valid completion requests without connexion's per-request layers
+            (fastpath.py); invalid ones still go through connexion for its errors.
 
     Returns:
         The ASGI app, ready for uvicorn.
@@ -107,6 +111,15 @@ def create_app(
     # Outermost of ours: the journal sees every answer, errors included, as it leaves.
     app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
     app.add_middleware(DisconnectMiddleware, MiddlewarePosition.BEFORE_EXCEPTION)
+    if fast_path:
+        app.add_middleware(
+            FastPath,
+            MiddlewarePosition.BEFORE_EXCEPTION,
+            handle=front.handle,
+            alternatives=alternatives,
+            max_body_bytes=max_body_bytes,
+            openai_compatible=openai_compatible,
+        )
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=max_body_bytes)
     if openai_compatible:
         app.add_middleware(OpenAICompatible, MiddlewarePosition.BEFORE_SECURITY)

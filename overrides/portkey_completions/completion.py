@@ -91,7 +91,8 @@ class Run:
         copying = Copying(prompt + choice.suffix) if prompt or choice.suffix else None
         # A suffix is reached when the model would write its first token: the insertion ends there.
         join = choice.suffix[0] if choice.suffix else None
-        rng = random.Random(choice.seed).random
+        # Unseeded choices share the module's generator: seeding a new one costs a read of urandom.
+        rng = random.random if choice.seed is None else random.Random(choice.seed).random
         step, eot = self.sampler.step, tokenizer.eot
         token_bytes, labels = tokenizer.token_bytes, tokenizer.labels
         want_tokens = choice.logprobs is not None
@@ -177,6 +178,11 @@ class _Held:
 
         `tail` is text without a token of its own (the decoder's last bytes): it joins the last token.
         """
+        if not self.stops and not self.text and not tail:
+            # Nothing can be held back: the token goes out as it is (the common case, kept cheap).
+            offset = self.offset
+            self.offset += len(text)
+            return Piece(text, [] if token is None else [token._replace(offset=offset)], None)
         start = len(self.text)
         self.text += text
         if tail and self.spans:

@@ -9,15 +9,16 @@ against the spec.
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pydantic
 from connexion import request as current_request
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +38,12 @@ logger = logging.getLogger(__name__)
 Route = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Response]]
 
 _FIELDS = models.CreateCompletionRequest.model_fields
+# Up to this many tokens a completion is generated on the event loop (well under a millisecond);
+# a thread hop would cost more than the work. Larger ones go to a worker thread.
+INLINE_TOKENS = 256
+# Completion ids: unique per process without a system call per request (uuid4 reads urandom).
+_ID_PREFIX = f"cmpl-{secrets.token_hex(8)}"
+_counter = itertools.count()  # next() on a count is atomic: plans are completed on worker threads too
 _TOKEN_ID = re.compile(r"[0-9]{1,7}")
 # Each biased token gets its own logit at every step; OpenAI caps the map at 300 as well.
 MAX_LOGIT_BIAS = 300
@@ -179,7 +186,7 @@ class Plan:
     def envelope(self) -> dict[str, Any]:
         """The fields a response and every chunk of a stream share."""
         return {
-            "id": f"cmpl-{uuid.uuid4().hex}",
+            "id": f"{_ID_PREFIX}{next(_counter):08x}",
             "object": "text_completion",
             "created": int(time.time()),
             "model": self.model,
@@ -193,6 +200,10 @@ class Plan:
             [Run(self.engine, self.sampler, c) for c in self.choices[p * k : (p + 1) * k]]
             for p in range(len(self.prompts))
         ]
+
+    def tokens(self) -> int:
+        """The most tokens the plan can generate: what decides whether it runs on the event loop."""
+        return sum(c.max_tokens for c in self.choices)
 
     def prompt_tokens(self) -> int:
         # Each prompt once, however many choices it has; a suffix is part of the input.
@@ -282,7 +293,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
             "logprobs": None if plan.logprobs is None else _logprobs(piece.tokens),
             "finish_reason": piece.finish_reason,
         }
-        return sse.event(json.dumps({**base, "choices": [choice]}))
+        return sse.event(orjson.dumps({**base, "choices": [choice]}))
 
     runs = [run for per_prompt in plan.runs() for run in per_prompt]  # best_of is n here
     try:
@@ -297,12 +308,12 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         completion_tokens = sum(run.sampled for run in runs)
         if include_usage:
             usage = {**base, "usage": _usage(plan.prompt_tokens(), completion_tokens), "choices": []}
-            yield sse.event(json.dumps(usage))
+            yield sse.event(orjson.dumps(usage))
         plan.record(base["id"], completion_tokens)
     except Exception as exc:  # the status line is already sent: the error can only go in-band
         error = exc if isinstance(exc, APIError) else APIError(500, "The server had an error while streaming.")
         logger.exception("stream %s failed", base["id"])
-        yield sse.event(json.dumps(error.body()))
+        yield sse.event(orjson.dumps(error.body()))
         return
     yield sse.DONE
 
@@ -315,8 +326,12 @@ async def answer(body: dict[str, Any], engine: Engine) -> Response:
         events = stream(plan) if rule is None else faults.paced(stream(plan), rule)
         return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
     # Generation is CPU work: off the event loop, so other connections are served meanwhile.
-    response = await run_in_threadpool(complete, plan)
-    return Response(json.dumps(response), media_type="application/json")
+    if plan.tokens() <= INLINE_TOKENS:
+        response = complete(plan)
+    else:
+        # Long generations are CPU work: off the event loop, so other connections are served meanwhile.
+        response = await run_in_threadpool(complete, plan)
+    return Response(orjson.dumps(response), media_type="application/json")
 
 
 def operations(route: Route) -> dict[str, Callable[..., Awaitable[Response]]]:

@@ -265,6 +265,8 @@ class Sampler:
     def __init__(self, model: NGramModel, sampling: Sampling) -> None:
         self.model = model
         self.sampling = sampling
+        self.plain = sampling.plain  # decided once, not at every token
+        self.lowering = sampling.lowering
 
     def step(
         self,
@@ -279,7 +281,7 @@ class Sampler:
     ) -> Step:
         """Sample the token after `a b`; with `score`, also its logprob; with `top`, also the `top` most likely."""
         model, sampling = self.model, self.sampling
-        if sampling.plain:
+        if self.plain:
             w = model.sample(a, b, copying, random)
             if top is None and not score:
                 return Step(w, None, None)
@@ -288,7 +290,7 @@ class Sampler:
                 return Step(w, math.log(dist.p(w)), None)
             view = _View(dist, sampling, counts)
             return Step(w, view.logprob(w), view.top(top, w))
-        if sampling.lowering:
+        if self.lowering:
             drawn = self._reject(a, b, copying, counts, random)
             if drawn is not None:
                 if top is None and not score:
