@@ -17,7 +17,7 @@ pytestmark = pytest.mark.wire
 STUB = [sys.executable, "-m", "portkey_completions.cli"]
 PORTKEY = {"x-portkey-api-key": "pk-test", "x-portkey-virtual-key": "vk-test"}
 PLAIN = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 12, "temperature": 1.3}
-STREAMED = {**PLAIN, "prompt": "Once upon a time", "stream": True, "max_tokens": 20}
+STREAMED = {**PLAIN, "prompt": "Once upon a time", "stream": True, "max_tokens": 20, "logit_bias": {"100257": -100}}
 
 
 def wait_for(path: Path, interactions: int) -> dict:
