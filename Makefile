@@ -31,8 +31,9 @@ test: install
 fuzz: install
 	scripts/fuzz.sh
 
-.PHONY: bench  ## Every benchmark (medians, with ratios to a baseline measured in the same run)
-bench: bench-engine bench-gateway
+.PHONY: bench  ## The server under load (wrk), streams, gateway, RSS, engine: medians beside same-run baselines
+bench: install
+	python scripts/bench.py
 
 .PHONY: bench-engine  ## The engine in-process: tokens/s by sampling mode, p50/p90 of a 16-token completion
 bench-engine: install

@@ -22,6 +22,17 @@ def test_bench_engine_runs_and_reports_every_figure():
     assert "p50" in out and "x baseline" in out
 
 
+def test_bench_quick_runs_and_reports_every_row():
+    """`make bench`'s harness in its quick mode, with one-second runs: every row, zero errors."""
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("bench.py")), "--quick", "--seconds", "1"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout  # fmt: skip
+    for row in ("bare Starlette (baseline)", "stub / bare", "SSE events/s", "RSS after", "gateway added", "tokens/s"):
+        assert row in out, out
+    assert "non-2xx 0, socket errors 0" in out, out
+
+
 def test_bench_gateway_runs_and_reports_added_latency():
     script = SCRIPT.with_name("bench_gateway.py")
     out = subprocess.run(

@@ -1,0 +1,269 @@
+"""`make bench`: the server under load, every figure beside a baseline measured in the same run.
+
+Servers run on core 0 (taskset), the load generator on core 1: wrk (Debian's package, installed
+here if missing) for plain requests, an asyncio client for streams. Each figure is the median of
+three runs after a warm-up. The baseline is a bare Starlette app returning a fixed completion, under
+the same uvicorn with the same extras (httptools, uvloop) as the stub.
+
+    python scripts/bench.py [--quick]      # --quick: short runs, about a minute; CI runs it briefly
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_engine
+import bench_gateway
+
+SERVER_CORE, LOAD_CORE = "0", "1"
+BODY = {
+    "model": "gpt-3.5-turbo-instruct",
+    "prompt": "Say this is a test",
+    "max_tokens": 16,
+    "logit_bias": {"100257": -100},
+}
+HEADERS = {"Content-Type": "application/json", "x-portkey-api-key": "pk-bench", "x-portkey-virtual-key": "vk-bench"}
+BARE = """
+import json
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+BODY = json.dumps({"id": "cmpl-bare", "object": "text_completion", "created": 0, "model": "gpt-3.5-turbo-instruct",
+    "choices": [{"text": " a b c d e f g h i j k l m n o p", "index": 0, "logprobs": None, "finish_reason": "length"}],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 16, "total_tokens": 21}}).encode()
+
+async def completions(request):
+    await request.body()
+    return Response(BODY, media_type="application/json")
+
+app = Starlette(routes=[Route("/v1/completions", completions, methods=["POST"])])
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk from Debian's packages…", file=sys.stderr)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    )
+    return shutil.which("wrk") or "wrk"
+
+
+def pinned(core: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", core, *argv] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else argv
+
+
+@contextmanager
+def server(argv: list[str], port: int, cwd: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(pinned(SERVER_CORE, argv), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{argv} did not start") from None
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def wrk(wrk_bin: str, url: str, seconds: float, connections: int, script: str) -> dict[str, float]:
+    command = [wrk_bin, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", script, "--latency", url]
+    out = subprocess.run(pinned(LOAD_CORE, command), capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "errors": float(sum(int(g) for g in errors.groups())) if errors else 0.0,
+        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {
+        k: statistics.median(r[k] for r in runs) if k not in ("errors", "non2xx") else sum(r[k] for r in runs)
+        for k in runs[0]
+    }
+
+
+async def stream_load(url: str, seconds: float, connections: int) -> tuple[float, float]:
+    """(SSE events per second, TTFB p50 ms) with `connections` clients streaming 256-token completions."""
+    body = {**BODY, "max_tokens": 256, "stream": True}
+    events, ttfbs = 0, []
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=connections)) as client:
+
+        async def worker() -> None:
+            nonlocal events
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                async with client.stream("POST", url, json=body, headers=HEADERS) as response:
+                    first = True
+                    async for chunk in response.aiter_raw():
+                        if first:
+                            ttfbs.append((time.perf_counter() - started) * 1000)
+                            first = False
+                        events += chunk.count(b"\n\n")
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.monotonic() - started
+    return events / elapsed, statistics.median(ttfbs)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
+    parser.add_argument("--seconds", type=float, help="seconds per wrk run (default: 10, quick: 2)")
+    args = parser.parse_args()
+    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    wrk_bin = ensure_wrk()
+    stub = [sys.executable, "-m", "portkey_completions.cli", "serve", "--log-level", "warning", "--no-swagger-ui"]
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        lua_headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
+        script.write_text(f"wrk.method = \"POST\"\nwrk.body = '{json.dumps(BODY)}'\n{lua_headers}")
+        (Path(tmp) / "bare.py").write_text(BARE)
+
+        results = {}
+        for name, argv, cwd in [
+            ("bare Starlette (baseline)", [sys.executable, "-m", "uvicorn", "bare:app", "--log-level", "warning"], tmp),
+            ("portkey-stub", stub, None),
+        ]:
+            port = bench_gateway.free_port()
+            with server([*argv, "--port", str(port)], port, cwd):
+                url = f"http://127.0.0.1:{port}/v1/completions"
+                wrk(wrk_bin, url, 1 if args.quick else 3, 32, str(script))  # warm-up
+                results[name] = median_run([wrk(wrk_bin, url, seconds, 32, str(script)) for _ in range(3)])
+        base, stub_r = results["bare Starlette (baseline)"], results["portkey-stub"]
+        for name, r in results.items():
+            rows.append(
+                (
+                    f"16-token completion, c32: {name}",
+                    f"{r['rps']:,.0f} req/s  p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms",
+                    f"non-2xx {r['non2xx']:.0f}, socket errors {r['errors']:.0f}",
+                )
+            )
+        rows.append(
+            (
+                "stub / bare (req/s)",
+                f"{stub_r['rps'] / base['rps']:.3f}",
+                f"p99 / p50 = {stub_r['p99'] / stub_r['p50']:.2f}",
+            )
+        )
+
+        port = bench_gateway.free_port()
+        with server([*stub, "--port", str(port)], port) as proc:
+            url = f"http://127.0.0.1:{port}/v1/completions"
+            runs = [asyncio.run(stream_load(url, seconds / 2, 8)) for _ in range(3)]
+            rate, ttfb = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            rows.append(("streaming 256 tokens, 8 connections", f"{rate:,.0f} SSE events/s", f"TTFB p50 {ttfb:.2f} ms"))
+            total = 10_000 if args.quick else 100_000
+            sent, at_half = 0.0, None
+            while sent < total:
+                sent += wrk(wrk_bin, url, 2, 32, str(script))["requests"]
+                if at_half is None and sent >= total / 2:
+                    at_half = rss_mb(proc.pid)
+            rows.append(
+                (f"RSS after {int(sent):,} requests", f"{rss_mb(proc.pid):.0f} MB", f"at half-way {at_half:.0f} MB")
+            )
+
+    direct, routed, added = gateway_latency(30 if args.quick else 400)
+    rows.append(
+        (
+            "gateway added latency (pairwise)",
+            f"p50 {added[0]:.2f} ms  p99 {added[1]:.2f} ms",
+            f"direct p50 {direct:.2f} ms, through the gateway {routed:.2f} ms",
+        )
+    )
+    engine = bench_engine.Engine()
+    tokens = 20_000 if args.quick else 200_000
+    base_rate = bench_engine.baseline(engine, tokens)
+    rate = bench_engine.sampling_rate(engine, bench_engine.Sampling(), tokens)
+    rows.append(
+        (
+            "engine in-process, default sampling",
+            f"{rate:,.0f} tokens/s",
+            f"{rate / base_rate:.3f} x a bare uniform pick",
+        )
+    )
+
+    width = max(len(r[0]) for r in rows)
+    mode = "quick" if args.quick else "full"
+    print(f"portkey-stub bench ({mode}; medians of 3; server on core {SERVER_CORE}, load on core {LOAD_CORE})")
+    for label, figure, note in rows:
+        print(f"{label:<{width}}  {figure:<44}  {note}")
+
+
+def gateway_latency(requests: int) -> tuple[float, float, tuple[float, float]]:
+    """Direct vs through the gateway (custom host -> a second server), alternating; medians in ms."""
+    stub = [sys.executable, "-m", "portkey_completions.cli", "serve", "--log-level", "warning", "--no-swagger-ui"]
+    up_port, gw_port = bench_gateway.free_port(), bench_gateway.free_port()
+    with (
+        server([*stub, "--openai-compatible", "--port", str(up_port)], up_port),
+        server([*stub, "--port", str(gw_port)], gw_port),
+    ):
+        direct_url = f"http://127.0.0.1:{up_port}/v1/completions"
+        gateway_url = f"http://127.0.0.1:{gw_port}/v1/completions"
+        routed_headers = {
+            "x-portkey-api-key": "pk", "Authorization": "Bearer sk", "x-portkey-provider": "openai",
+            "x-portkey-custom-host": f"http://127.0.0.1:{up_port}/v1",
+        }  # fmt: skip
+        direct, routed = [], []
+        with httpx.Client(timeout=30) as client:
+            for i in range(requests + 20):
+                d = bench_gateway.timed(client, direct_url, {"Authorization": "Bearer sk"}, False)
+                r = bench_gateway.timed(client, gateway_url, routed_headers, False)
+                if i >= 20:
+                    direct.append(d)
+                    routed.append(r)
+    added = [(r - d) * 1000 for d, r in zip(direct, routed, strict=True)]
+    return (
+        statistics.median(direct) * 1000,
+        statistics.median(routed) * 1000,
+        (statistics.median(added), bench_gateway.percentile(added, 0.99)),
+    )
+
+
+if __name__ == "__main__":
+    main()
