@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -162,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (OSError, ValueError, yaml.YAMLError) as exc:  # a scenario file or cassette that cannot be used
         parser.error(str(exc))
+    # The tokenizer and the model are a few hundred thousand objects that live as long as the
+    # process: out of the collector's sight, so that a full collection does not stall requests.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
