@@ -63,6 +63,7 @@ class Alternatives:
         # named on their own in a refusal.
         self.common = tuple(s for s in alternatives[0].schemes if all(s in a.schemes for a in alternatives))
         self.common_label = " + ".join(s.label for s in self.common)
+        self._last: tuple[Mapping[str, str], Alternative | None] | None = None
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], path: str, method: str) -> Alternatives:
@@ -84,8 +85,15 @@ class Alternatives:
         Bearer + provider + custom host also satisfies bearer + provider; the larger
         one is what the caller meant.
         """
+        # The layers of one request ask about the same headers object: answer it once. The strong
+        # reference keeps that object alive, so identity cannot be confused with a later one.
+        last = self._last
+        if last is not None and last[0] is headers:
+            return last[1]
         satisfied = [a for a in self.alternatives if not a.missing(headers)]
-        return max(satisfied, key=lambda a: len(a.schemes), default=None)
+        match = max(satisfied, key=lambda a: len(a.schemes), default=None)
+        self._last = (headers, match)
+        return match
 
     def explain(self, headers: Mapping[str, str]) -> str:
         """Why the headers satisfy no alternative, in words a caller can act on."""

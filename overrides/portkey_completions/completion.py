@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -78,13 +78,35 @@ class Run:
         if last is not None:
             yield last
 
-    def _pieces(self) -> Iterator[Piece]:
-        choice, tokenizer = self.choice, self.engine.tokenizer
-        offset = 0
-        if choice.echo:
-            echoed = self._echo()
-            yield echoed
-            offset = len(echoed.text)
+    def whole(self) -> Piece:
+        """The choice in one piece, for a response that is not streamed."""
+        choice = self.choice
+        if choice.logprobs is not None or choice.stop or choice.echo or choice.score or choice.forced is not None:
+            pieces = list(self.pieces())
+            tokens = [t for piece in pieces for t in piece.tokens]
+            return Piece("".join(piece.text for piece in pieces), tokens, pieces[-1].finish_reason)
+        # Only text is asked for: sample the ids, then decode them at once (what the incremental
+        # decoder gives, piece by piece, joined).
+        a, b, copying, join, rng = self._start()
+        step, eot = self.sampler.step, self.engine.tokenizer.eot
+        ids: list[int] = []
+        counts: dict[int, int] = {}
+        finish = "length"
+        for _ in range(choice.max_tokens):
+            token = step(a, b, copying, counts, rng).token
+            self.sampled += 1
+            if token == eot or token == join:
+                finish = "stop"
+                break
+            counts[token] = counts.get(token, 0) + 1
+            ids.append(token)
+            a, b = b, token
+        token_bytes = self.engine.tokenizer.token_bytes
+        return Piece(b"".join(token_bytes[t] for t in ids).decode("utf-8", errors="replace"), [], finish)
+
+    def _start(self) -> tuple[int, int, Copying | None, int | None, Callable[[], float]]:
+        """The context a choice starts from: last two prompt tokens, copying, suffix join, generator."""
+        choice = self.choice
         prompt = choice.prompt
         a = prompt[-2] if len(prompt) > 1 else -1
         b = prompt[-1] if prompt else -1
@@ -93,6 +115,16 @@ class Run:
         join = choice.suffix[0] if choice.suffix else None
         # Unseeded choices share the module's generator: seeding a new one costs a read of urandom.
         rng = random.random if choice.seed is None else random.Random(choice.seed).random
+        return a, b, copying, join, rng
+
+    def _pieces(self) -> Iterator[Piece]:
+        choice, tokenizer = self.choice, self.engine.tokenizer
+        offset = 0
+        if choice.echo:
+            echoed = self._echo()
+            yield echoed
+            offset = len(echoed.text)
+        a, b, copying, join, rng = self._start()
         step, eot = self.sampler.step, tokenizer.eot
         token_bytes, labels = tokenizer.token_bytes, tokenizer.labels
         want_tokens = choice.logprobs is not None

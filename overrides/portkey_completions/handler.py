@@ -259,19 +259,17 @@ def complete(plan: Plan) -> dict[str, Any]:
     choices = []
     completion_tokens = 0
     for p, runs in enumerate(plan.runs()):
-        done = [(run, list(run.pieces())) for run in runs]
+        done = [(run, run.whole()) for run in runs]
         completion_tokens += sum(run.sampled for run in runs)
         if plan.best_of > plan.n:
             done.sort(key=lambda item: item[0].mean_logprob, reverse=True)
-        for j, (_, pieces) in enumerate(done[: plan.n]):
+        for j, (_, whole) in enumerate(done[: plan.n]):
             choices.append(
                 {
-                    "text": "".join(piece.text for piece in pieces),
+                    "text": whole.text,
                     "index": p * plan.n + j,
-                    "logprobs": None
-                    if plan.logprobs is None
-                    else _logprobs(t for piece in pieces for t in piece.tokens),
-                    "finish_reason": pieces[-1].finish_reason,
+                    "logprobs": None if plan.logprobs is None else _logprobs(whole.tokens),
+                    "finish_reason": whole.finish_reason,
                 }
             )
     body = {**plan.envelope(), "choices": choices, "usage": _usage(plan.prompt_tokens(), completion_tokens)}

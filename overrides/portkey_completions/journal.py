@@ -68,7 +68,12 @@ class Journal:
         self._ids = itertools.count(1)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(list(self.entries))
+        entries = list(self.entries)
+        for entry in entries:
+            # Bodies are kept raw and parsed when someone reads the journal, not on every request.
+            if isinstance(entry["body"], bytes):
+                entry["body"] = _body(entry["body"])
+        return iter(entries)
 
     def clear(self) -> None:
         self.entries.clear()
@@ -115,7 +120,7 @@ class JournalMiddleware:
             if message["type"] == "http.request" and len(body) < MAX_BODY:
                 body.extend(message.get("body", b"")[: MAX_BODY - len(body)])
                 if not message.get("more_body"):
-                    entry["body"] = _body(bytes(body))
+                    entry["body"] = bytes(body)
             return message
 
         async def sending(message: Message) -> None:
