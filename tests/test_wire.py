@@ -231,3 +231,23 @@ def test_generated_client_parses_echoed_logprobs(server):
     assert logprobs.token_logprobs[0] is None and logprobs.top_logprobs[0] is None
     assert logprobs.tokens[:5] == ["Say", " this", " is", " a", " test"]
     assert all(len(top.to_dict()) in (2, 3) for top in logprobs.top_logprobs[1:])
+
+
+def test_serve_with_two_workers_answers_from_two_processes():
+    """`serve --workers 2`: uvicorn's worker processes, each with its own app (ids carry a per-process prefix)."""
+    import sys
+
+    from conftest import _free_port, running
+
+    port = _free_port()
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--workers", "2"]
+    with running([*argv, "--log-level", "warning"], port, "/") as url:
+        prefixes = set()
+        for _ in range(60):
+            # A new connection each time, so the kernel spreads them over the workers.
+            response = httpx.post(f"{url}/v1/completions", json={**BODY, "max_tokens": 1}, headers=AUTH)
+            assert response.status_code == 200
+            prefixes.add(response.json()["id"][:-8])
+            if len(prefixes) == 2:
+                break
+    assert len(prefixes) == 2

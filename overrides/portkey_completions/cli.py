@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -93,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--admin-token",
         help="let non-loopback callers use the admin API and journal page under /__admin with this token",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (uvicorn's); each has its own journal, run-time rules and counters "
+        "(default: %(default)s)",
+    )
     serve.add_argument("--no-swagger-ui", action="store_true", help="do not serve the Swagger UI")
     serve.add_argument("--log-level", default="info", choices=LEVELS)
     record = commands.add_parser(
@@ -124,6 +134,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         uvicorn.run(recorder(args.upstream, cassette), host=args.host, port=args.port, log_level=args.log_level)
         return 0
 
+    app = build_app(parser, args)
+    if args.workers > 1:
+        # Each worker process builds its own app from the same arguments (checked above, once).
+        os.environ[_ARGV_ENV] = json.dumps(list(argv if argv is not None else sys.argv[1:]))
+        uvicorn.run(
+            "portkey_completions.cli:worker_app",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+        )
+        return 0
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+_ARGV_ENV = "PORTKEY_STUB_ARGV"
+
+
+def worker_app() -> Any:
+    """The app of one `serve --workers N` process, from the arguments the parent checked."""
+    parser = build_parser()
+    args = parser.parse_args(json.loads(os.environ[_ARGV_ENV]))
+    return build_app(parser, args, quiet=True)
+
+
+def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quiet: bool = False) -> Any:
     from . import catalog
     from .app import create_app
 
@@ -139,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             store = Store.load(args.store)
         except (OSError, ValueError) as exc:
             parser.error(f"--store: {exc}")
-    else:
+    elif not quiet:
         print(
             "portkey-stub: no --store: any non-empty x-portkey-api-key is accepted, and every request "
             "without a custom host is answered by the built-in stub engine",
@@ -167,8 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # process: out of the collector's sight, so that a full collection does not stall requests.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
+    return app
 
 
 if __name__ == "__main__":
