@@ -73,6 +73,8 @@ def broken_rules(body) -> set[str]:
     if any(tokenizer.invalid(p) is not None for p in prompts):
         return broken | {"prompt"}
     extra = len(tokenizer.encode(suffix)) if isinstance(suffix, str) else 0
+    if body.get("max_tokens") is not None and len(prompts) * (best_of or n) * body["max_tokens"] > 131_072:
+        broken.add("max_tokens")  # the per-request cap on generated tokens
     for p in prompts:
         used = len(p) + extra
         if used > card.context_window:

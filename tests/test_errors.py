@@ -227,3 +227,17 @@ def test_a_bad_model_table_is_refused(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ValueError):
         catalog.load(path)
+
+
+def test_a_request_for_too_many_tokens_is_refused(client):
+    err = error(client, 400, prompt=["a", "b"], n=128, max_tokens=1000)
+    assert err["code"] == "request_too_large" and err["param"] == "max_tokens"
+    assert "256000" in err["message"] and "131072" in err["message"]
+
+
+def test_max_tokens_null_shares_the_cap(client):
+    # 20 candidates x up to 16k tokens each is over the cap: null means an equal share of it instead.
+    body = {**BODY, "model": "babbage-002", "max_tokens": None, "n": 20, "best_of": 20, "temperature": 1}
+    response = client.post("/v1/completions", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["completion_tokens"] <= 131_072

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 Route = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Response]]
 
 _FIELDS = models.CreateCompletionRequest.model_fields
+# The most tokens one request may have generated (prompts x best_of x max_tokens): about five
+# seconds of the slowest sampling path. Past it, an explicit max_tokens is a 400.
+MAX_REQUEST_TOKENS = 131_072
 # Up to this many tokens a completion is generated on the event loop (well under a millisecond);
 # a thread hop would cost more than the work. Larger ones go to a worker thread.
 INLINE_TOKENS = 256
@@ -161,8 +164,22 @@ class Plan:
         )
         forced = None if text is None else tuple(engine.tokenizer.encode(text))
         choices = []
+        budgets = [_budget(card, len(ids) + len(suffix), request.max_tokens) for ids in prompts]
+        candidates = len(prompts) * best_of
+        if sum(budgets) * best_of > MAX_REQUEST_TOKENS:
+            if request.max_tokens is not None:
+                raise APIError(
+                    400,
+                    f"This request asks for up to {sum(budgets) * best_of} tokens ({len(prompts)} prompts x "
+                    f"best_of {best_of} x max_tokens {request.max_tokens}); this server generates at most "
+                    f"{MAX_REQUEST_TOKENS} per request. Lower max_tokens, n, best_of or the number of prompts.",
+                    param="max_tokens",
+                    code="request_too_large",
+                )
+            # max_tokens null means "up to the window": here, up to an equal share of the cap.
+            budgets = [min(b, MAX_REQUEST_TOKENS // candidates) for b in budgets]
         for p, ids in enumerate(prompts):
-            max_tokens = _budget(card, len(ids) + len(suffix), request.max_tokens)
+            max_tokens = budgets[p]
             for j in range(best_of):
                 choices.append(
                     Choice(

@@ -253,7 +253,7 @@ class Router:
             if key is None:
                 raise APIError(
                     401,
-                    f"Invalid virtual key: {node.virtual_key!r} is not in this gateway's store.",
+                    "Invalid virtual key: the x-portkey-virtual-key sent is not in this gateway's store.",
                     code="invalid_virtual_key",
                 )
             base = key.base_url or (None if key.provider == STUB else store.providers.get(key.provider))
