@@ -1,0 +1,100 @@
+"""Planted secrets never leak into the log, the journal, error messages, or upstream requests they don't belong to."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from conftest import _free_port
+
+pytestmark = pytest.mark.wire
+
+PORTKEY_KEY = "pk-PLANTED-portkey-0001"
+WRONG_KEY = "pk-PLANTED-wrong-0002"
+UPSTREAM_KEY = "sk-PLANTED-upstream-0003"
+CONFIG_KEY = "sk-PLANTED-config-0004"
+BEARER = "sk-PLANTED-bearer-0005"
+VIRTUAL_KEY = "vk-PLANTED-virtual-0006"
+UNKNOWN_VIRTUAL_KEY = "vk-PLANTED-unknown-0007"
+BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "hello", "max_tokens": 3}
+
+
+@pytest.fixture
+def gateway(tmp_path, scripted_server):
+    store = {
+        "api_keys": [PORTKEY_KEY],
+        "providers": {"flaky": f"{scripted_server}/v1"},
+        "virtual_keys": {VIRTUAL_KEY: {"provider": "flaky", "api_key": UPSTREAM_KEY}},
+    }
+    path = tmp_path / "store.yaml"
+    path.write_text(yaml.safe_dump(store))
+    log = tmp_path / "server.log"
+    port = _free_port()
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
+    with log.open("w") as out:
+        proc = subprocess.Popen([*argv, "--log-level", "debug"], stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(url + "/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and proc.poll() is None
+                    time.sleep(0.1)
+            yield url, log
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_server):
+    url, log = gateway
+    httpx.post(f"{scripted_server}/__script", json=[]).raise_for_status()
+    key = {"x-portkey-api-key": PORTKEY_KEY}
+    config = {"provider": "flaky", "api_key": CONFIG_KEY}
+    answers: list[httpx.Response] = [
+        httpx.post(f"{url}/v1/completions", json=BODY, headers={**key, "x-portkey-virtual-key": VIRTUAL_KEY}),
+        httpx.post(f"{url}/v1/completions", json=BODY, headers={**key, "x-portkey-config": json.dumps(config)}),
+        httpx.post(
+            f"{url}/v1/completions",
+            json=BODY,
+            headers={**key, "Authorization": f"Bearer {BEARER}", "x-portkey-provider": "flaky"},
+        ),
+        httpx.post(f"{url}/v1/completions", json=BODY, headers={**key, "x-portkey-virtual-key": UNKNOWN_VIRTUAL_KEY}),
+        httpx.post(
+            f"{url}/v1/completions", json=BODY, headers={"x-portkey-api-key": WRONG_KEY, "x-portkey-virtual-key": "vk"}
+        ),
+        httpx.post(
+            f"{url}/v1/completions", json={**BODY, "n": 0}, headers={**key, "x-portkey-virtual-key": VIRTUAL_KEY}
+        ),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 401, 401, 400]
+    journal = httpx.get(f"{url}/__admin/journal").text
+    upstream: list[dict[str, Any]] = httpx.get(f"{scripted_server}/__log").json()
+    time.sleep(0.2)  # let the log reach the file
+    channels = {
+        "responses": "\n".join(a.text + json.dumps(dict(a.headers)) for a in answers),
+        "journal": journal,
+        "log": log.read_text(),
+    }
+    every = (PORTKEY_KEY, WRONG_KEY, UPSTREAM_KEY, CONFIG_KEY, BEARER, VIRTUAL_KEY, UNKNOWN_VIRTUAL_KEY)
+    found = {name: [s for s in every if s in text] for name, text in channels.items()}
+    assert found == {name: [] for name in channels}, found
+    # Upstream: each request carries its own provider key, and nothing of Portkey's.
+    assert [e["headers"].get("authorization") for e in upstream] == [
+        f"Bearer {UPSTREAM_KEY}",
+        f"Bearer {CONFIG_KEY}",
+        f"Bearer {BEARER}",
+    ]
+    sent = json.dumps(upstream)
+    assert not [s for s in (PORTKEY_KEY, WRONG_KEY, VIRTUAL_KEY, UNKNOWN_VIRTUAL_KEY) if s in sent]
+    assert "x-portkey" not in sent
