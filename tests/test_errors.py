@@ -241,3 +241,36 @@ def test_max_tokens_null_shares_the_cap(client):
     response = client.post("/v1/completions", json=body, headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["completion_tokens"] <= 131_072
+
+
+def test_headers_over_64_kib_are_431(client):
+    response = client.post("/v1/completions", json=BODY, headers={**AUTH, "x-big": "a" * 70_000})
+    assert response.status_code == 431
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.wire
+def test_a_stalled_upload_is_408():
+    """Slowloris: headers, one byte of a 100-byte body, then nothing. The server answers 408 and moves on."""
+    import socket
+    import sys
+    import time
+
+    from conftest import _free_port, running
+
+    port = _free_port()
+    # The timeout is a create_app option; a 1 s stall keeps the test short.
+    argv = [
+        sys.executable, "-c",
+        "import uvicorn; from portkey_completions.app import create_app; "
+        f"uvicorn.run(create_app(body_timeout=1.0), host='127.0.0.1', port={port}, log_level='warning')",
+    ]  # fmt: skip
+    with running(argv, port, "/"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            head = "".join(f"{k}: {v}\r\n" for k, v in {**AUTH, "content-type": "application/json"}.items())
+            sock.sendall(f"POST /v1/completions HTTP/1.1\r\nhost: x\r\n{head}content-length: 100\r\n\r\n{{".encode())
+            started = time.monotonic()
+            answer = sock.recv(4096)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"timeout_error" in answer and 0.9 <= waited < 5

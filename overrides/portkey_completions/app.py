@@ -37,7 +37,7 @@ from .gateway.openai_compatible import OpenAICompatible
 from .gateway.router import Router
 from .gateway.store import Store
 from .journal import Journal, JournalMiddleware
-from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
+from .limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, PaceMiddleware
 from .scenarios import Scenarios
 from .validation import VALIDATORS
 
@@ -64,6 +64,7 @@ def create_app(
     replay_speed: float = 1.0,
     admin_token: str | None = None,
     fast_path: bool = True,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> AsyncApp:
     """Build the server.
 
@@ -80,6 +81,7 @@ def create_app(
         replay_path: A cassette to answer from (`portkey-stub record` writes them).
         replay_speed: How much faster than recorded a cassette replays (0: no waiting).
         admin_token: Lets non-loopback callers use the admin API and page.
+        body_timeout: Seconds a request body may stall before a 408 (slow uploads).
         fast_path: Answer valid completion requests without connexion's per-request layers
             (fastpath.py); invalid ones still go through connexion for its errors.
 
@@ -110,6 +112,7 @@ def create_app(
     app = AsyncApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS)
     # Outermost of ours: the journal sees every answer, errors included, as it leaves.
     app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
+    app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=body_timeout)
     app.add_middleware(DisconnectMiddleware, MiddlewarePosition.BEFORE_EXCEPTION)
     if fast_path:
         app.add_middleware(

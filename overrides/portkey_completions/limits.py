@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,3 +68,67 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+DEFAULT_BODY_TIMEOUT = 10.0
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class _SlowBody(BaseException):
+    """The client stopped sending its body."""
+
+
+class PaceMiddleware:
+    """Refuse what would tie the server up: headers over 64 KiB (431), and a body that stalls (408).
+
+    A slow upload (slowloris) holds a connection open at almost no cost to the client; every
+    wait for the next piece of a body is bounded by `body_timeout`. Once the body is in, the
+    receive channel is left alone (a streaming response waits on it for the client's disconnect).
+    """
+
+    def __init__(self, app: ASGIApp, body_timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
+        self.app = app
+        self.body_timeout = body_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = sum(len(k) + len(v) for k, v in scope["headers"])
+        if size > MAX_HEADER_BYTES:
+            error = APIError(
+                431, f"The request headers are {size} bytes; this server takes at most {MAX_HEADER_BYTES}."
+            )
+            await error.response()(scope, receive, send)
+            return
+        body_done = False
+        started = False
+
+        async def receiving() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise _SlowBody from None
+            if message["type"] != "http.request" or not message.get("more_body"):
+                body_done = True
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receiving, sending)
+        except _SlowBody:
+            if not started:
+                error = APIError(
+                    408,
+                    f"The request body stopped arriving: nothing for {self.body_timeout:g} s.",
+                    type="timeout_error",
+                    code="request_timeout",
+                )
+                await error.response()(scope, receive, send)
