@@ -192,3 +192,24 @@ def test_a_bad_scenario_file_is_refused_at_start(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ValueError):
         create_app(scenarios_path=path)
+
+
+def test_a_client_that_leaves_mid_stream_stops_generation(portkey_stub):
+    """The client reads three events and goes: the server stops within an event or two, and the entry closes."""
+    with portkey_stub.scenario(tokens_per_second=50):
+        body = {"model": MODEL, "prompt": "x", "stream": True, "max_tokens": 2000, "logit_bias": {"100257": -100}}
+        headers = {"x-portkey-api-key": "pk", "x-portkey-virtual-key": "vk"}
+        with httpx.stream("POST", f"{portkey_stub.base_url}/completions", json=body, headers=headers) as response:
+            lines = response.iter_lines()
+            seen = 0
+            for line in lines:
+                seen += line.startswith("data: ")
+                if seen == 3:
+                    break
+        deadline = time.monotonic() + 3
+        while not portkey_stub.journal.entries[-1]["done"]:
+            assert time.monotonic() < deadline, "the stream kept running after the client left"
+            time.sleep(0.05)
+    entry = portkey_stub.journal.entries[-1]
+    assert entry["events"] <= 3 + 2  # at most what was in flight when the client went
+    assert entry["duration_ms"] < 2000  # 2000 tokens at 50/s would take 40 s
