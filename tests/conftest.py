@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import IO
 
 import httpx
 import pytest
@@ -68,9 +69,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(argv: list[str], port: int, ready_path: str) -> Iterator[str]:
-    """Run a server process on loopback until the block ends; yield its base URL once it answers."""
-    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+def running(argv: list[str], port: int, ready_path: str, output: IO[str] | None = None) -> Iterator[str]:
+    """Run a server process on loopback until the block ends; yield its base URL once it answers.
+
+    `output` receives the process's stdout and stderr (to read its log); by default they are the test's.
+    """
+    streams = {} if output is None else {"stdout": output, "stderr": subprocess.STDOUT}
+    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **streams)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     try:

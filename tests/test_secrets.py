@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from typing import Any
@@ -12,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import _free_port
+from conftest import _free_port, running
 
 pytestmark = pytest.mark.wire
 
@@ -38,22 +37,8 @@ def gateway(tmp_path, scripted_server):
     log = tmp_path / "server.log"
     port = _free_port()
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
-    with log.open("w") as out:
-        proc = subprocess.Popen([*argv, "--log-level", "debug"], stdout=out, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(url + "/", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and proc.poll() is None
-                    time.sleep(0.1)
-            yield url, log
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with log.open("w") as out, running([*argv, "--log-level", "debug"], port, "/", output=out) as url:
+        yield url, log
 
 
 def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_server):
