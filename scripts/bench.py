@@ -30,6 +30,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_engine
 import bench_gateway
+import benchkit
+from benchkit import pinned, server
 
 SERVER_CORE, LOAD_CORE = "0", "1"
 BODY = {
@@ -66,29 +68,6 @@ def ensure_wrk() -> str:
         ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     )
     return shutil.which("wrk") or "wrk"
-
-
-def pinned(core: str, argv: list[str]) -> list[str]:
-    return ["taskset", "-c", core, *argv] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else argv
-
-
-@contextmanager
-def server(argv: list[str], port: int, cwd: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(pinned(SERVER_CORE, argv), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{argv} did not start") from None
-                time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def wrk(wrk_bin: str, url: str, seconds: float, connections: int, script: str) -> dict[str, float]:
@@ -157,6 +136,16 @@ async def stream_load(url: str, seconds: float, connections: int) -> tuple[float
     return events / elapsed, statistics.median(probed or ttfbs)
 
 
+@contextmanager
+def serving_pid(port: int) -> Iterator[int]:
+    """The pid of the process listening on the port (the server, not taskset's wrapper)."""
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    match = re.search(r"pid=(\d+)", out)
+    if match is None:
+        raise RuntimeError(f"no process listens on port {port}")
+    yield int(match.group(1))
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -171,7 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     wrk_bin = ensure_wrk()
-    stub = [sys.executable, "-m", "portkey_completions.cli", "serve", "--log-level", "warning", "--no-swagger-ui"]
+    stub = [*benchkit.STUB, "--no-swagger-ui"]
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "post.lua"
@@ -184,8 +173,8 @@ def main() -> None:
             ("bare Starlette (baseline)", [sys.executable, "-m", "uvicorn", "bare:app", "--log-level", "warning"], tmp),
             ("portkey-stub", stub, None),
         ]:
-            port = bench_gateway.free_port()
-            with server([*argv, "--port", str(port)], port, cwd):
+            port = benchkit.free_port()
+            with server([*argv, "--port", str(port)], port, core=SERVER_CORE, cwd=cwd):
                 url = f"http://127.0.0.1:{port}/v1/completions"
                 wrk(wrk_bin, url, 1 if args.quick else 3, 32, str(script))  # warm-up
                 results[name] = median_run([wrk(wrk_bin, url, seconds, 32, str(script)) for _ in range(3)])
@@ -206,8 +195,8 @@ def main() -> None:
             )
         )
 
-        port = bench_gateway.free_port()
-        with server([*stub, "--port", str(port)], port) as proc:
+        port = benchkit.free_port()
+        with server([*stub, "--port", str(port)], port, core=SERVER_CORE), serving_pid(port) as pid:
             url = f"http://127.0.0.1:{port}/v1/completions"
             runs = [asyncio.run(stream_load(url, seconds / 2, 8)) for _ in range(3)]
             rate, ttfb = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
@@ -219,10 +208,8 @@ def main() -> None:
             while sent < total:
                 sent += wrk(wrk_bin, url, 2, 32, str(script))["requests"]
                 if at_half is None and sent >= total / 2:
-                    at_half = rss_mb(proc.pid)
-            rows.append(
-                (f"RSS after {int(sent):,} requests", f"{rss_mb(proc.pid):.0f} MB", f"at half-way {at_half:.0f} MB")
-            )
+                    at_half = rss_mb(pid)
+            rows.append((f"RSS after {int(sent):,} requests", f"{rss_mb(pid):.0f} MB", f"at half-way {at_half:.0f} MB"))
 
     direct, routed, added = gateway_latency(30 if args.quick else 400)
     rows.append(
@@ -252,33 +239,11 @@ def main() -> None:
 
 
 def gateway_latency(requests: int) -> tuple[float, float, tuple[float, float]]:
-    """Direct vs through the gateway (custom host -> a second server), alternating; medians in ms."""
-    stub = [sys.executable, "-m", "portkey_completions.cli", "serve", "--log-level", "warning", "--no-swagger-ui"]
-    up_port, gw_port = bench_gateway.free_port(), bench_gateway.free_port()
-    with (
-        server([*stub, "--openai-compatible", "--port", str(up_port)], up_port),
-        server([*stub, "--port", str(gw_port)], gw_port),
-    ):
-        direct_url = f"http://127.0.0.1:{up_port}/v1/completions"
-        gateway_url = f"http://127.0.0.1:{gw_port}/v1/completions"
-        routed_headers = {
-            "x-portkey-api-key": "pk", "Authorization": "Bearer sk", "x-portkey-provider": "openai",
-            "x-portkey-custom-host": f"http://127.0.0.1:{up_port}/v1",
-        }  # fmt: skip
-        direct, routed = [], []
-        with httpx.Client(timeout=30) as client:
-            for i in range(requests + 20):
-                d = bench_gateway.timed(client, direct_url, {"Authorization": "Bearer sk"}, False)
-                r = bench_gateway.timed(client, gateway_url, routed_headers, False)
-                if i >= 20:
-                    direct.append(d)
-                    routed.append(r)
+    """Direct vs through the gateway (custom host -> a second server); medians and the added p50/p99, in ms."""
+    direct, routed = bench_gateway.measure(requests, stream=False, route="custom_host")
     added = [(r - d) * 1000 for d, r in zip(direct, routed, strict=True)]
-    return (
-        statistics.median(direct) * 1000,
-        statistics.median(routed) * 1000,
-        (statistics.median(added), bench_gateway.percentile(added, 0.99)),
-    )
+    added_figures = (statistics.median(added), benchkit.percentile(added, 0.99))
+    return statistics.median(direct) * 1000, statistics.median(routed) * 1000, added_figures
 
 
 if __name__ == "__main__":
