@@ -69,13 +69,22 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(argv: list[str], port: int, ready_path: str, output: IO[str] | None = None) -> Iterator[str]:
+def running(
+    argv: list[str],
+    port: int,
+    ready_path: str,
+    output: IO[str] | None = None,
+    started: list[subprocess.Popen[bytes]] | None = None,
+) -> Iterator[str]:
     """Run a server process on loopback until the block ends; yield its base URL once it answers.
 
     `output` receives the process's stdout and stderr (to read its log); by default they are the test's.
+    `started`, if given, gets the process (to signal it).
     """
     streams = {} if output is None else {"stdout": output, "stderr": subprocess.STDOUT}
     proc = subprocess.Popen(argv, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **streams)
+    if started is not None:
+        started.append(proc)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     try:

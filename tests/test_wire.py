@@ -251,3 +251,32 @@ def test_serve_with_two_workers_answers_from_two_processes():
             if len(prefixes) == 2:
                 break
     assert len(prefixes) == 2
+
+
+def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path):
+    """A shutdown mid-stream: the stream ends with an error event (a complete response), then the port closes."""
+    import signal
+    import sys
+
+    from conftest import _free_port, running
+
+    rules = tmp_path / "slow.yaml"
+    rules.write_text("rules:\n  - respond: {tokens_per_second: 20}\n")
+    port = _free_port()
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--scenarios", str(rules)]
+    started: list = []
+    with running([*argv, "--log-level", "warning"], port, "/", started=started) as url:
+        body = {**BODY, "stream": True, "max_tokens": 400, "logit_bias": NO_END}
+        events = []
+        with httpx.stream("POST", f"{url}/v1/completions", json=body, headers=AUTH, timeout=20) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    events.append(line)
+                    if len(events) == 3:
+                        started[0].send_signal(signal.SIGTERM)
+        # The response ended cleanly (no protocol error above), on an error event that says why.
+        last = json.loads(events[-1].removeprefix("data: "))
+        assert last["error"]["code"] == "server_shutting_down", events[-3:]
+        assert len(events) < 400
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH, timeout=5)

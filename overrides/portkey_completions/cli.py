@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from . import __version__
+from . import __version__, lifecycle
 from .gateway.hosts import DEFAULT_TRUSTED
 from .gateway.store import Store
 from .limits import DEFAULT_MAX_BODY_BYTES
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_level=args.log_level,
         )
         return 0
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    lifecycle.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0
 
 

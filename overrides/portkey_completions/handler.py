@@ -26,7 +26,7 @@ from starlette.responses import Response, StreamingResponse
 
 from portkey_completions_spec import models
 
-from . import faults, scenarios, sse
+from . import faults, lifecycle, scenarios, sse
 from .catalog import ModelCard
 from .completion import Choice, Piece, Run, Token
 from .engine import Engine
@@ -315,6 +315,10 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         running = [(index, run.pieces()) for index, run in enumerate(runs)]
         while running:
             for entry in list(running):
+                if lifecycle.draining.is_set():
+                    raise APIError(
+                        503, "The server is shutting down: this stream ends here.", code="server_shutting_down"
+                    )
                 index, pieces = entry
                 piece = next(pieces)
                 yield chunk(index, piece)
@@ -327,7 +331,8 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         plan.record(base["id"], completion_tokens)
     except Exception as exc:  # the status line is already sent: the error can only go in-band
         error = exc if isinstance(exc, APIError) else APIError(500, "The server had an error while streaming.")
-        logger.exception("stream %s failed", base["id"])
+        if error.code != "server_shutting_down":
+            logger.exception("stream %s failed", base["id"])
         yield sse.event(orjson.dumps(error.body()))
         return
     yield sse.DONE
