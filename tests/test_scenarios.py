@@ -211,5 +211,5 @@ def test_a_client_that_leaves_mid_stream_stops_generation(portkey_stub):
             assert time.monotonic() < deadline, "the stream kept running after the client left"
             time.sleep(0.05)
     entry = portkey_stub.journal.entries[-1]
-    assert entry["events"] <= 3 + 2  # at most what was in flight when the client went
+    assert entry["events"] <= 3 + 5  # what was in flight (socket buffers) when the client went: a handful
     assert entry["duration_ms"] < 2000  # 2000 tokens at 50/s would take 40 s
