@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # schemathesis CLI against a live `portkey-stub serve`, once per auth alternative and once
 # without auth, then the distribution of status codes the server answered.
-# Usage: scripts/fuzz.sh [MAX_EXAMPLES]   (default 1000 per run)
+# Usage: scripts/fuzz.sh [MAX_EXAMPLES]   (default 2000 per run: five runs, over 10,000 requests in all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-examples=${1:-1000}
+examples=${1:-2000}
 port=${FUZZ_PORT:-$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+upstream_port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
 PYTHONUNBUFFERED=1 portkey-stub serve --port "$port" --validate-responses --log-level info >"$log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null; rm -f "$log"' EXIT
+# The custom-host run is forwarded: to a second server, which answers plain OpenAI requests.
+portkey-stub serve --port "$upstream_port" --openai-compatible --log-level warning >/dev/null 2>&1 &
+upstream=$!
+trap 'kill "$server" "$upstream" 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
+  curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && curl -fsS "http://127.0.0.1:$upstream_port/" >/dev/null 2>&1 && break
   kill -0 "$server" 2>/dev/null || { cat "$log"; exit 1; }
   sleep 0.1
 done
@@ -22,7 +26,7 @@ runs=(
   "virtual key|${key[*]@Q} -H 'x-portkey-virtual-key: vk-fuzz'"
   "bearer + provider|${key[*]@Q} ${bearer[*]@Q}"
   "config|${key[*]@Q} -H 'x-portkey-config: pc-fuzz'"
-  "custom host|${key[*]@Q} ${bearer[*]@Q} -H 'x-portkey-custom-host: http://127.0.0.1:9/v1'"
+  "custom host|${key[*]@Q} ${bearer[*]@Q} -H 'x-portkey-custom-host: http://127.0.0.1:$upstream_port/v1'"
   "no auth|"
 )
 status=0
@@ -38,6 +42,6 @@ for run in "${runs[@]}"; do
     --max-examples $examples --generation-deterministic ${run#*|}" || status=1
 done
 
-echo "== status codes the server answered"
+echo "== status codes the server answered ($(grep -cE '" [0-9]{3} ' "$log") requests)"
 grep -oE '" [0-9]{3} ' "$log" | sort | uniq -c | sort -rn
 exit $status

@@ -175,3 +175,13 @@ def test_lowering_adjustments_sample_by_rejection_exactly(context):
         p = math.exp(reference[w])
         sigma = math.sqrt(draws * p * (1 - p))
         assert abs(seen[w] - draws * p) < 5 * sigma + 2, (TOKENIZER.labels[w], seen[w], draws * p)
+
+
+def test_a_large_negative_penalty_does_not_overflow():
+    """Found by `make fuzz`: frequency_penalty -2 on a token repeated a thousand times lifts its logit past exp()."""
+    a, b, copying = CONTEXTS["seen bigram only"]
+    repeated = {TOKENIZER.encode(" the")[0]: 1000}
+    for sampling in (Sampling(frequency_penalty=-2.0, temperature=0.07, top_p=0.2), Sampling(frequency_penalty=-2.0)):
+        step = Sampler(MODEL, sampling).step(a, b, copying, repeated, random.Random(5).random, top=3)
+        assert step.token == TOKENIZER.encode(" the")[0]  # the lifted token takes all the mass
+        assert step.logprob == pytest.approx(0.0, abs=1e-9)

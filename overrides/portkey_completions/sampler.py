@@ -119,7 +119,9 @@ class _View:
         untouched = dist.rest * max(0.0, 1.0 - taken)
         top = max(logits.values(), default=-math.inf)
         top = max(top, math.log(untouched)) if untouched > 0 else top
-        total = sum(math.exp(x - top) for x in logits.values()) + untouched / math.exp(top)
+        # In log space: a negative penalty can lift a logit far past what exp() can hold.
+        rest = math.exp(math.log(untouched) - top) if untouched > 0 else 0.0
+        total = sum(math.exp(x - top) for x in logits.values()) + rest
         self.log_z = top + math.log(total)
 
     def background_logit(self, w: int) -> float:
