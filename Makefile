@@ -27,7 +27,7 @@ serve: install
 test: install
 	pytest
 
-.PHONY: fuzz  ## schemathesis CLI against a live server, with many more examples
+.PHONY: fuzz  ## schemathesis CLI against a live server: five auth sets x 2000 examples (over 10,000 requests)
 fuzz: install
 	scripts/fuzz.sh
 

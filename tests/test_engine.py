@@ -185,3 +185,11 @@ def test_a_large_negative_penalty_does_not_overflow():
         step = Sampler(MODEL, sampling).step(a, b, copying, repeated, random.Random(5).random, top=3)
         assert step.token == TOKENIZER.encode(" the")[0]  # the lifted token takes all the mass
         assert step.logprob == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_vanishing_temperature_is_greedy():
+    """Found by `make fuzz`: temperature 5e-324 overflowed; below 1e-4 sampling is the argmax, as T -> 0 is."""
+    a, b, copying = CONTEXTS["seen trigram, copying"]
+    greedy = Sampler(MODEL, Sampling(temperature=0)).step(a, b, copying, {}, random.random).token
+    for temperature in (5e-324, 1e-300, 1e-5):
+        assert Sampler(MODEL, Sampling(temperature=temperature)).step(a, b, copying, {}, random.random).token == greedy

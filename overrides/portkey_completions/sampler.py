@@ -259,6 +259,8 @@ class _View:
         return chosen[-1][0]
 
 
+# Below this temperature sampling is greedy (found by `make fuzz`: T = 5e-324 overflowed).
+MIN_TEMPERATURE = 1e-4
 # Refusals before rejection sampling gives way to the built distribution (banned tokens hold the mass).
 _TRIES = 32
 
@@ -269,6 +271,8 @@ class Sampler:
         self.sampling = sampling
         self.plain = sampling.plain  # decided once, not at every token
         self.lowering = sampling.lowering
+        # Softmax at T -> 0 is the argmax; a temperature this small would only overflow on the way there.
+        self.greedy = sampling.temperature < MIN_TEMPERATURE
 
     def step(
         self,
@@ -300,7 +304,7 @@ class Sampler:
                 view = _View(model.distribution(a, b, copying), sampling, counts)
                 return Step(drawn, view.logprob(drawn), None if top is None else view.top(top, drawn))
         view = _View(model.distribution(a, b, copying), sampling, counts)
-        if sampling.temperature == 0:
+        if self.greedy:
             w = view.greedy()
         else:
             w = view.sample(sampling.temperature, sampling.top_p, random)
