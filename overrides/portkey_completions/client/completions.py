@@ -15,7 +15,7 @@ from portkey_completions_client.models import CreateCompletionResponse
 
 from . import params
 from .credentials import Credentials, optional_headers
-from .errors import APIConnectionError, APIError, APITimeoutError, ParameterError, PortkeyError, from_response
+from .errors import APIError, ParameterError, PortkeyError, from_response, from_transport
 from .retries import Retries
 from .streaming import AsyncStream, Stream
 
@@ -85,12 +85,6 @@ def _parse(response: httpx.Response) -> CreateCompletionResponse:
         raise PortkeyError(f"a 2xx response that is not a completion: {response.text[:200]!r}") from exc
 
 
-def _failure(exc: httpx.TransportError, request: httpx.Request | None) -> APIConnectionError:
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(request=request)
-    return APIConnectionError(f"Connection error: {exc}", request=request)
-
-
 class Completions(_Base):
     """POST /completions, synchronously. Close it (or use `with`) to release its connections."""
 
@@ -121,7 +115,7 @@ class Completions(_Base):
             try:
                 response = http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                error: PortkeyError = _failure(exc, request)
+                error: PortkeyError = from_transport(exc, request)
             else:
                 if response.is_success:
                     return response
@@ -172,7 +166,7 @@ class AsyncCompletions(_Base):
             try:
                 response = await http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                error: PortkeyError = _failure(exc, request)
+                error: PortkeyError = from_transport(exc, request)
             else:
                 if response.is_success:
                     return response

@@ -130,6 +130,13 @@ def from_response(response: httpx.Response) -> APIError:
     return from_body(response.status_code, body, response)
 
 
+def from_transport(exc: httpx.TransportError, request: httpx.Request | None, where: str = "") -> APIConnectionError:
+    """The typed error for a failed connection: a timeout, or any other transport failure."""
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(request=request)
+    return APIConnectionError(f"Connection error{where}: {exc}", request=request)
+
+
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 

@@ -21,7 +21,7 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from portkey_completions_client.models import CreateCompletionChunk
 
-from .errors import APIConnectionError, APITimeoutError, PortkeyError, from_body
+from .errors import APIConnectionError, PortkeyError, from_body, from_transport
 
 DONE = "[DONE]"
 
@@ -46,12 +46,6 @@ def _cut() -> APIConnectionError:
     return APIConnectionError("The stream ended before [DONE]: the connection was cut.")
 
 
-def _transport_error(exc: httpx.TransportError, request: httpx.Request | None) -> APIConnectionError:
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(request=request)
-    return APIConnectionError(f"Connection error during the stream: {exc}", request=request)
-
-
 class Stream:
     """Chunks as they arrive. Iterate it; use it as a context manager, or `close()` it, to stop early."""
 
@@ -73,7 +67,7 @@ class Stream:
             item = _cut_or_chunk(event)
         except httpx.TransportError as exc:
             self.close()
-            raise _transport_error(exc, self.response.request) from exc
+            raise from_transport(exc, self.response.request, " during the stream") from exc
         except BaseException:
             self.close()
             raise
@@ -121,7 +115,7 @@ class AsyncStream:
             item = _cut_or_chunk(event)
         except httpx.TransportError as exc:
             await self.aclose()
-            raise _transport_error(exc, self.response.request) from exc
+            raise from_transport(exc, self.response.request, " during the stream") from exc
         except BaseException:
             await self.aclose()
             raise
