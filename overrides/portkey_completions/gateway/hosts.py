@@ -9,7 +9,9 @@ own network can reach. The rules:
 - loopback, private, link-local (cloud metadata, 169.254.169.254), multicast, reserved and
   unspecified addresses are refused, also inside IPv6 (`[::ffff:10.0.0.1]`), and so is a host
   name that resolves to one, unless the host is on the trusted list, matched literally;
-- the gateway follows no redirects (httpx's default, kept).
+- the name check happens where the connection is made (`address`, used by `pool.Pinned`): the
+  address checked is the address dialled;
+- the gateway follows no redirects (it speaks to httpcore, which has none to follow).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
@@ -101,17 +103,39 @@ def check_url(url: str, trusted: Iterable[str] = DEFAULT_TRUSTED) -> tuple[str, 
     return host, None
 
 
-async def check(url: str, trusted: Iterable[str] = DEFAULT_TRUSTED) -> None:
-    """check_url, then, for a host name that is not trusted, every address it resolves to."""
-    host, ip = check_url(url, trusted)
-    trusted_names = {t.lower().strip("[]") for t in trusted}
-    if ip is not None or host.lower() in trusted_names:
-        return
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def getaddrinfo(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def address(host: str, port: int, trusted: Iterable[str], resolve: Resolve = getaddrinfo) -> str:
+    """The address to dial for a custom host, checked: resolved once here, and connected to as returned.
+
+    A trusted name is returned as it is. Any other name must resolve only to public addresses;
+    the caller dials the address returned, so a second lookup cannot swap in another (DNS rebinding).
+
+    Raises:
+        HostRefused: the name does not resolve, or resolves to an address the gateway will not call.
+    """
+    name = host.lower().strip("[]")
+    if name in {t.lower().strip("[]") for t in trusted}:
+        return host
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        _refuse_address(ip, host)
+        return name
+    try:
+        found = await resolve(host, port)
     except OSError as exc:
         raise HostRefused(f"custom host {host} does not resolve: {exc}") from None
-    for info in infos:
-        address = str(info[4][0])
-        _refuse_address(ipaddress.ip_address(address.split("%")[0]), f"{host} ({address})")
+    if not found:
+        raise HostRefused(f"custom host {host} does not resolve")
+    for each in found:
+        _refuse_address(ipaddress.ip_address(each.split("%")[0]), f"{host} ({each})")
+    return found[0]

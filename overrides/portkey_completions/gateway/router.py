@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from starlette.responses import Response
 
 from .. import journal
@@ -30,6 +29,7 @@ from ..auth import Alternative, Alternatives
 from ..errors import APIError
 from . import config as configs
 from . import hosts
+from .pool import Pools
 from .store import STUB, Store
 from .upstream import Answer, forward
 
@@ -47,6 +47,7 @@ class Leaf:
     provider: str
     base_url: str | None  # None: the stub engine
     api_key: str | None
+    custom: bool = False  # a host the caller chose: dialled only at checked addresses
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Router:
             ),
         }
         self.routes = {a: routes[self._key(a)] for a in alternatives.alternatives}
-        self._http: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+        self._pools: tuple[asyncio.AbstractEventLoop, Pools] | None = None
 
     def alternative_name(self, headers: Mapping[str, str]) -> str | None:
         """virtual_key, provider, config or custom_host: the alternative the headers match, if any."""
@@ -96,13 +97,12 @@ class Router:
         return frozenset(s.header for s in alternative.schemes if s not in self.alternatives.common)
 
     @property
-    def http(self) -> httpx.AsyncClient:
-        """One pooled client per event loop (a test client runs its own loop)."""
+    def pools(self) -> Pools:
+        """Connection pools per event loop (a test client runs its own loop)."""
         loop = asyncio.get_running_loop()
-        if self._http is None or self._http[0] is not loop:
-            client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=10.0), follow_redirects=False)
-            self._http = (loop, client)
-        return self._http[1]
+        if self._pools is None or self._pools[0] is not loop:
+            self._pools = (loop, Pools(self.trusted_hosts))
+        return self._pools[1]
 
     async def handle(self, headers: Mapping[str, str], body: dict[str, Any]) -> Response:
         trace_id = headers.get("x-portkey-trace-id") or f"{_TRACE_PREFIX}-{next(_traces):012x}"
@@ -227,25 +227,28 @@ class Router:
             except APIError as error:
                 return Answer(error.status, error.response())
             return Answer(response.status_code, response)
+        pools = self.pools
         return await forward(
-            self.http,
+            pools.custom if leaf.custom else pools.trusted,
             leaf.base_url,
             leaf.api_key,
             body,
             caller,
             provider=leaf.provider,
             validate=self.validate_upstream,
+            timeout=self.timeout,
         )
 
     async def _resolve(self, node: configs.Node) -> Leaf:
         """Where a leaf goes: a custom host, a virtual key's target, or a provider's base URL."""
         store = self.store
         if node.custom_host:
+            # The form here; the address where the connection is made (pool.Pinned).
             try:
-                await hosts.check(node.custom_host, self.trusted_hosts)
+                hosts.check_url(node.custom_host, self.trusted_hosts)
             except hosts.HostRefused as exc:
                 raise APIError(400, f"{exc}.", param="x-portkey-custom-host", code="custom_host_refused") from None
-            return Leaf(node.provider or "custom", node.custom_host, node.api_key)
+            return Leaf(node.provider or "custom", node.custom_host, node.api_key, custom=True)
         if node.virtual_key:
             if store.open:
                 return Leaf(STUB, None, None)

@@ -17,14 +17,17 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import httpcore
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from .. import schemas
 from ..errors import APIError, error_type
+from . import hosts
+from .pool import TRANSPORT_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ class Answer:
 
 
 async def forward(
-    http: httpx.AsyncClient,
+    pool: httpcore.AsyncConnectionPool,
     base_url: str,
     api_key: str | None,
     body: dict[str, Any],
@@ -58,48 +61,72 @@ async def forward(
     *,
     provider: str,
     validate: bool,
+    timeout: float,
 ) -> Answer:
-    headers = {k: v for k, v in caller_headers.items() if k in _PASSED_ON}
+    url = base_url.rstrip("/") + "/completions"
+    # httpx's JSON encoding, which upstreams saw before the gateway spoke to httpcore.
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    headers = [
+        (b"host", urlsplit(url).netloc.rpartition("@")[2].encode("idna")),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        # The gateway passes bodies on as they are; a compressed one would reach the caller
+        # without its Content-Encoding.
+        (b"accept-encoding", b"identity"),
+        *((k.encode(), v.encode("latin-1")) for k, v in caller_headers.items() if k in _PASSED_ON),
+    ]
     if api_key:
-        headers["authorization"] = api_key if api_key.lower().startswith("bearer ") else f"Bearer {api_key}"
-    request = http.build_request("POST", base_url.rstrip("/") + "/completions", json=body, headers=headers)
+        bearer = api_key if api_key.lower().startswith("bearer ") else f"Bearer {api_key}"
+        headers.append((b"authorization", bearer.encode("latin-1")))
+    timeouts = {"connect": min(10.0, timeout), "read": timeout, "write": timeout, "pool": timeout}
+    request = httpcore.Request("POST", url, headers=headers, content=payload, extensions={"timeout": timeouts})
     try:
-        response = await http.send(request, stream=True)
-    except httpx.TimeoutException:
+        response = await pool.handle_async_request(request)
+    except hosts.HostRefused as exc:
+        raise APIError(400, f"{exc}.", param="x-portkey-custom-host", code="custom_host_refused") from None
+    except httpcore.TimeoutException:
         return _error(504, f"The upstream {provider} at {base_url} did not answer in time.", "upstream_timeout")
-    except httpx.HTTPError as exc:
+    except TRANSPORT_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
         return _error(502, f"Could not reach the upstream {provider} at {base_url}: {reason}.", "upstream_unreachable")
-    back = {k: v for k, v in response.headers.items() if k in _PASSED_BACK}
-    retry_after = response.headers.get("retry-after")
-    if response.is_success and response.headers.get("content-type", "").startswith("text/event-stream"):
-        chunks = _checked(response.aiter_raw(), provider) if validate else response.aiter_raw()
+    status = response.status
+    answer_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
+    back = {k: v for k, v in answer_headers.items() if k in _PASSED_BACK}
+    retry_after = answer_headers.get("retry-after")
+    success = 200 <= status < 300
+    if success and answer_headers.get("content-type", "").startswith("text/event-stream"):
+        chunks = _raw(response)
         stream = StreamingResponse(
-            _guarded(chunks, provider),
-            status_code=response.status_code,
+            _guarded(_checked(chunks, provider) if validate else chunks, provider),
+            status_code=status,
             headers=back,
             background=BackgroundTask(response.aclose),
         )
-        return Answer(response.status_code, stream, retry_after)
+        return Answer(status, stream, retry_after)
     try:
         raw = await response.aread()
-    except httpx.HTTPError as exc:
-        await response.aclose()
+    except TRANSPORT_ERRORS as exc:
         return _error(
             502, f"The upstream {provider} broke off its answer: {exc or type(exc).__name__}.", "upstream_error"
         )
-    await response.aclose()
-    if response.is_success:
+    finally:
+        await response.aclose()
+    if success:
         if validate:
             problem = _violation(raw, "CreateCompletionResponse")
             if problem:
                 logger.warning("upstream %s broke the contract: %s", provider, problem)
                 back[VIOLATION_HEADER] = problem[:500]
-        return Answer(response.status_code, Response(raw, response.status_code, headers=back), retry_after)
+        return Answer(status, Response(raw, status, headers=back), retry_after)
     back.pop("content-type", None)
-    payload = raw if _openai_error(raw) else json.dumps(_wrapped(response.status_code, raw)).encode()
-    answer = Response(payload, response.status_code, headers=back, media_type="application/json")
-    return Answer(response.status_code, answer, retry_after)
+    payload = raw if _openai_error(raw) else json.dumps(_wrapped(status, raw)).encode()
+    answer = Response(payload, status, headers=back, media_type="application/json")
+    return Answer(status, answer, retry_after)
+
+
+async def _raw(response: httpcore.Response) -> AsyncIterator[bytes]:
+    async for chunk in response.aiter_stream():
+        yield chunk
 
 
 def _error(status: int, message: str, code: str) -> Answer:
@@ -125,7 +152,7 @@ async def _guarded(chunks: AsyncIterator[bytes], provider: str) -> AsyncIterator
     try:
         async for chunk in chunks:
             yield chunk
-    except httpx.HTTPError as exc:
+    except TRANSPORT_ERRORS as exc:
         logger.warning("upstream %s broke off its stream: %s", provider, exc)
         raise
 
