@@ -6,7 +6,9 @@ POST /__script  takes a JSON list of answers for the next requests to /v1/comple
     {"status": 429, "headers": {"Retry-After": "1"}, "body": {...}}   a JSON answer
     {"events": ["data: {...}", ...], "interval": 0.05, "cut": false}  an SSE answer, an event at a
                                                                       time; `cut` drops the connection
-                                                                      after the last one, without [DONE]
+                                                                      after the last one, without [DONE];
+                                                                      `raw` sends each as it is, without
+                                                                      the blank line that ends an event
     {"delay": 2.0}                                                    wait before answering
     {"reset": true}                                                   start a JSON answer, then drop
                                                                       the connection mid-body
@@ -74,7 +76,7 @@ async def completions(request: Request) -> Response:
         async def events():
             try:
                 for event in answer["events"]:
-                    yield (event + "\n\n").encode()
+                    yield (event if answer.get("raw") else event + "\n\n").encode()
                     entry["sent"] += 1
                     await asyncio.sleep(answer.get("interval", 0))
                 if answer.get("cut"):

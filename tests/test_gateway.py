@@ -22,7 +22,7 @@ import yaml
 from conftest import _free_port, running
 from portkey_completions.app import create_app
 from portkey_completions.gateway import hosts
-from portkey_completions.gateway.store import Store
+from portkey_completions.gateway.store import Store, VirtualKey
 
 pytestmark = pytest.mark.wire
 
@@ -266,17 +266,77 @@ def test_a_connection_reset_mid_answer_is_502(gateway, scripted_server):
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_error"
 
 
-def test_a_connection_cut_mid_stream_ends_the_callers_stream(gateway, scripted_server):
-    script(scripted_server, [{"events": ['data: {"x": 1}'], "cut": True}])
+CHUNK = json.dumps(
+    {
+        "id": "cmpl-s",
+        "object": "text_completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "text": "a", "logprobs": None, "finish_reason": None}],
+    }
+)
+
+
+def stream_data(url: str, headers: dict[str, str]) -> list[str]:
+    """The data of every event of a stream that must end cleanly (a cut raises RemoteProtocolError)."""
     with httpx.stream(
-        "POST",
-        f"{gateway}/v1/completions",
-        json={**BODY, "stream": True},
-        headers={**KEY, "x-portkey-virtual-key": "vk-flaky"},
-        timeout=10,
+        "POST", f"{url}/v1/completions", json={**BODY, "stream": True}, headers={**KEY, **headers}, timeout=10
     ) as response:
-        with pytest.raises(httpx.RemoteProtocolError):
-            b"".join(response.iter_raw())
+        assert response.status_code == 200
+        raw = b"".join(response.iter_raw()).decode()
+    return [line[len("data: ") :] for line in raw.split("\n") if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        ({"events": [f"data: {CHUNK}"], "cut": True}, "upstream_error"),
+        ({"events": [f"data: {CHUNK}\n\n", 'data: {"id": "cmpl-'], "raw": True, "cut": True}, "upstream_error"),
+        ({"events": [f"data: {CHUNK}", "data: not json", f"data: {CHUNK}", "data: [DONE]"]}, "upstream_malformed"),
+        ({"events": [f"data: {CHUNK}"]}, "upstream_incomplete"),
+    ],
+    ids=["cut-between-events", "cut-mid-event", "malformed-event", "closed-without-done"],
+)
+def test_an_upstream_stream_that_goes_wrong_ends_with_an_error_event(gateway, scripted_server, answer, code):
+    """What came whole comes through; then one error event, and the caller's stream ends cleanly."""
+    script(scripted_server, [answer])
+    data = stream_data(gateway, {"x-portkey-virtual-key": "vk-flaky"})
+    assert data[0] == CHUNK and len(data) == 2, data
+    error = json.loads(data[1])["error"]
+    assert (error["code"], error["type"]) == (code, "api_error")
+    assert error["message"].startswith("The upstream flaky ")
+
+
+def test_the_openai_sdk_raises_on_a_malformed_upstream_event(gateway, scripted_server):
+    import openai
+
+    script(scripted_server, [{"events": [f"data: {CHUNK}", "data: {oops", "data: [DONE]"]}])
+    client = openai.OpenAI(
+        base_url=f"{gateway}/v1", api_key="unused", default_headers={**KEY, "x-portkey-virtual-key": "vk-flaky"}
+    )
+    texts = []
+    with pytest.raises(openai.APIError, match="not JSON"):
+        for chunk in client.completions.create(model="m", prompt="p", stream=True):
+            texts.append(chunk.choices[0].text)
+    assert texts == ["a"]
+
+
+def test_a_stalled_upstream_stream_ends_with_a_timeout_event(scripted_server):
+    """Nothing for longer than --upstream-timeout between chunks: an upstream_timeout event (in-process)."""
+    store = Store(api_keys=("pk-gw",), virtual_keys={"vk": VirtualKey("flaky", base_url=f"{scripted_server}/v1")})
+    app = create_app(store=store, upstream_timeout=0.5)
+    script(scripted_server, [{"events": [f"data: {CHUNK}", f"data: {CHUNK}"], "interval": 3}])
+    started = time.monotonic()
+    with app.test_client() as client:
+        response = client.post(
+            "/v1/completions", json={**BODY, "stream": True}, headers={**KEY, "x-portkey-virtual-key": "vk"}
+        )
+    took = time.monotonic() - started
+    data = [line[len("data: ") :] for line in response.text.split("\n") if line.startswith("data: ")]
+    assert data[0] == CHUNK and len(data) == 2, data
+    error = json.loads(data[1])["error"]
+    assert (error["code"], error["type"]) == ("upstream_timeout", "timeout_error")
+    assert took < 2.5
 
 
 def test_validate_upstream_reports_a_broken_contract(gateway, scripted_server):

@@ -34,7 +34,7 @@ from .faults import DisconnectMiddleware
 from .front import Front
 from .gateway.hosts import DEFAULT_TRUSTED
 from .gateway.openai_compatible import OpenAICompatible
-from .gateway.router import Router
+from .gateway.router import DEFAULT_UPSTREAM_TIMEOUT, Router
 from .gateway.store import Store
 from .journal import Journal, JournalMiddleware
 from .limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, PaceMiddleware
@@ -58,6 +58,7 @@ def create_app(
     store: Store | None = None,
     trusted_hosts: tuple[str, ...] = DEFAULT_TRUSTED,
     validate_upstream: bool = False,
+    upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT,
     openai_compatible: bool = False,
     scenarios_path: str | Path | None = None,
     replay_path: str | Path | None = None,
@@ -76,6 +77,8 @@ def create_app(
         store: The gateway's keys, virtual keys, configs and providers; None: any key, everything to the stub.
         trusted_hosts: Custom hosts allowed although loopback or private (matched literally).
         validate_upstream: Check upstream responses and stream chunks against the spec.
+        upstream_timeout: Seconds an upstream may keep the gateway waiting: to connect (at most
+            10), for its answer to start, and between the chunks of a stream.
         openai_compatible: Also answer plain OpenAI requests (bearer only) with the engine.
         scenarios_path: A YAML file of scenario rules, reloaded when it changes.
         replay_path: A cassette to answer from (`portkey-stub record` writes them).
@@ -101,6 +104,7 @@ def create_app(
         stub,
         trusted_hosts=trusted_hosts,
         validate_upstream=validate_upstream,
+        timeout=upstream_timeout,
     )
     rules = Scenarios(scenarios_path)
     journal = Journal()

@@ -14,6 +14,7 @@ import yaml
 
 from . import __version__, lifecycle
 from .gateway.hosts import DEFAULT_TRUSTED
+from .gateway.router import DEFAULT_UPSTREAM_TIMEOUT
 from .gateway.store import Store
 from .limits import DEFAULT_MAX_BODY_BYTES
 
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check upstream responses and stream chunks against the spec; report violations in the "
         "x-portkey-upstream-violation header (JSON responses) and the log",
+    )
+    serve.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=DEFAULT_UPSTREAM_TIMEOUT,
+        metavar="SECONDS",
+        help="how long an upstream may keep the gateway waiting for its answer to start, or between the "
+        "chunks of a stream, before a 504 or an upstream_timeout error event (default: %(default)s)",
     )
     serve.add_argument(
         "--openai-compatible",
@@ -184,11 +193,14 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
             file=sys.stderr,
         )
     trusted = tuple(h.strip() for h in args.trusted_hosts.split(",") if h.strip())
+    if not args.upstream_timeout > 0:
+        parser.error("--upstream-timeout must be a positive number of seconds")
     try:
         app = create_app(
             store=store,
             trusted_hosts=trusted,
             validate_upstream=args.validate_upstream,
+            upstream_timeout=args.upstream_timeout,
             openai_compatible=args.openai_compatible,
             scenarios_path=args.scenarios,
             replay_path=args.replay,

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 Stub = Callable[[dict[str, Any]], Awaitable[Response]]
 MAX_RETRY_AFTER = 60.0
+DEFAULT_UPSTREAM_TIMEOUT = 600.0
 # Trace ids: unique per process, without a read of urandom per request.
 _TRACE_PREFIX = secrets.token_hex(10)
 _traces = itertools.count()
@@ -67,7 +68,7 @@ class Router:
         *,
         trusted_hosts: tuple[str, ...] = hosts.DEFAULT_TRUSTED,
         validate_upstream: bool = False,
-        timeout: float = 600.0,
+        timeout: float = DEFAULT_UPSTREAM_TIMEOUT,
     ) -> None:
         self.store = store
         self.stub = stub

@@ -2,7 +2,8 @@
 
 - Only the body and the upstream's own `Authorization` go out: no `x-portkey-*` header and not
   the Portkey key.
-- A stream is passed through as its bytes arrive (never buffered), so it is byte-identical.
+- A stream is passed through as its events arrive, byte-identical, with an error event where
+  the upstream fails part-way (relay.py).
 - An error keeps its status; a body that is not OpenAI's error shape is wrapped in it.
 - An unreachable upstream is a 502, a silent one a 504, with the reason in words.
 - With `validate`, responses and streamed chunks are checked against the spec on the way
@@ -11,16 +12,13 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
@@ -28,6 +26,7 @@ from .. import schemas
 from ..errors import APIError, error_type
 from . import hosts
 from .pool import TRANSPORT_ERRORS
+from .relay import relay
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +94,8 @@ async def forward(
     retry_after = answer_headers.get("retry-after")
     success = 200 <= status < 300
     if success and answer_headers.get("content-type", "").startswith("text/event-stream"):
-        chunks = _raw(response)
-        stream = StreamingResponse(
-            _guarded(_checked(chunks, provider) if validate else chunks, provider),
-            status_code=status,
-            headers=back,
-            background=BackgroundTask(response.aclose),
-        )
+        events = relay(response, provider, validate=validate)
+        stream = StreamingResponse(events, status, headers=back, background=BackgroundTask(response.aclose))
         return Answer(status, stream, retry_after)
     try:
         raw = await response.aread()
@@ -124,11 +118,6 @@ async def forward(
     return Answer(status, answer, retry_after)
 
 
-async def _raw(response: httpcore.Response) -> AsyncIterator[bytes]:
-    async for chunk in response.aiter_stream():
-        yield chunk
-
-
 def _error(status: int, message: str, code: str) -> Answer:
     return Answer(status, APIError(status, message, code=code).response())
 
@@ -147,40 +136,9 @@ def _wrapped(status: int, raw: bytes) -> dict[str, Any]:
     return APIError(status, message, type=error_type(status)).body()
 
 
-async def _guarded(chunks: AsyncIterator[bytes], provider: str) -> AsyncIterator[bytes]:
-    """The upstream's bytes; if it breaks off mid-stream, the caller's stream ends the same way."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except TRANSPORT_ERRORS as exc:
-        logger.warning("upstream %s broke off its stream: %s", provider, exc)
-        raise
-
-
 def _violation(raw: bytes, schema: str) -> str | None:
     try:
         data = json.loads(raw)
     except ValueError:
         return "the body is not JSON"
     return schemas.first_error(schema, data)
-
-
-async def _checked(chunks: AsyncIterator[bytes], provider: str) -> AsyncIterator[bytes]:
-    """Pass the bytes on unchanged while reading them as SSE and checking each chunk."""
-    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    lines, events = SSELineDecoder(), SSEDecoder()
-    async for chunk in chunks:
-        yield chunk
-        for line in lines.decode(text.decode(chunk)):
-            event = events.decode(line)
-            if event is None or not event.data or event.data == "[DONE]":
-                continue
-            try:
-                data = json.loads(event.data)
-            except ValueError:
-                logger.warning("upstream %s sent an event that is not JSON: %.200s", provider, event.data)
-                continue
-            name = "ErrorResponse" if isinstance(data, dict) and "error" in data else "CreateCompletionChunk"
-            problem = schemas.first_error(name, data)
-            if problem:
-                logger.warning("upstream %s broke the contract in a stream: %s", provider, problem)
