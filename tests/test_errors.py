@@ -274,3 +274,18 @@ def test_a_stalled_upload_is_408():
         waited = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"timeout_error" in answer and 0.9 <= waited < 5
+
+
+def test_a_bug_outside_connexions_handlers_is_still_a_500_in_the_openai_shape(monkeypatch):
+    """connexion 3.3's last-resort handler is never awaited (a TypeError, a dropped connection);
+    errors.ServerErrorMiddleware replaces it. A fault planted in the journal, our outermost layer:"""
+    from portkey_completions import journal
+
+    def broken(raw):
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(journal, "headers_of", broken)
+    with create_app().test_client(raise_server_exceptions=False) as client:
+        response = post(client, BODY)
+    error = assert_error(response, 500)
+    assert error["type"] == "server_error" and "planted" not in error["message"]

@@ -22,6 +22,7 @@ CONFIG_KEY = "sk-PLANTED-config-0004"
 BEARER = "sk-PLANTED-bearer-0005"
 VIRTUAL_KEY = "vk-PLANTED-virtual-0006"
 UNKNOWN_VIRTUAL_KEY = "vk-PLANTED-unknown-0007"
+BROKEN_CONFIG_KEY = "sk-PLANTED-broken-config-0008"
 BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "hello", "max_tokens": 3}
 
 
@@ -61,8 +62,14 @@ def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_ser
         httpx.post(
             f"{url}/v1/completions", json={**BODY, "n": 0}, headers={**key, "x-portkey-virtual-key": VIRTUAL_KEY}
         ),
+        # A config that is not JSON still holds a key: the journal must not keep it.
+        httpx.post(
+            f"{url}/v1/completions",
+            json=BODY,
+            headers={**key, "x-portkey-config": f'{{"provider": "flaky", "api_key": "{BROKEN_CONFIG_KEY}"'},
+        ),
     ]
-    assert [a.status_code for a in answers] == [200, 200, 200, 401, 401, 400]
+    assert [a.status_code for a in answers] == [200, 200, 200, 401, 401, 400, 400]
     journal = httpx.get(f"{url}/__admin/journal").text
     upstream: list[dict[str, Any]] = httpx.get(f"{scripted_server}/__log").json()
     time.sleep(0.2)  # let the log reach the file
@@ -71,7 +78,16 @@ def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_ser
         "journal": journal,
         "log": log.read_text(),
     }
-    every = (PORTKEY_KEY, WRONG_KEY, UPSTREAM_KEY, CONFIG_KEY, BEARER, VIRTUAL_KEY, UNKNOWN_VIRTUAL_KEY)
+    every = (
+        PORTKEY_KEY,
+        WRONG_KEY,
+        UPSTREAM_KEY,
+        CONFIG_KEY,
+        BEARER,
+        VIRTUAL_KEY,
+        UNKNOWN_VIRTUAL_KEY,
+        BROKEN_CONFIG_KEY,
+    )
     found = {name: [s for s in every if s in text] for name, text in channels.items()}
     assert found == {name: [] for name in channels}, found
     # Upstream: each request carries its own provider key, and nothing of Portkey's.

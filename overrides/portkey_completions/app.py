@@ -12,7 +12,8 @@ import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException, Unauthorized
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from connexion.middleware import MiddlewarePosition
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.server_error import ServerErrorMiddleware as ConnexionServerError
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
@@ -28,7 +29,7 @@ from .auth import SECURITY_MAP, Alternatives
 from .cassette import Cassette
 from .catalog import DEFAULT_MODELS, ModelCard
 from .engine import Engine
-from .errors import handle_error
+from .errors import ServerErrorMiddleware, handle_error
 from .fastpath import FastPath
 from .faults import DisconnectMiddleware
 from .front import Front
@@ -113,7 +114,9 @@ def create_app(
     # operationId -> handler: the published spec names operations, not Python paths.
     operations = handler.operations(front.handle)
 
-    app = AsyncApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS)
+    defaults = ConnexionMiddleware.default_middlewares
+    layers = [ServerErrorMiddleware if m is ConnexionServerError else m for m in defaults]
+    app = AsyncApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS, middlewares=layers)
     # Outermost of ours: the journal sees every answer, errors included, as it leaves.
     app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
     app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=body_timeout)

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from . import untrusted
 from .errors import APIError
 
 VERSION = 1
@@ -128,7 +129,7 @@ def recorder(upstream: str, cassette: Cassette) -> Starlette:
         async def keep() -> None:
             await response.aclose()
             try:
-                body: Any = json.loads(raw)
+                body: Any = untrusted.loads(raw)
             except ValueError:
                 body = _text(raw)
             kept = {k: v for k, v in response.headers.items() if k not in _NOT_KEPT}

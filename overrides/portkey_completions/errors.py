@@ -8,8 +8,10 @@ from collections.abc import Mapping
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware.server_error import ServerErrorMiddleware as ConnexionServerErrorMiddleware
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,9 @@ ERROR_TYPES: Mapping[int, str] = {
     502: "api_error",
     504: "timeout_error",
 }
+
+
+MAX_MESSAGE = 1000
 
 
 def error_type(status: int) -> str:
@@ -51,6 +56,10 @@ class APIError(ProblemException):
         type: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE:
+            # A message may quote the input (a schema error quotes the value): a 1 MB value
+            # would come back as a 1 MB message, and land in logs. The end says what is wrong.
+            message = message[: MAX_MESSAGE - 300] + " … " + message[-297:]
         super().__init__(status=status, detail=message, headers=dict(headers or {}))
         self.message = message
         self.param = param
@@ -104,3 +113,15 @@ async def handle_error(request: ConnexionRequest, exc: Exception) -> ConnexionRe
     if error.status >= 500:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return error.to_response()
+
+
+class ServerErrorMiddleware(ConnexionServerErrorMiddleware):
+    """connexion's outermost layer, with a last-resort 500 handler that works.
+
+    connexion 3.3's default one is a coroutine function that starlette calls without awaiting:
+    an exception raised outside connexion's exception middleware (in one of ours) ended in a
+    TypeError and a dropped connection instead of a 500.
+    """
+
+    def __init__(self, next_app: ASGIApp) -> None:
+        super().__init__(next_app, handler=handle_error)

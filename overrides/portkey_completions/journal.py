@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import untrusted
+
 SECRET_HEADERS = frozenset({"authorization", "x-portkey-api-key", "x-portkey-virtual-key", "cookie", "x-admin-token"})
 MAX_BODY = 64 * 1024
 
@@ -35,11 +37,6 @@ def redact(value: str) -> str:
 
 
 def _redact_config(value: str) -> str:
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return value
-
     def scrub(node: Any) -> Any:
         if isinstance(node, dict):
             return {k: (redact(str(v)) if k == "api_key" else scrub(v)) for k, v in node.items()}
@@ -47,7 +44,13 @@ def _redact_config(value: str) -> str:
             return [scrub(v) for v in node]
         return node
 
-    return json.dumps(scrub(data))
+    if not value.lstrip().startswith(("{", "[")):
+        return value  # a saved config's id
+    try:
+        return json.dumps(scrub(untrusted.loads(value)))
+    except (ValueError, RecursionError):
+        # JSON that cannot be read, or too deep to scrub, may still hold a key: none of it is kept.
+        return redact(value)
 
 
 def headers_of(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -145,6 +148,6 @@ class JournalMiddleware:
 
 def _body(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return untrusted.loads(raw)
     except ValueError:
         return raw.decode("utf-8", errors="replace")

@@ -79,7 +79,8 @@ class _SlowBody(BaseException):
 
 
 class PaceMiddleware:
-    """Refuse what would tie the server up: headers over 64 KiB (431), and a body that stalls (408).
+    """Refuse what would tie the server up or trip it later: headers over 64 KiB (431), a Portkey
+    header (x-portkey-*, Authorization) that is not UTF-8 (400), and a body that stalls (408).
 
     A slow upload (slowloris) holds a connection open at almost no cost to the client; every
     wait for the next piece of a body is bounded by `body_timeout`. Once the body is in, the
@@ -99,6 +100,11 @@ class PaceMiddleware:
             error = APIError(
                 431, f"The request headers are {size} bytes; this server takes at most {MAX_HEADER_BYTES}."
             )
+            await error.response()(scope, receive, send)
+            return
+        garbled = _garbled_header(scope["headers"])
+        if garbled is not None:
+            error = APIError(400, f"The {garbled} header is not valid UTF-8.", param=garbled, code="invalid_header")
             await error.response()(scope, receive, send)
             return
         body_done = False
@@ -132,3 +138,15 @@ class PaceMiddleware:
                     code="request_timeout",
                 )
                 await error.response()(scope, receive, send)
+
+
+def _garbled_header(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The first header this server reads whose value is not UTF-8 (it would be read as mojibake)."""
+    for name, value in headers:
+        if value.isascii() or not (name.startswith(b"x-portkey-") or name == b"authorization"):
+            continue
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return name.decode("latin-1")
+    return None

@@ -11,7 +11,6 @@ and the response is closed on every path, including a caller who stops early.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, Self
@@ -21,6 +20,7 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from portkey_completions_client.models import CreateCompletionChunk
 
+from .. import untrusted
 from .errors import APIConnectionError, PortkeyError, from_body, from_transport
 
 DONE = "[DONE]"
@@ -31,7 +31,7 @@ def chunk(event: ServerSentEvent) -> CreateCompletionChunk | None:
     if event.data == DONE:
         return None
     try:
-        data: Any = json.loads(event.data)
+        data: Any = untrusted.loads(event.data)
     except ValueError:
         raise PortkeyError(f"a stream event that is not JSON: {event.data[:200]!r}") from None
     if isinstance(data, dict) and "error" in data:

@@ -11,18 +11,26 @@
 A node either has `targets` (and a `strategy`), or is a leaf naming where to go: `virtual_key`,
 `provider` (+ `api_key`), or `custom_host` (+ `provider`). `retry`, `request_timeout` and
 `override_params` pass from a node to its targets, which may override them.
+
+A config is at most MAX_DEPTH levels of targets deep and MAX_NODES nodes in all: every node may
+become an upstream call (times its retries), so an unbounded config is a request amplifier.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import untrusted
+
 MODES = ("single", "fallback", "loadbalance")
 DEFAULT_RETRY_CODES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5
+MAX_DEPTH = 8
+MAX_TIMEOUT_MS = 24 * 3600 * 1000
+MAX_WEIGHT = 1_000_000
+MAX_NODES = 100
 
 
 class ConfigError(ValueError):
@@ -57,7 +65,7 @@ def decode(header: str) -> Mapping[str, Any] | str:
     if not text.startswith("{"):
         return text
     try:
-        value = json.loads(text)
+        value = untrusted.loads(text)
     except ValueError as exc:
         raise ConfigError(f"Invalid config passed: x-portkey-config is not valid JSON ({exc})") from None
     if not isinstance(value, dict):
@@ -65,7 +73,21 @@ def decode(header: str) -> Mapping[str, Any] | str:
     return value
 
 
-def parse(config: Mapping[str, Any], path: str = "config", parent: Node | None = None) -> Node:
+def parse(config: Mapping[str, Any]) -> Node:
+    """The config as a tree of nodes.
+
+    Raises:
+        ConfigError: what is wrong, and where (`config.targets[1].retry`).
+    """
+    return _parse(config, "config", None, [MAX_NODES])
+
+
+def _parse(config: Mapping[str, Any], path: str, parent: Node | None, budget: list[int]) -> Node:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"Invalid config passed: a config has at most {MAX_NODES} nodes (targets included)")
+    if path.count(".targets[") > MAX_DEPTH:
+        raise ConfigError(f"Invalid config passed: targets nest at most {MAX_DEPTH} levels deep")
     if not isinstance(config, Mapping):
         raise ConfigError(f"Invalid config passed: {path} must be an object")
     inherited = parent or Node(path)
@@ -85,8 +107,11 @@ def parse(config: Mapping[str, Any], path: str = "config", parent: Node | None =
     timeout = inherited.request_timeout
     if "request_timeout" in config:
         value = config["request_timeout"]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"Invalid config passed: {path}.request_timeout is a positive number of milliseconds")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_TIMEOUT_MS:
+            raise ConfigError(
+                f"Invalid config passed: {path}.request_timeout is a positive number of milliseconds, "
+                f"at most {MAX_TIMEOUT_MS}"
+            )
         timeout = value / 1000
     overrides = dict(inherited.override_params)
     if "override_params" in config:
@@ -94,8 +119,9 @@ def parse(config: Mapping[str, Any], path: str = "config", parent: Node | None =
             raise ConfigError(f"Invalid config passed: {path}.override_params must be an object")
         overrides.update(config["override_params"])
     weight = config.get("weight", 1)
-    if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
-        raise ConfigError(f"Invalid config passed: {path}.weight must be a number >= 0")
+    # Compared, not converted first: float() of a 400-digit integer raises; NaN fails both sides.
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
+        raise ConfigError(f"Invalid config passed: {path}.weight must be a number from 0 to {MAX_WEIGHT}")
     leaf = {k: config.get(k) for k in ("provider", "api_key", "virtual_key", "custom_host")}
     for key, value in leaf.items():
         if value is not None and not isinstance(value, str):
@@ -124,7 +150,7 @@ def parse(config: Mapping[str, Any], path: str = "config", parent: Node | None =
         raise ConfigError(f"Invalid config passed: {path}.targets must be a non-empty list")
     if strategy is None:
         raise ConfigError(f"Invalid config passed: {path} has targets but no strategy.mode")
-    children = tuple(parse(t, f"{path}.targets[{i}]", node) for i, t in enumerate(targets))
+    children = tuple(_parse(t, f"{path}.targets[{i}]", node, budget) for i, t in enumerate(targets))
     if mode == "loadbalance" and not sum(c.weight for c in children) > 0:
         raise ConfigError(f"Invalid config passed: {path}.targets weights must not all be 0")
     return Node(

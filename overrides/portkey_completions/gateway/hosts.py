@@ -3,7 +3,7 @@
 A custom host is a URL the caller chose, so the gateway would otherwise fetch any address its
 own network can reach. The rules:
 
-- http or https only, with a host name, and no user info (`http://user@host`);
+- http or https only, in ASCII, with a valid host name, and no user info (`http://user@host`);
 - a host written as an IP address must be in its canonical form: the decimal, hex, octal and
   shortened spellings (`2130706433`, `0x7f000001`, `0177.0.0.1`, `127.1`) are refused outright;
 - loopback, private, link-local (cloud metadata, 169.254.169.254), multicast, reserved and
@@ -72,6 +72,10 @@ def check_url(url: str, trusted: Iterable[str] = DEFAULT_TRUSTED) -> tuple[str, 
     Raises:
         HostRefused: a scheme, user info, spelling or address the gateway will not call.
     """
+    if not url.isascii():
+        raise HostRefused(
+            f"custom host {url!r}: write the URL in ASCII (a host name in its xn-- form, the path percent-encoded)"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise HostRefused(f"custom host {url!r}: only http and https URLs are allowed")
@@ -80,6 +84,10 @@ def check_url(url: str, trusted: Iterable[str] = DEFAULT_TRUSTED) -> tuple[str, 
     host = (parts.hostname or "").rstrip(".") if parts.hostname else ""
     if not host:
         raise HostRefused(f"custom host {url!r} has no host")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise HostRefused(f"custom host {url!r}: {host!r} is not a valid host name") from None
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:

@@ -17,7 +17,6 @@ because the status has already gone.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ import httpcore
 import orjson
 from httpx_sse._decoders import SSEDecoder
 
-from .. import schemas, sse
+from .. import schemas, sse, untrusted
 from ..errors import APIError
 from .pool import TRANSPORT_ERRORS
 
@@ -99,7 +98,7 @@ def _problem(data: str, validate: bool) -> str | None:
         chunk = orjson.loads(data)
     except orjson.JSONDecodeError:
         try:  # orjson stops at 64-bit integers; JSON does not
-            chunk = json.loads(data)
+            chunk = untrusted.loads(data)
         except ValueError:
             return "not JSON"
     if not validate:

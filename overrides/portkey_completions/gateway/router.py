@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -142,7 +143,13 @@ class Router:
             try:
                 timeout = float(header_timeout) / 1000
             except ValueError:
-                raise APIError(400, "x-portkey-request-timeout must be a number of milliseconds.") from None
+                timeout = math.nan
+            if not 0 < timeout < math.inf:
+                raise APIError(
+                    400,
+                    "x-portkey-request-timeout must be a positive number of milliseconds.",
+                    param="x-portkey-request-timeout",
+                )
         caller = dict(headers)
         if timeout is None:
             return await self._run(node, body, caller)

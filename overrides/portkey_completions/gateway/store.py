@@ -81,8 +81,8 @@ class Store:
             raise ValueError(f"{path}: api_keys must be a non-empty list of keys")
         providers = _mapping(data, "providers", path)
         for name, url in providers.items():
-            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise ValueError(f"{path}: providers.{name} must be an http(s) base URL")
+            if not _base_url(url):
+                raise ValueError(f"{path}: providers.{name} must be an http(s) base URL, in ASCII")
             if name == STUB:
                 raise ValueError(f"{path}: `{STUB}` is the built-in engine and cannot be redefined")
         virtual_keys = {}
@@ -91,6 +91,8 @@ class Store:
                 raise ValueError(f"{path}: virtual_keys.{name} needs a provider")
             if set(entry) - {"provider", "api_key", "base_url"}:
                 raise ValueError(f"{path}: virtual_keys.{name}: keys are provider, api_key, base_url")
+            if "base_url" in entry and not _base_url(entry["base_url"]):
+                raise ValueError(f"{path}: virtual_keys.{name}.base_url must be an http(s) base URL, in ASCII")
             if entry["provider"] not in providers and entry["provider"] != STUB and "base_url" not in entry:
                 raise ValueError(f"{path}: virtual_keys.{name}: provider {entry['provider']!r} has no base URL")
             virtual_keys[str(name)] = VirtualKey(entry["provider"], entry.get("api_key"), entry.get("base_url"))
@@ -103,3 +105,7 @@ def _mapping(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{path}: {name} must be a mapping")
     return value
+
+
+def _base_url(value: Any) -> bool:
+    return isinstance(value, str) and value.isascii() and value.startswith(("http://", "https://"))

@@ -22,7 +22,7 @@ import httpcore
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
-from .. import schemas
+from .. import schemas, untrusted
 from ..errors import APIError, error_type
 from . import hosts
 from .pool import TRANSPORT_ERRORS
@@ -124,7 +124,7 @@ def _error(status: int, message: str, code: str) -> Answer:
 
 def _openai_error(raw: bytes) -> bool:
     try:
-        data = json.loads(raw)
+        data = untrusted.loads(raw)
     except ValueError:
         return False
     return isinstance(data, dict) and isinstance(data.get("error"), dict) and "message" in data["error"]
@@ -138,7 +138,7 @@ def _wrapped(status: int, raw: bytes) -> dict[str, Any]:
 
 def _violation(raw: bytes, schema: str) -> str | None:
     try:
-        data = json.loads(raw)
+        data = untrusted.loads(raw)
     except ValueError:
         return "the body is not JSON"
     return schemas.first_error(schema, data)
