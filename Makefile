@@ -27,9 +27,10 @@ serve: install
 test: install
 	pytest
 
-.PHONY: fuzz  ## schemathesis CLI against a live server: five auth sets x 2000 examples (over 10,000 requests)
+.PHONY: fuzz  ## schemathesis against a live server (five auth sets x 2000 examples), then atheris on the parsers (60 s each)
 fuzz: install
 	scripts/fuzz.sh
+	python scripts/fuzz_atheris.py --seconds 60
 
 .PHONY: bench  ## The server under load (wrk), streams, gateway, RSS, engine: medians beside same-run baselines
 bench: install

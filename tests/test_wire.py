@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -280,3 +281,23 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path):
         assert len(events) < 400
         with pytest.raises(httpx.ConnectError):
             httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH, timeout=5)
+
+
+def test_clients_that_leave_mid_stream_leave_no_task_behind(server):
+    """Twenty long streams, each abandoned after a few events: the server's live tasks go back to
+    where they were (health counts asyncio tasks), within a couple of seconds."""
+
+    def tasks() -> int:
+        return httpx.get(f"{server}/__admin/health").json()["tasks"]
+
+    before = tasks()
+    body = {**BODY, "stream": True, "max_tokens": 3000, "logit_bias": NO_END, "model": "davinci-002"}
+    for _ in range(20):
+        with httpx.stream("POST", f"{server}/v1/completions", json=body, headers=AUTH, timeout=10) as response:
+            for i, _line in enumerate(response.iter_lines()):
+                if i == 6:
+                    break
+    deadline = time.monotonic() + 3
+    while (after := tasks()) > before:
+        assert time.monotonic() < deadline, f"{after - before} tasks left behind"
+        time.sleep(0.05)

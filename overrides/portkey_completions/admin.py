@@ -7,6 +7,7 @@ Authorization: Bearer); everyone else gets a 403.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import importlib.resources
@@ -81,7 +82,14 @@ class Admin:
         return Response(_resource("admin.yaml"), media_type="application/yaml")
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "rules": len(self.rules.rules()), "journal": len(self.journal.entries)})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "rules": len(self.rules.rules()),
+                "journal": len(self.journal.entries),
+                "tasks": len(asyncio.all_tasks()),  # a leak of abandoned streams shows as growth
+            }
+        )
 
     async def rules_endpoint(self, request: Request) -> Response:
         if request.method == "GET":
