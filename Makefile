@@ -32,6 +32,10 @@ fuzz: install
 	scripts/fuzz.sh
 	python scripts/fuzz_atheris.py --seconds 60
 
+.PHONY: robustness  ## Hostile input, injected faults, a 100k-request soak and planted secrets: a table where every row must hold
+robustness: install
+	python scripts/robustness.py
+
 .PHONY: bench  ## The server under load (wrk), streams, gateway, RSS, engine: medians beside same-run baselines
 bench: install
 	python scripts/bench.py

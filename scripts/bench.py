@@ -21,8 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -136,23 +134,6 @@ async def stream_load(url: str, seconds: float, connections: int) -> tuple[float
     return events / elapsed, statistics.median(probed or ttfbs)
 
 
-@contextmanager
-def serving_pid(port: int) -> Iterator[int]:
-    """The pid of the process listening on the port (the server, not taskset's wrapper)."""
-    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
-    match = re.search(r"pid=(\d+)", out)
-    if match is None:
-        raise RuntimeError(f"no process listens on port {port}")
-    yield int(match.group(1))
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
@@ -196,7 +177,8 @@ def main() -> None:
         )
 
         port = benchkit.free_port()
-        with server([*stub, "--port", str(port)], port, core=SERVER_CORE), serving_pid(port) as pid:
+        with server([*stub, "--port", str(port)], port, core=SERVER_CORE):
+            pid = benchkit.serving_pid(port)
             url = f"http://127.0.0.1:{port}/v1/completions"
             runs = [asyncio.run(stream_load(url, seconds / 2, 8)) for _ in range(3)]
             rate, ttfb = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
@@ -208,8 +190,10 @@ def main() -> None:
             while sent < total:
                 sent += wrk(wrk_bin, url, 2, 32, str(script))["requests"]
                 if at_half is None and sent >= total / 2:
-                    at_half = rss_mb(pid)
-            rows.append((f"RSS after {int(sent):,} requests", f"{rss_mb(pid):.0f} MB", f"at half-way {at_half:.0f} MB"))
+                    at_half = benchkit.rss_mb(pid)
+            rows.append(
+                (f"RSS after {int(sent):,} requests", f"{benchkit.rss_mb(pid):.0f} MB", f"at half-way {at_half:.0f} MB")
+            )
 
     direct, routed, added = gateway_latency(30 if args.quick else 400)
     rows.append(

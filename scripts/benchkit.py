@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
@@ -30,9 +32,15 @@ def pinned(core: str | None, argv: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def server(argv: list[str], port: int, *, core: str | None = None, cwd: str | None = None) -> Iterator[str]:
-    """Run a server process until the block ends; yield its base URL once it answers."""
-    proc = subprocess.Popen(pinned(core, argv), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def server(
+    argv: list[str], port: int, *, core: str | None = None, cwd: str | None = None, log: Path | None = None
+) -> Iterator[str]:
+    """Run a server process until the block ends; yield its base URL once it answers.
+
+    log: a file for the server's stdout and stderr (else they are discarded).
+    """
+    out = log.open("w") if log is not None else subprocess.DEVNULL
+    proc = subprocess.Popen(pinned(core, argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -48,6 +56,8 @@ def server(argv: list[str], port: int, *, core: str | None = None, cwd: str | No
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
 
 
 def timed(client: httpx.Client, url: str, headers: dict[str, str], body: dict[str, object], stream: bool) -> float:
@@ -68,3 +78,23 @@ def timed(client: httpx.Client, url: str, headers: dict[str, str], body: dict[st
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def serving_pid(port: int) -> int:
+    """The pid of the process listening on the port (the server, not taskset's wrapper)."""
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    match = re.search(r"pid=(\d+)", out)
+    if match is None:
+        raise RuntimeError(f"no process listens on port {port}")
+    return int(match.group(1))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def open_fds(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))

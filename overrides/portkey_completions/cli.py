@@ -16,7 +16,7 @@ from . import __version__, lifecycle
 from .gateway.hosts import DEFAULT_TRUSTED
 from .gateway.router import DEFAULT_UPSTREAM_TIMEOUT
 from .gateway.store import Store
-from .limits import DEFAULT_MAX_BODY_BYTES
+from .limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 
 # 8787 is the Portkey gateway's own default port, so SDKs pointed at a local
 # gateway reach this server unchanged.
@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check upstream responses and stream chunks against the spec; report violations in the "
         "x-portkey-upstream-violation header (JSON responses) and the log",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a request body may stall before a 408, against slow uploads (default: %(default)s)",
     )
     serve.add_argument(
         "--upstream-timeout",
@@ -193,14 +200,16 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
             file=sys.stderr,
         )
     trusted = tuple(h.strip() for h in args.trusted_hosts.split(",") if h.strip())
-    if not args.upstream_timeout > 0:
-        parser.error("--upstream-timeout must be a positive number of seconds")
+    for flag in ("body_timeout", "upstream_timeout"):
+        if not getattr(args, flag) > 0:
+            parser.error(f"--{flag.replace('_', '-')} must be a positive number of seconds")
     try:
         app = create_app(
             store=store,
             trusted_hosts=trusted,
             validate_upstream=args.validate_upstream,
             upstream_timeout=args.upstream_timeout,
+            body_timeout=args.body_timeout,
             openai_compatible=args.openai_compatible,
             scenarios_path=args.scenarios,
             replay_path=args.replay,
