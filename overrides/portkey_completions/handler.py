@@ -9,6 +9,7 @@ against the spec.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import re
@@ -322,6 +323,11 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
                 index, pieces = entry
                 piece = next(pieces)
                 yield chunk(index, piece)
+                # uvicorn's send only suspends when the socket is full: without a turn for others
+                # per event, a stream runs to its end in one go, new requests wait behind it (make
+                # bench: TTFB p50 4.5 ms before, 2 ms after, events/s unchanged), and a client's
+                # disconnect is not seen until then.
+                await asyncio.sleep(0)
                 if piece.finish_reason is not None:
                     running.remove(entry)
         completion_tokens = sum(run.sampled for run in runs)
