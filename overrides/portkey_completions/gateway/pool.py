@@ -65,10 +65,6 @@ class Pools:
         self.trusted = _pool(None)
         self.custom = _pool(Pinned(trusted_hosts))
 
-    async def aclose(self) -> None:
-        await self.trusted.aclose()
-        await self.custom.aclose()
-
 
 def _pool(backend: httpcore.AsyncNetworkBackend | None) -> httpcore.AsyncConnectionPool:
     # httpx's default limits, which the gateway had before it spoke to httpcore.
