@@ -484,3 +484,33 @@ def test_a_stream_is_passed_on_as_it_arrives(gateway, scripted_server):
     assert first.startswith(b"data: ")
     assert first_at < 0.8 and done_at >= 1.4, (first_at, done_at)
     assert (first + rest).endswith(b"data: [DONE]\n\n")
+
+
+def test_sigterm_ends_a_relayed_stream_cleanly(tmp_path, scripted_server):
+    """A gateway told to stop, mid-way through relaying a slow upstream stream: the caller's stream
+    ends at the next event with server_shutting_down, as the engine's do, instead of holding the
+    shutdown until the upstream is done."""
+    import signal
+
+    path = tmp_path / "store.yaml"
+    path.write_text(yaml.safe_dump({"api_keys": ["pk-gw"], "providers": {"flaky": f"{scripted_server}/v1"}}))
+    script(scripted_server, [{"events": [f"data: {CHUNK}"] * 40 + ["data: [DONE]"], "interval": 0.1}])
+    port = _free_port()
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
+    started: list = []
+    headers = {**KEY, "authorization": "Bearer sk", "x-portkey-provider": "flaky"}
+    with running([*argv, "--log-level", "warning"], port, "/", started=started) as url:
+        data = []
+        began = time.monotonic()
+        with httpx.stream(
+            "POST", f"{url}/v1/completions", json={**BODY, "stream": True}, headers=headers, timeout=10
+        ) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    data.append(line[len("data: ") :])
+                    if len(data) == 2:
+                        started[0].send_signal(signal.SIGTERM)
+        took = time.monotonic() - began
+        assert json.loads(data[-1])["error"]["code"] == "server_shutting_down", data[-3:]
+        assert len(data) < 10 and took < 2.5  # the upstream would have taken 4 s
+        assert started[0].wait(10) in (0, -signal.SIGTERM)

@@ -317,9 +317,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         while running:
             for entry in list(running):
                 if lifecycle.draining.is_set():
-                    raise APIError(
-                        503, "The server is shutting down: this stream ends here.", code="server_shutting_down"
-                    )
+                    raise lifecycle.shutting_down()
                 index, pieces = entry
                 piece = next(pieces)
                 yield chunk(index, piece)

@@ -9,7 +9,8 @@ came before, then one OpenAI-shaped error event instead of a cut connection or a
   `upstream_timeout` (the partial event, if any, is dropped: half a JSON chunk helps nobody);
 - an event whose data is not JSON (or `[DONE]`): `upstream_malformed`, in its place;
 - the stream ends without `data: [DONE]`: `upstream_incomplete`, since a client would otherwise
-  take the truncated answer for the whole one.
+  take the truncated answer for the whole one;
+- this server begins to shut down (SIGTERM): `server_shutting_down`, as the engine's streams do.
 
 With `validate`, each chunk is also checked against the spec; a violation can only be logged,
 because the status has already gone.
@@ -25,7 +26,7 @@ import httpcore
 import orjson
 from httpx_sse._decoders import SSEDecoder
 
-from .. import schemas, sse, untrusted
+from .. import lifecycle, schemas, sse, untrusted
 from ..errors import APIError
 from .pool import TRANSPORT_ERRORS
 
@@ -46,6 +47,9 @@ async def relay(response: httpcore.Response, provider: str, *, validate: bool) -
             pending += chunk
             start = 0
             for end in _ends(pending):
+                if lifecycle.draining.is_set():
+                    yield sse.event(orjson.dumps(lifecycle.shutting_down().body()))
+                    return
                 event = pending[start:end]
                 start = end
                 data = _data(event)
