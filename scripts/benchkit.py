@@ -43,21 +43,26 @@ def server(
     proc = subprocess.Popen(pinned(core, argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{argv} did not start") from None
-                time.sleep(0.1)
+        wait_until_up(url, proc)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         if log is not None:
             out.close()  # type: ignore[union-attr]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Return once the server at url answers; raise if it exits or takes over 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/", timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{proc.args} did not start") from None
+            time.sleep(0.1)
 
 
 def timed(client: httpx.Client, url: str, headers: dict[str, str], body: dict[str, object], stream: bool) -> float:

@@ -328,7 +328,7 @@ def sigterm_during_streams(n: int, tmp: Path) -> Row:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, proc)
+        benchkit.wait_until_up(url, proc)
         body = {**BODY, "stream": True, "max_tokens": 4000, "logit_bias": {"100257": -100}, "model": "davinci-002"}
         endings: list[str | None] = []
 
@@ -365,19 +365,6 @@ def sigterm_during_streams(n: int, tmp: Path) -> Row:
         f"{n} streams: {clean} ended with server_shutting_down; exit {code}; new connections refused: {refused_new}"
     )
     return Row("faults", "SIGTERM during streams", figure, clean == n and code in (0, -15) and refused_new)
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/", timeout=1)
-            return
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start")
 
 
 # -- soak -------------------------------------------------------------------------------------------
