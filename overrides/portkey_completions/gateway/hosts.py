@@ -23,6 +23,8 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
+from ..errors import APIError
+
 DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
 
 # Host names that are metadata services whatever they resolve to.
@@ -36,6 +38,15 @@ _CANONICAL_V4 = re.compile(rf"{_OCTET}(\.{_OCTET}){{3}}")
 
 class HostRefused(ValueError):
     """The custom host is not one the gateway will call."""
+
+    def api_error(self) -> APIError:
+        """As the 400 a caller gets, whether the form was refused or the address dialled."""
+        return APIError(400, f"{self}.", param="x-portkey-custom-host", code="custom_host_refused")
+
+
+def _trusted(host: str, trusted: Iterable[str]) -> bool:
+    """Whether the host is on the trusted list: matched literally, ignoring case and IPv6 brackets."""
+    return host.lower().strip("[]") in {t.lower().strip("[]") for t in trusted}
 
 
 def _refuse_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, shown: str) -> None:
@@ -92,8 +103,7 @@ def check_url(url: str, trusted: Iterable[str] = DEFAULT_TRUSTED) -> tuple[str, 
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         raise HostRefused(f"custom host {url!r} has an invalid port") from None
-    trusted_names = {t.lower().strip("[]") for t in trusted}
-    if parts.hostname and parts.hostname.lower() in trusted_names:
+    if parts.hostname and _trusted(parts.hostname, trusted):
         return host, None
     if host.lower() in _METADATA_NAMES:
         raise HostRefused(f"custom host {host} is a cloud metadata service")
@@ -128,9 +138,9 @@ async def address(host: str, port: int, trusted: Iterable[str], resolve: Resolve
     Raises:
         HostRefused: the name does not resolve, or resolves to an address the gateway will not call.
     """
-    name = host.lower().strip("[]")
-    if name in {t.lower().strip("[]") for t in trusted}:
+    if _trusted(host, trusted):
         return host
+    name = host.lower().strip("[]")
     try:
         ip = ipaddress.ip_address(name)
     except ValueError:

@@ -255,7 +255,7 @@ class Router:
             try:
                 hosts.check_url(node.custom_host, self.trusted_hosts)
             except hosts.HostRefused as exc:
-                raise APIError(400, f"{exc}.", param="x-portkey-custom-host", code="custom_host_refused") from None
+                raise exc.api_error() from None
             return Leaf(node.provider or "custom", node.custom_host, node.api_key, custom=True)
         if node.virtual_key:
             if store.open:

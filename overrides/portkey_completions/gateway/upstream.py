@@ -82,7 +82,7 @@ async def forward(
     try:
         response = await pool.handle_async_request(request)
     except hosts.HostRefused as exc:
-        raise APIError(400, f"{exc}.", param="x-portkey-custom-host", code="custom_host_refused") from None
+        raise exc.api_error() from None
     except httpcore.TimeoutException:
         return _error(504, f"The upstream {provider} at {base_url} did not answer in time.", "upstream_timeout")
     except TRANSPORT_ERRORS as exc:
