@@ -88,12 +88,12 @@ class Run:
         # Only text is asked for: sample the ids, then decode them at once (what the incremental
         # decoder gives, piece by piece, joined).
         a, b, copying, join, rng = self._start()
-        step, eot = self.sampler.step, self.engine.tokenizer.eot
+        draw, eot = self.sampler.draw, self.engine.tokenizer.eot
         ids: list[int] = []
         counts: dict[int, int] = {}
         finish = "length"
         for _ in range(choice.max_tokens):
-            token = step(a, b, copying, counts, rng).token
+            token = draw(a, b, copying, counts, rng)
             self.sampled += 1
             if token == eot or token == join:
                 finish = "stop"
@@ -102,7 +102,7 @@ class Run:
             ids.append(token)
             a, b = b, token
         token_bytes = self.engine.tokenizer.token_bytes
-        return Piece(b"".join(token_bytes[t] for t in ids).decode("utf-8", errors="replace"), [], finish)
+        return Piece(b"".join([token_bytes[t] for t in ids]).decode("utf-8", errors="replace"), [], finish)
 
     def _start(self) -> tuple[int, int, Copying | None, int | None, Callable[[], float]]:
         """The context a choice starts from: last two prompt tokens, copying, suffix join, generator."""

@@ -23,7 +23,7 @@ import functools
 import heapq
 import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -264,15 +264,22 @@ MIN_TEMPERATURE = 1e-4
 # Refusals before rejection sampling gives way to the built distribution (banned tokens hold the mass).
 _TRIES = 32
 
+Draw = Callable[[int, int, Copying | None, Mapping[int, int], Random], int]
+
 
 class Sampler:
     def __init__(self, model: NGramModel, sampling: Sampling) -> None:
         self.model = model
         self.sampling = sampling
-        self.plain = sampling.plain  # decided once, not at every token
-        self.lowering = sampling.lowering
         # Softmax at T -> 0 is the argmax; a temperature this small would only overflow on the way there.
         self.greedy = sampling.temperature < MIN_TEMPERATURE
+        self.plain = sampling.plain
+        self.built = not sampling.plain and not sampling.lowering
+        # How a bare token is drawn is decided once, not at every token: a completion that only
+        # wants text calls `draw` per token and nothing else (16 tokens: 34 -> 21 us).
+        self.draw: Draw = (
+            self._draw_plain if self.plain else self._draw_built if self.built else _rejecting(self, sampling)
+        )
 
     def step(
         self,
@@ -286,49 +293,58 @@ class Sampler:
         score: bool = False,
     ) -> Step:
         """Sample the token after `a b`; with `score`, also its logprob; with `top`, also the `top` most likely."""
-        model, sampling = self.model, self.sampling
-        if self.plain:
-            w = model.sample(a, b, copying, random)
-            if top is None and not score:
-                return Step(w, None, None)
-            dist = model.distribution(a, b, copying)
-            if top is None:
-                return Step(w, math.log(dist.p(w)), None)
-            view = _View(dist, sampling, counts)
-            return Step(w, view.logprob(w), view.top(top, w))
-        if self.lowering:
-            drawn = self._reject(a, b, copying, counts, random)
-            if drawn is not None:
-                if top is None and not score:
-                    return Step(drawn, None, None)
-                view = _View(model.distribution(a, b, copying), sampling, counts)
-                return Step(drawn, view.logprob(drawn), None if top is None else view.top(top, drawn))
-        view = _View(model.distribution(a, b, copying), sampling, counts)
-        if self.greedy:
-            w = view.greedy()
-        else:
-            w = view.sample(sampling.temperature, sampling.top_p, random)
         if top is None and not score:
-            return Step(w, None, None)
+            return Step(self.draw(a, b, copying, counts, random), None, None)
+        if self.built:
+            view = self._view(a, b, copying, counts)
+            w = self._pick(view, random)
+        else:
+            w = self.draw(a, b, copying, counts, random)
+            if top is None and self.plain:
+                return Step(w, math.log(self.model.distribution(a, b, copying).p(w)), None)
+            view = self._view(a, b, copying, counts)
         return Step(w, view.logprob(w), None if top is None else view.top(top, w))
 
-    def _reject(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int | None:
-        """Draw from the model, keep w with probability exp(adjustment(w)) <= 1: exactly softmax(logit').
+    def _view(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int]) -> _View:
+        return _View(self.model.distribution(a, b, copying), self.sampling, counts)
 
-        Banning <|endoftext|> or penalising repeats then costs a draw or two instead of building
-        the step's distribution. None after _TRIES refusals: the caller builds it after all.
-        """
-        sampling, sample = self.sampling, self.model.sample
-        bias, freq, presence = sampling.logit_bias, sampling.frequency_penalty, sampling.presence_penalty
-        for _ in range(_TRIES):
-            w = sample(a, b, copying, random)
-            c = counts.get(w, 0)
-            lowered = bias.get(w, 0.0) - c * freq - (presence if c else 0.0)
-            if lowered == 0 or random() < math.exp(lowered):
-                return w
-        return None
+    def _pick(self, view: _View, random: Random) -> int:
+        if self.greedy:
+            return view.greedy()
+        return view.sample(self.sampling.temperature, self.sampling.top_p, random)
+
+    def _draw_plain(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
+        """The model's own distribution: sampled directly, without naming any token."""
+        return self.model.sample(a, b, copying, random)
+
+    def _draw_built(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
+        """The step's distribution built over the tokens it names: temperature, top_p, raised logits."""
+        return self._pick(self._view(a, b, copying, counts), random)
 
     def score(self, a: int, b: int, copying: Copying | None, w: int, top: int | None) -> Step:
         """How likely the model found a given token (an echoed prompt token): logprob and top."""
         view = _View(self.model.distribution(a, b, copying), self.sampling, {})
         return Step(w, view.logprob(w), None if top is None else view.top(top, w))
+
+
+def _rejecting(sampler: Sampler, sampling: Sampling) -> Draw:
+    """Draw from the model, keep w with probability exp(adjustment(w)) <= 1: exactly softmax(logit').
+
+    Banning <|endoftext|> or penalising repeats then costs a draw or two instead of building the
+    step's distribution. After _TRIES refusals (banned tokens hold the mass) the step is built.
+    A closure, because this is the engine's hot loop: its constants are locals, not attributes.
+    """
+    sample, built = sampler.model.sample, sampler._draw_built
+    bias, freq, presence = sampling.logit_bias, sampling.frequency_penalty, sampling.presence_penalty
+    exp = math.exp
+
+    def draw(a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
+        for _ in range(_TRIES):
+            w = sample(a, b, copying, random)
+            c = counts.get(w, 0)
+            lowered = bias.get(w, 0.0) - c * freq - (presence if c else 0.0)
+            if lowered == 0 or random() < exp(lowered):
+                return w
+        return built(a, b, copying, counts, random)
+
+    return draw
