@@ -115,7 +115,9 @@ class PaceMiddleware:
             if body_done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                # asyncio.timeout, not wait_for: wait_for wraps every receive in a task of its own.
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
             except TimeoutError:
                 raise _SlowBody from None
             if message["type"] != "http.request" or not message.get("more_body"):
