@@ -1,6 +1,6 @@
 """The fast path changes speed, not answers: the same request gets the same verdict with it and without.
 
-fastpath.py accepts a request only if its own checks (a fastjsonschema validator compiled from
+fastpath.py accepts a request only if its own checks (a jsonschema-rs validator compiled from
 the effective spec, the auth table) pass, and leaves everything else to connexion. If its
 validator were looser than connexion's, a request connexion refuses would be answered. hypothesis
 draws bodies around a valid one, every field of the request schema given values of every JSON
