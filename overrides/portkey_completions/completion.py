@@ -88,7 +88,7 @@ class Run:
         # Only text is asked for: sample the ids, then decode them at once (what the incremental
         # decoder gives, piece by piece, joined).
         a, b, copying, join, rng = self._start()
-        draw, eot = self.sampler.draw, self.engine.tokenizer.eot
+        draw, eot, penalised = self.sampler.draw, self.engine.tokenizer.eot, self.sampler.penalised
         ids: list[int] = []
         counts: dict[int, int] = {}
         finish = "length"
@@ -98,7 +98,8 @@ class Run:
             if token == eot or token == join:
                 finish = "stop"
                 break
-            counts[token] = counts.get(token, 0) + 1
+            if penalised:
+                counts[token] = counts.get(token, 0) + 1
             ids.append(token)
             a, b = b, token
         token_bytes = self.engine.tokenizer.token_bytes
