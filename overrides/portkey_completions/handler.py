@@ -79,13 +79,17 @@ def _prompts(engine: Engine, prompt: Any) -> list[tuple[int, ...]]:
     items = [_unwrap(p) for p in prompt]
     if items and all(isinstance(i, int) for i in items):
         items = [items]
-    prompts = [tuple(tokenizer.encode(p)) if isinstance(p, str) else tuple(p) for p in items]
-    for ids in prompts:
-        bad = tokenizer.invalid(ids)
+    prompts = []
+    for p in items:
+        if isinstance(p, str):
+            prompts.append(tuple(tokenizer.encode(p)))
+            continue
+        bad = tokenizer.invalid(p)  # ids the caller wrote; encoded text needs no check
         if bad is not None:
             raise _invalid(
                 f"Invalid token {bad} in prompt: cl100k_base token ids are 0-100255 and its special tokens.", "prompt"
             )
+        prompts.append(tuple(p))
     return prompts
 
 
@@ -229,6 +233,8 @@ class Plan:
         return sum(len(p) + suffix for p in self.prompts)
 
     def record(self, completion_id: str, completion_tokens: int) -> None:
+        if not logger.isEnabledFor(logging.INFO):  # its arguments cost more than the check
+            return
         logger.info(
             "completion %s model=%s user=%s prompt_tokens=%d completion_tokens=%d",
             completion_id,
@@ -349,7 +355,6 @@ async def answer(body: dict[str, Any], engine: Engine) -> Response:
     if plan.request.stream:
         events = stream(plan) if rule is None else faults.paced(stream(plan), rule)
         return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
-    # Generation is CPU work: off the event loop, so other connections are served meanwhile.
     if plan.tokens() <= INLINE_TOKENS:
         response = complete(plan)
     else:
