@@ -273,8 +273,13 @@ def test_a_stalled_upload_is_408():
             while len(rest) < length:  # the body may come in a second packet
                 rest += sock.recv(4096)
             answer = head + b"\r\n\r\n" + rest
+        # ...and moves on: the next request is answered (the stall's cancellation did not linger).
+        import httpx
+
+        after = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json=BODY, headers=AUTH, timeout=10)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"timeout_error" in answer and 0.9 <= waited < 5
+    assert after.status_code == 200, after.text
 
 
 def test_a_bug_outside_connexions_handlers_is_still_a_500_in_the_openai_shape(monkeypatch):
