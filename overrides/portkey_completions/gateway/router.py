@@ -39,6 +39,16 @@ logger = logging.getLogger(__name__)
 Stub = Callable[[dict[str, Any]], Awaitable[Response]]
 MAX_RETRY_AFTER = 60.0
 DEFAULT_UPSTREAM_TIMEOUT = 600.0
+# The response headers the gateway sets on every routed answer.
+_OURS = frozenset(
+    {
+        b"x-portkey-trace-id",
+        b"x-portkey-provider",
+        b"x-portkey-retry-attempt-count",
+        b"x-portkey-last-used-option-index",
+        b"x-portkey-cache-status",
+    }
+)
 # Trace ids: unique per process, without a read of urandom per request.
 _TRACE_PREFIX = secrets.token_hex(10)
 _traces = itertools.count()
@@ -116,15 +126,17 @@ class Router:
             return response
         response = outcome.answer.response
         journal.note(provider=outcome.provider, route=outcome.path, retries=outcome.retries)
-        response.headers.update(
-            {
-                "x-portkey-trace-id": trace_id,
-                "x-portkey-provider": outcome.provider,
-                "x-portkey-retry-attempt-count": str(outcome.retries),
-                "x-portkey-last-used-option-index": outcome.path,
-                "x-portkey-cache-status": "DISABLED",
-            }
-        )
+        # Straight onto the raw list: MutableHeaders rescans it for every header set (5 here).
+        raw = response.raw_headers
+        if any(name.startswith(b"x-portkey-") for name, _ in raw):  # an upstream's own: ours replace them
+            raw[:] = [(name, value) for name, value in raw if name not in _OURS]
+        raw += [
+            (b"x-portkey-trace-id", trace_id.encode("latin-1")),
+            (b"x-portkey-provider", outcome.provider.encode("latin-1")),
+            (b"x-portkey-retry-attempt-count", str(outcome.retries).encode()),
+            (b"x-portkey-last-used-option-index", outcome.path.encode("latin-1")),
+            (b"x-portkey-cache-status", b"DISABLED"),
+        ]
         return response
 
     async def _route(self, headers: Mapping[str, str], body: dict[str, Any]) -> Outcome:
