@@ -17,7 +17,9 @@ from .errors import APIError
 WWW_AUTHENTICATE = 'ApiKey realm="portkey", header="x-portkey-api-key"'
 
 
-@dataclass(frozen=True)
+# eq=False: schemes and alternatives are made once, from the spec, and compared and hashed by
+# identity; value hashing would rehash their fields at every look-up on the request path.
+@dataclass(frozen=True, eq=False)
 class Scheme:
     """One security scheme: a header that must be present (and for bearer, a token)."""
 
@@ -37,7 +39,7 @@ class Scheme:
         return bool(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Alternative:
     """One entry of the operation's `security` list: every scheme in it is required."""
 
@@ -63,6 +65,7 @@ class Alternatives:
         # named on their own in a refusal.
         self.common = tuple(s for s in alternatives[0].schemes if all(s in a.schemes for a in alternatives))
         self.common_label = " + ".join(s.label for s in self.common)
+        self.schemes = tuple(dict.fromkeys(s for a in alternatives for s in a.schemes))
         self._last: tuple[Mapping[str, str], Alternative | None] | None = None
 
     @classmethod
@@ -90,7 +93,8 @@ class Alternatives:
         last = self._last
         if last is not None and last[0] is headers:
             return last[1]
-        satisfied = [a for a in self.alternatives if not a.missing(headers)]
+        present = {s: s.present(headers) for s in self.schemes}  # each scheme checked once
+        satisfied = [a for a in self.alternatives if all(present[s] for s in a.schemes)]
         match = max(satisfied, key=lambda a: len(a.schemes), default=None)
         self._last = (headers, match)
         return match
