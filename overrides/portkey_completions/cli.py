@@ -151,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     app = build_app(parser, args)
+    # uvicorn builds each access line's arguments before its logger drops them: above info, none
+    # would print, so it is told not to log access at all.
+    access_log = LEVELS.index(args.log_level) >= LEVELS.index("info")
     if args.workers > 1:
         # Each worker process builds its own app from the same arguments (checked above, once).
         os.environ[_ARGV_ENV] = json.dumps(list(argv if argv is not None else sys.argv[1:]))
@@ -161,9 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             log_level=args.log_level,
+            access_log=access_log,
         )
         return 0
-    lifecycle.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=access_log)
+    lifecycle.Server(config).run()
     return 0
 
 
