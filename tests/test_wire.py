@@ -283,6 +283,35 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path):
             httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH, timeout=5)
 
 
+def test_sigterm_ends_streams_in_worker_processes_too(tmp_path):
+    """`serve --workers 2`: uvicorn runs its own server in each worker; SIGTERM to the parent still
+    ends a stream with server_shutting_down rather than holding the shutdown until it is done."""
+    import signal
+    import sys
+
+    from conftest import _free_port, running
+
+    rules = tmp_path / "slow.yaml"
+    rules.write_text("rules:\n  - respond: {tokens_per_second: 20}\n")
+    port = _free_port()
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--scenarios", str(rules)]
+    started: list = []
+    with running([*argv, "--workers", "2", "--log-level", "warning"], port, "/", started=started) as url:
+        body = {**BODY, "stream": True, "max_tokens": 400, "logit_bias": NO_END}
+        events = []
+        begun = time.monotonic()
+        with httpx.stream("POST", f"{url}/v1/completions", json=body, headers=AUTH, timeout=20) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    events.append(line)
+                    if len(events) == 3:
+                        started[0].send_signal(signal.SIGTERM)
+        last = json.loads(events[-1].removeprefix("data: "))
+        assert last["error"]["code"] == "server_shutting_down", events[-3:]
+        # 400 tokens at 20/s would take 20 s; the drain ended it at once.
+        assert len(events) < 400 and time.monotonic() - begun < 10
+
+
 def test_clients_that_leave_mid_stream_leave_no_task_behind(server):
     """Twenty long streams, each abandoned after a few events: the server's live tasks go back to
     where they were (health counts asyncio tasks), within a couple of seconds."""

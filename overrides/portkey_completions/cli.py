@@ -179,6 +179,7 @@ def worker_app() -> Any:
     """The app of one `serve --workers N` process, from the arguments the parent checked."""
     parser = build_parser()
     args = parser.parse_args(json.loads(os.environ[_ARGV_ENV]))
+    lifecycle.drain_on_exit_signals()
     return build_app(parser, args, quiet=True)
 
 
