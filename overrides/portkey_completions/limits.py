@@ -101,6 +101,16 @@ class _Watch:
             self.ticking = True
             self.loop.call_later(self.RESOLUTION, self._tick)
 
+    def disarm(self, task: asyncio.Task[object]) -> None:
+        self.deadlines.pop(task, None)
+
+    def fired(self, task: asyncio.Task[object]) -> bool:
+        """Whether a cancellation of the task came from this watch (answered once)."""
+        if task not in self.expired:
+            return False
+        self.expired.discard(task)
+        return True
+
     def _tick(self) -> None:
         now = self.loop.time()
         for task, deadline in list(self.deadlines.items()):
@@ -162,14 +172,13 @@ class PaceMiddleware:
             try:
                 message = await receive()
             except asyncio.CancelledError:
-                if task not in watch.expired:
+                if not watch.fired(task):
                     raise
-                watch.expired.discard(task)
                 if task.uncancel() > 0:  # cancelled by someone else as well (a shutdown): that wins
                     raise
                 raise _SlowBody from None
             finally:
-                watch.deadlines.pop(task, None)
+                watch.disarm(task)
             if message["type"] != "http.request" or not message.get("more_body"):
                 body_done = True
             return message
