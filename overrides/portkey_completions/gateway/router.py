@@ -128,7 +128,7 @@ class Router:
         journal.note(provider=outcome.provider, route=outcome.path, retries=outcome.retries)
         # Straight onto the raw list: MutableHeaders rescans it for every header set (5 here).
         raw = response.raw_headers
-        if any(name.startswith(b"x-portkey-") for name, _ in raw):  # an upstream's own: ours replace them
+        if any(name in _OURS for name, _ in raw):  # an upstream's own: ours replace them
             raw[:] = [(name, value) for name, value in raw if name not in _OURS]
         raw += [
             (b"x-portkey-trace-id", trace_id.encode("latin-1")),
