@@ -23,12 +23,13 @@ from typing import Any
 import jsonschema_rs
 import orjson
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import schemas
 from .auth import Alternatives
 from .errors import APIError
 from .gateway.store import STUB
+from .limits import replay_body
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class FastPath:
             if not message.get("more_body"):
                 break
         raw = b"".join(chunks)
-        replay = _replay(raw, receive)
+        replay = replay_body(raw, receive)
         if self.openai_compatible and "x-portkey-api-key" not in headers:
             kind, _, token = headers.get("authorization", "").partition(" ")
             if kind.lower() == "bearer" and token.strip():
@@ -110,16 +111,3 @@ class FastPath:
             logger.exception("POST %s failed", PATH)
             response = APIError(500, "The server had an error while processing your request.").response()
         await response(scope, replay, send)
-
-
-def _replay(raw: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        return await receive()
-
-    return again

@@ -36,7 +36,7 @@ class BodyLimitMiddleware:
             # read it here (bounded by the limit) and hand it on with its length.
             body = await self._read_bounded(receive)
             scope = {**scope, "headers": [*scope["headers"], (b"content-length", str(len(body)).encode())]}
-            receive = _replay(body, receive)
+            receive = replay_body(body, receive)
         elif not declared.isdigit():
             raise APIError(400, f"Invalid Content-Length header: {declared!r}.")
         elif int(declared) > self.max_body_bytes:
@@ -57,7 +57,8 @@ class BodyLimitMiddleware:
         return bytes(body)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the body already read (once, whole), then hands on to the real one."""
     sent = False
 
     async def replay() -> Message:
