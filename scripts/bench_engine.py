@@ -15,10 +15,10 @@ import random
 import statistics
 import time
 
-from portkey_completions.completion import Choice, Run
-from portkey_completions.engine import Engine
-from portkey_completions.lm import Copying
-from portkey_completions.sampler import Sampler, Sampling
+from portkey_completions.engine.completion import Choice, Run
+from portkey_completions.engine.engine import Engine
+from portkey_completions.engine.lm import Copying
+from portkey_completions.engine.sampler import Sampler, Sampling
 
 PROMPT = "Once upon a time there was a small server that lived on a quiet port of a busy machine."
 

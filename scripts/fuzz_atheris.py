@@ -161,15 +161,15 @@ def request_target() -> Callable[[bytes], None]:
         from connexion.json_schema import Draft4RequestValidator, resolve_refs
         from jsonschema import Draft4Validator
 
-        from portkey_completions import schemas, untrusted
-        from portkey_completions.app import load_spec
-        from portkey_completions.fastpath import compile_request_validator
+        from portkey_completions.core import spec, untrusted
+        from portkey_completions.core.spec import load as load_spec
+        from portkey_completions.server.fastpath import compile_request_validator
 
-    spec = resolve_refs(load_spec())
-    schema = spec["paths"]["/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    resolved = resolve_refs(load_spec())
+    schema = resolved["paths"]["/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     connexion_validator = Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     fast = compile_request_validator()
-    fields = [*sorted(schemas.schema("CreateCompletionRequest")["properties"]), "50256", "x"]
+    fields = [*sorted(spec.schema("CreateCompletionRequest")["properties"]), "50256", "x"]
 
     def one_input(data: bytes) -> None:
         fdp = atheris.FuzzedDataProvider(data)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import ALTERNATIVES, BODY
-from portkey_completions.app import load_spec
-from portkey_completions.auth import Alternatives
+from portkey_completions.core.spec import load as load_spec
+from portkey_completions.server.auth import Alternatives
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,7 @@ def test_every_streamed_chunk_conforms_to_the_chunk_schema(client):
     """schemathesis cannot see inside SSE `data` under OpenAPI 3.0; this checks each chunk instead."""
     from connexion.json_schema import Draft4ResponseValidator, resolve_refs
 
-    from portkey_completions.app import load_spec
+    from portkey_completions.core.spec import load as load_spec
 
     schemas = resolve_refs(load_spec())["components"]["schemas"]
     chunk_schema = Draft4ResponseValidator(schemas["CreateCompletionChunk"])
@@ -147,7 +147,7 @@ def test_every_streamed_chunk_conforms_to_the_chunk_schema(client):
 
 
 def test_user_is_recorded_with_the_completion(client, caplog):
-    with caplog.at_level("INFO", logger="portkey_completions.handler"):
+    with caplog.at_level("INFO", logger="portkey_completions.server.handler"):
         body = complete(client, user="user-1234")
     [record] = [r for r in caplog.records if body["id"] in r.getMessage()]
     assert "user=user-1234" in record.getMessage()

@@ -12,10 +12,10 @@ import random
 
 import pytest
 
-from portkey_completions.engine import Engine
-from portkey_completions.handler import Plan, complete
-from portkey_completions.lm import Copying
-from portkey_completions.sampler import Sampler, Sampling
+from portkey_completions.engine.engine import Engine
+from portkey_completions.engine.lm import Copying
+from portkey_completions.engine.sampler import Sampler, Sampling
+from portkey_completions.server.handler import Plan, complete
 
 ENGINE = Engine()
 MODEL = ENGINE.model

@@ -201,8 +201,8 @@ def test_suffix_counts_in_the_prompt_and_ends_the_insertion(client):
 
 
 def test_a_model_table_from_a_file(tmp_path):
-    from portkey_completions import catalog
     from portkey_completions.app import create_app
+    from portkey_completions.engine import catalog
 
     path = tmp_path / "models.yaml"
     path.write_text("tiny-instruct: {context_window: 8, suffix: true}\n")
@@ -221,7 +221,7 @@ def test_a_model_table_from_a_file(tmp_path):
     "text", ["[]", "a: 1", "m: {context_window: 0}", "m: {context_window: 5, suffix: 1}", "m: {window: 5}"]
 )
 def test_a_bad_model_table_is_refused(tmp_path, text):
-    from portkey_completions import catalog
+    from portkey_completions.engine import catalog
 
     path = tmp_path / "models.yaml"
     path.write_text(text)
@@ -285,7 +285,7 @@ def test_a_stalled_upload_is_408():
 def test_a_bug_outside_connexions_handlers_is_still_a_500_in_the_openai_shape(monkeypatch):
     """connexion 3.3's last-resort handler is never awaited (a TypeError, a dropped connection);
     errors.ServerErrorMiddleware replaces it. A fault planted in the journal, our outermost layer:"""
-    from portkey_completions import journal
+    from portkey_completions.testing import journal
 
     def broken(raw):
         raise RuntimeError("planted")

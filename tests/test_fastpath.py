@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import AUTH
-from portkey_completions import schemas
 from portkey_completions.app import create_app
+from portkey_completions.core import spec
 
-FIELDS = sorted(schemas.schema("CreateCompletionRequest")["properties"])
+FIELDS = sorted(spec.schema("CreateCompletionRequest")["properties"])
 BASE = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 3, "seed": 1}
 
 scalars = (

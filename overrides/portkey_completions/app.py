@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException, Unauthorized
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -20,34 +18,33 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from portkey_completions_spec import SPEC_PATH
+from portkey_completions.core.spec import load
+from portkey_completions.engine.catalog import DEFAULT_MODELS, ModelCard
+from portkey_completions.engine.engine import Engine
+from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
+from portkey_completions.gateway.openai_compatible import OpenAICompatible
+from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT, Router
+from portkey_completions.gateway.store import Store
+from portkey_completions.server import handler
+from portkey_completions.server.auth import SECURITY_MAP, Alternatives
+from portkey_completions.server.errors import ServerErrorMiddleware, handle_error
+from portkey_completions.server.fastpath import FastPath
+from portkey_completions.server.limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES,
+    BodyLimitMiddleware,
+    PaceMiddleware,
+)
+from portkey_completions.server.validation import VALIDATORS
+from portkey_completions.testing.admin import PREFIX as ADMIN_PREFIX
+from portkey_completions.testing.admin import Admin
+from portkey_completions.testing.cassette import Cassette
+from portkey_completions.testing.faults import DisconnectMiddleware
+from portkey_completions.testing.front import Front
+from portkey_completions.testing.journal import Journal, JournalMiddleware
+from portkey_completions.testing.scenarios import Scenarios
 
-from . import __version__, handler
-from .admin import PREFIX as ADMIN_PREFIX
-from .admin import Admin
-from .auth import SECURITY_MAP, Alternatives
-from .cassette import Cassette
-from .catalog import DEFAULT_MODELS, ModelCard
-from .engine import Engine
-from .errors import ServerErrorMiddleware, handle_error
-from .fastpath import FastPath
-from .faults import DisconnectMiddleware
-from .front import Front
-from .gateway.hosts import DEFAULT_TRUSTED
-from .gateway.openai_compatible import OpenAICompatible
-from .gateway.router import DEFAULT_UPSTREAM_TIMEOUT, Router
-from .gateway.store import Store
-from .journal import Journal, JournalMiddleware
-from .limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware, PaceMiddleware
-from .scenarios import Scenarios
-from .validation import VALIDATORS
-
-
-@functools.cache
-def load_spec() -> dict[str, Any]:
-    with open(SPEC_PATH, encoding="utf-8") as f:
-        spec: dict[str, Any] = yaml.safe_load(f)
-    return spec
+from . import __version__
 
 
 def create_app(
@@ -92,7 +89,7 @@ def create_app(
     Returns:
         The ASGI app, ready for uvicorn.
     """
-    spec = load_spec()
+    spec = load()
     alternatives = Alternatives.from_spec(spec, "/completions", "post")
     engine = Engine(models)
 

@@ -12,11 +12,13 @@ from typing import Any
 
 import yaml
 
-from . import __version__, lifecycle
-from .gateway.hosts import DEFAULT_TRUSTED
-from .gateway.router import DEFAULT_UPSTREAM_TIMEOUT
-from .gateway.store import Store
-from .limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
+from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
+from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
+from portkey_completions.gateway.store import Store
+from portkey_completions.server import lifecycle
+from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
+
+from . import __version__
 
 # 8787 is the Portkey gateway's own default port, so SDKs pointed at a local
 # gateway reach this server unchanged.
@@ -141,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     if args.command == "record":
-        from .cassette import Cassette, recorder
+        from portkey_completions.testing.cassette import Cassette, recorder
 
         try:
             cassette = Cassette(args.cassette)
@@ -184,8 +186,8 @@ def worker_app() -> Any:
 
 
 def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quiet: bool = False) -> Any:
-    from . import catalog
-    from .app import create_app
+    from portkey_completions.app import create_app
+    from portkey_completions.engine import catalog
 
     models = catalog.DEFAULT_MODELS
     if args.models:

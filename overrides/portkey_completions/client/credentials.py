@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from portkey_completions.core import headers as portkey
+
 # Which arguments each alternative takes, beside api_key. The spec's four, in its order.
 ALTERNATIVES: Mapping[str, frozenset[str]] = {
     "virtual key": frozenset({"virtual_key"}),
@@ -60,8 +62,7 @@ class Credentials:
         if self.virtual_key is not None:
             headers["x-portkey-virtual-key"] = self.virtual_key
         if self.authorization is not None:
-            token = self.authorization
-            headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+            headers["Authorization"] = portkey.authorization(self.authorization)
         if self.provider is not None:
             headers["x-portkey-provider"] = self.provider
         if self.config is not None:

@@ -1,6 +1,6 @@
 """A request body holding exactly the parameters the caller passed, checked against the spec first.
 
-The check is the effective spec's own CreateCompletionRequest schema (see `schemas.py`), so a
+The check is the effective spec's own CreateCompletionRequest schema (see `spec.py`), so a
 bound changed in the spec is a bound changed here after `make gen`.
 """
 
@@ -11,14 +11,15 @@ from typing import Any
 
 import jsonschema
 
-from .. import schemas
+from portkey_completions.core import spec
+
 from .errors import ParameterError
 
 REQUEST = "CreateCompletionRequest"
 
 
 def names() -> frozenset[str]:
-    return frozenset(schemas.schema(REQUEST)["properties"])
+    return frozenset(spec.schema(REQUEST)["properties"])
 
 
 def body(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,11 +33,11 @@ def body(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ParameterError(
             f"unknown parameter {unknown[0]!r}; the spec's are: {', '.join(sorted(names()))}", param=unknown[0]
         )
-    missing = [name for name in schemas.schema(REQUEST).get("required", ()) if name not in params]
+    missing = [name for name in spec.schema(REQUEST).get("required", ()) if name not in params]
     if missing:
         raise ParameterError(f"missing required parameter {missing[0]!r}", param=missing[0])
     data = dict(params)
-    error = jsonschema.exceptions.best_match(schemas.validator(REQUEST).iter_errors(data))
+    error = jsonschema.exceptions.best_match(spec.validator(REQUEST).iter_errors(data))
     if error is not None:
         param = ".".join(str(p) for p in error.absolute_path) or None
         raise ParameterError(f"{param}: {error.message}" if param else error.message, param=param)

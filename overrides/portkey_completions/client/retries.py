@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
 from dataclasses import dataclass
 
 import httpx
+
+from portkey_completions.core import retry_after
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -39,31 +39,9 @@ class Retries:
         """Seconds to wait before retry number `retry` (0-based); None: do not retry."""
         if retry >= self.max_retries:
             return None
-        after = retry_after(response) if response is not None else None
+        after = retry_after.seconds(response.headers) if response is not None else None
         if after is not None:
             return after if after <= self.max_wait else None
         backoff = min(self.max_delay, self.initial_delay * 2.0**retry)
         # Jitter spreads the retries of many clients that failed together.
         return backoff * (0.5 + random.random() / 2)
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Retry-After (or retry-after-ms) as seconds: a number, or an HTTP date."""
-    ms = response.headers.get("retry-after-ms")
-    if ms is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

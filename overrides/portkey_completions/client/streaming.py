@@ -18,9 +18,9 @@ from typing import Any, Self
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
+from portkey_completions.core import untrusted
 from portkey_completions_client.models import CreateCompletionChunk
 
-from .. import untrusted
 from .errors import APIConnectionError, PortkeyError, from_body, from_transport
 
 DONE = "[DONE]"

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import untrusted
+from portkey_completions.core import untrusted
 
 MODES = ("single", "fallback", "loadbalance")
 DEFAULT_RETRY_CODES = frozenset({429, 500, 502, 503, 504})

@@ -24,10 +24,11 @@ from collections.abc import AsyncIterator
 
 import httpcore
 import orjson
-from httpx_sse._decoders import SSEDecoder
 
-from .. import lifecycle, schemas, sse, untrusted
-from ..errors import APIError
+from portkey_completions.core import spec, sse, untrusted
+from portkey_completions.server import lifecycle
+from portkey_completions.server.errors import APIError
+
 from .pool import TRANSPORT_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 # A line end followed by an empty line: where an event ends (WHATWG: CRLF, LF or CR). A CR at
 # the very end of what has arrived may be the first half of a CRLF, so it waits.
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
-_LINE = re.compile(r"\r\n|\r|\n")
 
 
 async def relay(response: httpcore.Response, provider: str, *, validate: bool) -> AsyncIterator[bytes]:
@@ -52,7 +52,7 @@ async def relay(response: httpcore.Response, provider: str, *, validate: bool) -
                     return
                 event = pending[start:end]
                 start = end
-                data = _data(event)
+                data = sse.data(event)
                 if data is None:  # a comment or an id/retry-only event
                     yield event
                     continue
@@ -86,17 +86,6 @@ def _ends(buffer: bytes) -> list[int]:
     return ends
 
 
-def _data(event: bytes) -> str | None:
-    """The event's data field, as a client would dispatch it; None for an event with no data."""
-    decoder = SSEDecoder()
-    found = None
-    for line in _LINE.split(event.decode("utf-8", errors="replace")):
-        dispatched = decoder.decode(line)
-        if dispatched is not None and dispatched.data:
-            found = dispatched.data
-    return found
-
-
 def _problem(data: str, validate: bool) -> str | None:
     try:
         chunk = orjson.loads(data)
@@ -108,7 +97,7 @@ def _problem(data: str, validate: bool) -> str | None:
     if not validate:
         return None
     name = "ErrorResponse" if isinstance(chunk, dict) and "error" in chunk else "CreateCompletionChunk"
-    return schemas.first_error(name, chunk)
+    return spec.first_error(name, chunk)
 
 
 def _failure(provider: str, what: str, code: str) -> bytes:

@@ -25,13 +25,16 @@ from typing import Any
 
 from starlette.responses import Response
 
-from .. import journal
-from ..auth import Alternative, Alternatives
-from ..errors import APIError
+from portkey_completions.core import headers as portkey
+from portkey_completions.core.headers import STUB
+from portkey_completions.server import notes
+from portkey_completions.server.auth import Alternative, Alternatives
+from portkey_completions.server.errors import APIError
+
 from . import config as configs
 from . import hosts
 from .pool import Pools
-from .store import STUB, Store
+from .store import Store
 from .upstream import Answer, forward
 
 logger = logging.getLogger(__name__)
@@ -125,7 +128,7 @@ class Router:
             response.headers["x-portkey-trace-id"] = trace_id
             return response
         response = outcome.answer.response
-        journal.note(provider=outcome.provider, route=outcome.path, retries=outcome.retries)
+        notes.note(provider=outcome.provider, route=outcome.path, retries=outcome.retries)
         # Straight onto the raw list: MutableHeaders rescans it for every header set (5 here).
         raw = response.raw_headers
         if any(name in _OURS for name, _ in raw):  # an upstream's own: ours replace them
@@ -295,15 +298,12 @@ class Router:
 
 
 def _bearer(headers: Mapping[str, str]) -> str:
-    return headers["authorization"].partition(" ")[2].strip()
+    return portkey.bearer(headers.get(portkey.AUTHORIZATION)) or ""
 
 
-def _wait(retry_after: str | None, retries: int) -> float:
+def _wait(retry_after: float | None, retries: int) -> float:
     if retry_after is not None:
-        try:
-            return min(MAX_RETRY_AFTER, max(0.0, float(retry_after)))
-        except ValueError:
-            pass
+        return min(MAX_RETRY_AFTER, retry_after)
     return min(2.0, 0.1 * 2.0**retries)
 
 

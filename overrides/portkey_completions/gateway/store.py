@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-STUB = "stub"  # the built-in provider: this server's own engine
+from portkey_completions.core.headers import STUB
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ import httpcore
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
-from .. import schemas, untrusted
-from ..errors import APIError, error_type
+from portkey_completions.core import headers as portkey
+from portkey_completions.core import retry_after, spec, untrusted
+from portkey_completions.server.errors import APIError, error_type
+
 from . import hosts
 from .pool import TRANSPORT_ERRORS
 from .relay import relay
@@ -43,7 +45,7 @@ class Answer:
 
     status: int
     response: Response
-    retry_after: str | None = None
+    retry_after: float | None = None  # seconds, as core.retry_after reads the answer's headers
 
     async def discard(self) -> None:
         """Release the upstream connection of an answer that will not be sent (a fallback moved on)."""
@@ -75,8 +77,7 @@ async def forward(
         *((k.encode(), v.encode("latin-1")) for k, v in caller_headers.items() if k in _PASSED_ON),
     ]
     if api_key:
-        bearer = api_key if api_key.lower().startswith("bearer ") else f"Bearer {api_key}"
-        headers.append((b"authorization", bearer.encode("latin-1")))
+        headers.append((b"authorization", portkey.authorization(api_key).encode("latin-1")))
     timeouts = {"connect": min(10.0, timeout), "read": timeout, "write": timeout, "pool": timeout}
     request = httpcore.Request("POST", url, headers=headers, content=payload, extensions={"timeout": timeouts})
     try:
@@ -91,12 +92,12 @@ async def forward(
     status = response.status
     answer_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
     back = {k: v for k, v in answer_headers.items() if k in _PASSED_BACK}
-    retry_after = answer_headers.get("retry-after")
+    wait = retry_after.seconds(answer_headers)
     success = 200 <= status < 300
     if success and answer_headers.get("content-type", "").startswith("text/event-stream"):
         events = relay(response, provider, validate=validate)
         stream = StreamingResponse(events, status, headers=back, background=BackgroundTask(response.aclose))
-        return Answer(status, stream, retry_after)
+        return Answer(status, stream, wait)
     try:
         raw = await response.aread()
     except TRANSPORT_ERRORS as exc:
@@ -111,11 +112,11 @@ async def forward(
             if problem:
                 logger.warning("upstream %s broke the contract: %s", provider, problem)
                 back[VIOLATION_HEADER] = problem[:500]
-        return Answer(status, Response(raw, status, headers=back), retry_after)
+        return Answer(status, Response(raw, status, headers=back), wait)
     back.pop("content-type", None)
     payload = raw if _openai_error(raw) else json.dumps(_wrapped(status, raw)).encode()
     answer = Response(payload, status, headers=back, media_type="application/json")
-    return Answer(status, answer, retry_after)
+    return Answer(status, answer, wait)
 
 
 def _error(status: int, message: str, code: str) -> Answer:
@@ -141,4 +142,4 @@ def _violation(raw: bytes, schema: str) -> str | None:
         data = untrusted.loads(raw)
     except ValueError:
         return "the body is not JSON"
-    return schemas.first_error(schema, data)
+    return spec.first_error(schema, data)

@@ -2,22 +2,25 @@
 
 A rule that fails the request (a status, `fail_first`) answers here; a rule that shapes the
 engine's answer (text, stream pacing, faults) is handed on to the engine through
-`scenarios.current`. Every decision goes into the request's journal entry.
+`server.shaping`. Every decision goes into the request's journal entry (`server.notes`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
 
-from . import journal, scenarios
+from portkey_completions.engine.tokenizer import Tokenizer
+from portkey_completions.gateway.router import Router
+from portkey_completions.server import notes, shaping
+from portkey_completions.server.errors import APIError, error_type
+
+from . import faults, scenarios
 from .cassette import Cassette, replay
-from .errors import APIError, error_type
-from .gateway.router import Router
-from .tokenizer import Tokenizer
 
 DEFAULT_MESSAGES = {
     429: "Rate limit reached for requests (scenario). Please try again later.",
@@ -42,9 +45,9 @@ class Front:
 
     async def handle(self, headers: Mapping[str, str], body: dict[str, Any]) -> Response:
         alternative = self.router.alternative_name(headers)
-        journal.note(alternative=alternative)
+        notes.note(alternative=alternative)
         if self.cassette is not None:
-            journal.note(rule="replay")
+            notes.note(rule="replay")
             try:
                 return replay(self.cassette.find(body), self.replay_speed)
             except APIError as missing:
@@ -55,7 +58,7 @@ class Front:
             return APIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
         if rule is None:
             return await self.router.handle(headers, body)
-        journal.note(rule=rule.id)
+        notes.note(rule=rule.id)
         if rule.latency:
             await asyncio.sleep(rule.latency)
         if rule.fails:
@@ -69,11 +72,11 @@ class Front:
                 code=fields.get("code"),
             ).response()
         else:
-            token = scenarios.current.set(rule)
+            token = shaping.current.set(shaping.Shape(rule.text, functools.partial(faults.paced, rule=rule)))
             try:
                 response = await self.router.handle(headers, body)
             finally:
-                scenarios.current.reset(token)
+                shaping.current.reset(token)
         response.headers.update(rule.response_headers)
         return response
 

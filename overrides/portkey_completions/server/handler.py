@@ -25,14 +25,15 @@ from connexion import request as current_request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from portkey_completions.core import sse
+from portkey_completions.engine.catalog import ModelCard
+from portkey_completions.engine.completion import Choice, Piece, Run, Token
+from portkey_completions.engine.engine import Engine
+from portkey_completions.engine.sampler import Sampler, Sampling
 from portkey_completions_spec import models
 
-from . import faults, lifecycle, scenarios, sse
-from .catalog import ModelCard
-from .completion import Choice, Piece, Run, Token
-from .engine import Engine
+from . import lifecycle, shaping
 from .errors import APIError
-from .sampler import Sampler, Sampling
 
 logger = logging.getLogger(__name__)
 
@@ -349,11 +350,11 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
 
 
 async def answer(body: dict[str, Any], engine: Engine) -> Response:
-    """The engine's answer to a request body: the built-in `stub` provider, shaped by a matched scenario."""
-    rule = scenarios.current.get()
-    plan = Plan.from_body(body, engine, None if rule is None else rule.text)
+    """The engine's answer to a request body: the built-in `stub` provider, shaped as `shaping.current` asks."""
+    shape = shaping.current.get()
+    plan = Plan.from_body(body, engine, None if shape is None else shape.text)
     if plan.request.stream:
-        events = stream(plan) if rule is None else faults.paced(stream(plan), rule)
+        events = stream(plan) if shape is None or shape.pace is None else shape.pace(stream(plan))
         return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
     if plan.tokens() <= INLINE_TOKENS:
         response = complete(plan)

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from . import untrusted
-from .errors import APIError
+from portkey_completions.core import untrusted
+from portkey_completions.server.errors import APIError
 
 VERSION = 1
 # Hop-by-hop and framing headers: the server that replays sets its own.

@@ -11,9 +11,7 @@ import hashlib
 import importlib.resources
 from collections.abc import Iterator, Mapping
 
-import yaml
-
-from portkey_completions_spec import SPEC_PATH
+from portkey_completions.core import spec
 
 from . import catalog
 from .lm import NGramModel
@@ -27,8 +25,7 @@ def training_text() -> list[str]:
     """The documents the model learns from: corpus.txt's paragraphs, then the spec's descriptions."""
     corpus = importlib.resources.files(__package__).joinpath("corpus.txt").read_text(encoding="utf-8")
     documents = [p.strip() for p in corpus.split("\n\n") if p.strip()]
-    with open(SPEC_PATH, encoding="utf-8") as f:
-        documents += list(_descriptions(yaml.safe_load(f)))
+    documents += list(_descriptions(spec.load()))
     return documents
 
 

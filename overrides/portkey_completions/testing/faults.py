@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import sse
-from .errors import error_type
+from portkey_completions.core import sse
+from portkey_completions.server.errors import error_type
+
 from .scenarios import Rule
 
 # Not JSON: an event a client's parser must refuse.

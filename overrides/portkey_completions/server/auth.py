@@ -12,6 +12,8 @@ from typing import Any
 
 from connexion.security import NO_VALUE, ApiKeySecurityHandler, BearerSecurityHandler
 
+from portkey_completions.core import headers as portkey
+
 from .errors import APIError
 
 WWW_AUTHENTICATE = 'ApiKey realm="portkey", header="x-portkey-api-key"'
@@ -32,11 +34,9 @@ class Scheme:
         return "Authorization: Bearer" if self.bearer else self.header
 
     def present(self, headers: Mapping[str, str]) -> bool:
-        value = headers.get(self.header, "").strip()
         if self.bearer:
-            kind, _, token = value.partition(" ")
-            return kind.lower() == "bearer" and bool(token.strip())
-        return bool(value)
+            return portkey.bearer(headers.get(self.header)) is not None
+        return bool(headers.get(self.header, "").strip())
 
 
 @dataclass(frozen=True, eq=False)

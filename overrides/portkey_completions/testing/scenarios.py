@@ -22,7 +22,6 @@ request gets the first match of: its Prefer header, run-time rules (oldest first
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import re
 import threading
@@ -45,7 +44,6 @@ ALTERNATIVE_NAMES = frozenset({"virtual_key", "provider", "config", "custom_host
 _ids = itertools.count(1)
 
 # The rule the request being handled matched, for the engine's answer (text, stream pacing, faults).
-current: contextvars.ContextVar[Rule | None] = contextvars.ContextVar("scenario_rule", default=None)
 
 
 class RuleError(ValueError):

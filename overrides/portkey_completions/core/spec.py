@@ -1,8 +1,9 @@
-"""The effective spec's component schemas as JSON Schema, for jsonschema validators.
+"""The effective spec, loaded once, and its component schemas as JSON Schema.
 
-OpenAPI 3.0's `nullable: true` becomes a null branch and local `$ref`s are inlined; the rest is
-JSON Schema draft 4 as the spec writes it. Used by the client (request parameters) and by the
-gateway's --validate-upstream (responses and stream chunks).
+The one loader of `generated/portkey_completions_spec/openapi.yaml`: the app, the engine, the
+client, scripts and tests read the spec here, without importing connexion. OpenAPI 3.0's
+`nullable: true` becomes a null branch and local `$ref`s are inlined; the rest is JSON Schema
+draft 4 as the spec writes it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from portkey_completions_spec import SPEC_PATH
 
 
 @functools.cache
-def _spec() -> dict[str, Any]:
+def load() -> dict[str, Any]:
+    """The effective spec as a dict (shared: do not mutate)."""
     spec: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
     return spec
 
@@ -26,7 +28,7 @@ def _spec() -> dict[str, Any]:
 @functools.cache
 def schema(name: str) -> dict[str, Any]:
     """components/schemas/NAME as a self-contained JSON Schema."""
-    converted = _json_schema(_spec()["components"]["schemas"][name], _spec())
+    converted = _json_schema(load()["components"]["schemas"][name], load())
     assert isinstance(converted, dict)
     return converted
 

@@ -19,8 +19,9 @@ import yaml
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from . import untrusted
-from .errors import APIError
+from portkey_completions.core import untrusted
+from portkey_completions.server.errors import APIError
+
 from .journal import Journal
 from .scenarios import RuleError, Scenarios
 

@@ -25,10 +25,11 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import schemas
+from portkey_completions.core import headers as portkey
+from portkey_completions.core import spec
+
 from .auth import Alternatives
 from .errors import APIError
-from .gateway.store import STUB
 from .limits import replay_body
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ PATH = "/v1/completions"
 
 
 def compile_request_validator() -> Callable[[Any], bool]:
-    schema = {**schemas.schema("CreateCompletionRequest"), "$schema": "http://json-schema.org/draft-04/schema#"}
+    schema = {**spec.schema("CreateCompletionRequest"), "$schema": "http://json-schema.org/draft-04/schema#"}
     # Rust, not Python: a body checks in well under a microsecond, where fastjsonschema took 9
     # (it raises and catches an exception per oneOf branch tried).
     check = jsonschema_rs.validator_for(schema).is_valid
@@ -92,10 +93,10 @@ class FastPath:
                 break
         raw = b"".join(chunks)
         replay = replay_body(raw, receive)
-        if self.openai_compatible and "x-portkey-api-key" not in headers:
-            kind, _, token = headers.get("authorization", "").partition(" ")
-            if kind.lower() == "bearer" and token.strip():
-                headers = {**headers, "x-portkey-api-key": token.strip(), "x-portkey-provider": STUB}
+        if self.openai_compatible:
+            added = portkey.openai_compatible(headers)
+            if added:
+                headers = {**headers, **dict(added)}
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -2,13 +2,12 @@
 
 An ASGI middleware opens an entry per request (method, path, headers, body, status, timings,
 streamed events); the layers inside add what only they know (the auth alternative, the route,
-the scenario rule) through `note()`.
+the scenario rule) through `server.notes.note()`.
 """
 
 from __future__ import annotations
 
 import collections
-import contextvars
 import itertools
 import json
 import time
@@ -17,19 +16,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import untrusted
+from portkey_completions.core import untrusted
+from portkey_completions.server import notes
 
 SECRET_HEADERS = frozenset({"authorization", "x-portkey-api-key", "x-portkey-virtual-key", "cookie", "x-admin-token"})
 MAX_BODY = 64 * 1024
-
-_current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("journal_entry", default=None)
-
-
-def note(**fields: Any) -> None:
-    """Add fields to the journal entry of the request being handled (if it is journaled)."""
-    entry = _current.get()
-    if entry is not None:
-        entry.update(fields)
 
 
 def redact(value: str) -> str:
@@ -137,11 +128,10 @@ class JournalMiddleware:
                 entry["events"] += message.get("body", b"").count(b"\n\n")
             await send(message)
 
-        token = _current.set(entry)
         try:
-            await self.app(scope, receiving, sending)
+            with notes.recording(entry):
+                await self.app(scope, receiving, sending)
         finally:
-            _current.reset(token)
             entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
             entry["done"] = True
 
