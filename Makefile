@@ -23,9 +23,13 @@ gen-check: install
 serve: install
 	portkey-stub serve --port $(PORT) --openai-compatible
 
-.PHONY: test  ## Run the whole test suite, schemathesis and the regeneration check included
+.PHONY: test  ## Run the whole test suite: unit, contract, wire and harness tiers, schemathesis and the regeneration check included
 test: install
 	pytest
+
+.PHONY: test-unit  ## The fast loop: unit tests only (no server started), under 30 s
+test-unit: install
+	pytest tests/unit -m "not slow"
 
 .PHONY: fuzz  ## schemathesis against a live server (five auth sets x 2000 examples), then atheris on the parsers (60 s each)
 fuzz: install
@@ -49,11 +53,12 @@ bench-gateway: install
 	python scripts/bench_gateway.py
 	python scripts/bench_gateway.py --stream
 
-.PHONY: lint  ## Lint and format-check the hand-written code; mypy --strict over overrides/ and generated/
+.PHONY: lint  ## Lint and format-check the hand-written code; mypy --strict over overrides/ and generated/; the rooms' import contracts
 lint: install
 	ruff check overrides scripts tests
 	ruff format --check overrides scripts tests
 	mypy
+	lint-imports --no-logo
 
 .PHONY: help  ## List the targets
 help:

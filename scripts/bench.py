@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,15 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_engine
 import bench_gateway
 import benchkit
-from benchkit import pinned, server
+import httpx
+from benchkit import LOAD_CORE, SERVER_CORE, pinned, server, wrk
 
-SERVER_CORE, LOAD_CORE = "0", "1"
+from portkey_completions.testing import serving
+
 BODY = {
     "model": "gpt-3.5-turbo-instruct",
     "prompt": "Say this is a test",
@@ -55,37 +51,6 @@ async def completions(request):
 
 app = Starlette(routes=[Route("/v1/completions", completions, methods=["POST"])])
 """
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("installing wrk from Debian's packages…", file=sys.stderr)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    )
-    return shutil.which("wrk") or "wrk"
-
-
-def wrk(wrk_bin: str, url: str, seconds: float, connections: int, script: str) -> dict[str, float]:
-    command = [wrk_bin, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", script, "--latency", url]
-    out = subprocess.run(pinned(LOAD_CORE, command), capture_output=True, text=True, check=True).stdout
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": ms("50%"),
-        "p99": ms("99%"),
-        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
-        "errors": float(sum(int(g) for g in errors.groups())) if errors else 0.0,
-        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
-    }
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -140,7 +105,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="seconds per wrk run (default: 10, quick: 2)")
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 10.0)
-    wrk_bin = ensure_wrk()
+    wrk_bin = benchkit.find_wrk()
     stub = [*benchkit.STUB, "--no-swagger-ui"]
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,7 +119,7 @@ def main() -> None:
             ("bare Starlette (baseline)", [sys.executable, "-m", "uvicorn", "bare:app", "--log-level", "warning"], tmp),
             ("portkey-stub", stub, None),
         ]:
-            port = benchkit.free_port()
+            port = serving.free_port()
             with server([*argv, "--port", str(port)], port, core=SERVER_CORE, cwd=cwd):
                 url = f"http://127.0.0.1:{port}/v1/completions"
                 wrk(wrk_bin, url, 1 if args.quick else 3, 32, str(script))  # warm-up
@@ -176,7 +141,7 @@ def main() -> None:
             )
         )
 
-        port = benchkit.free_port()
+        port = serving.free_port()
         with server([*stub, "--port", str(port)], port, core=SERVER_CORE):
             pid = benchkit.serving_pid(port)
             url = f"http://127.0.0.1:{port}/v1/completions"

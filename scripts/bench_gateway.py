@@ -18,6 +18,8 @@ from pathlib import Path
 import benchkit
 import httpx
 
+from portkey_completions.testing import serving
+
 BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 16, "temperature": 0}
 
 
@@ -27,7 +29,7 @@ def measure(requests: int, stream: bool, route: str = "provider") -> tuple[list[
     route: `provider` (a store maps a provider name to the upstream) or `custom_host` (the
     request names the upstream's URL).
     """
-    up_port, gw_port = benchkit.free_port(), benchkit.free_port()
+    up_port, gw_port = serving.free_port(), serving.free_port()
     upstream_argv = [*benchkit.STUB, "--openai-compatible", "--port", str(up_port)]
     with benchkit.server(upstream_argv, up_port) as upstream, tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "store.yaml"

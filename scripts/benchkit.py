@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,10 @@ from pathlib import Path
 
 import httpx
 
+from portkey_completions.testing import serving
+
+SERVER_CORE, LOAD_CORE = "0", "1"  # servers on one core, the load generator on the other
 STUB = [sys.executable, "-m", "portkey_completions.cli", "serve", "--log-level", "warning"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pinned(core: str | None, argv: list[str]) -> list[str]:
@@ -35,34 +31,42 @@ def pinned(core: str | None, argv: list[str]) -> list[str]:
 def server(
     argv: list[str], port: int, *, core: str | None = None, cwd: str | None = None, log: Path | None = None
 ) -> Iterator[str]:
-    """Run a server process until the block ends; yield its base URL once it answers.
+    """Run a server process, pinned to `core`, until the block ends; yield its base URL once it answers.
 
     log: a file for the server's stdout and stderr (else they are discarded).
     """
-    out = log.open("w") if log is not None else subprocess.DEVNULL
-    proc = subprocess.Popen(pinned(core, argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if log is not None:
-            out.close()  # type: ignore[union-attr]
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("w")) if log is not None else subprocess.DEVNULL
+        yield stack.enter_context(serving.process(pinned(core, argv), port, output=out, cwd=cwd))
 
 
-def wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    """Return once the server at url answers; raise if it exits or takes over 30 s."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url + "/", timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"{proc.args} did not start") from None
-            time.sleep(0.1)
+def find_wrk() -> str:
+    """wrk's path. Installing it is .ci/run's job (Debian's package), never a script's."""
+    found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian's package; .ci/run installs it)")
+    return found
+
+
+def wrk(wrk_bin: str, url: str, seconds: float, connections: int, script: str) -> dict[str, float]:
+    """One wrk run against url, on the load core: req/s, p50 and p99 (ms), requests, errors, non-2xx."""
+    command = [wrk_bin, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", script, "--latency", url]
+    out = subprocess.run(pinned(LOAD_CORE, command), capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "errors": float(sum(int(g) for g in errors.groups())) if errors else 0.0,
+        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+    }
 
 
 def timed(client: httpx.Client, url: str, headers: dict[str, str], body: dict[str, object], stream: bool) -> float:

@@ -3,7 +3,7 @@
 Every row is measured here, in this run, on loopback, and says whether it holds; the exit status
 is 0 only if every row does. Processes: the server under test (`portkey-stub serve`), a second
 `portkey-stub serve` as an upstream that misbehaves on request (scenario rules chosen by prompt),
-and tests/scripted_server.py as an upstream that records exactly what it was sent.
+and tests/support/scripted_server.py as an upstream that records exactly what it was sent.
 
     python scripts/robustness.py [--quick]
 
@@ -29,15 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import benchkit
 import httpx
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench
-import benchkit
+from portkey_completions.testing import serving
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTED = ROOT / "tests" / "scripted_server.py"
+SCRIPTED = ROOT / "tests" / "support" / "scripted_server.py"
 MODEL = "gpt-3.5-turbo-instruct"
 BODY = {"model": MODEL, "prompt": "Say this is a test", "max_tokens": 8}
 KEY = {"x-portkey-api-key": "pk-robust"}
@@ -321,14 +320,14 @@ def sigterm_during_streams(n: int, tmp: Path) -> Row:
 
     uvicorn re-raises the signal once it has drained, so a clean exit is -15 (or 0), on its own.
     """
-    port = benchkit.free_port()
+    port = serving.free_port()
     slow = tmp / "slow.yaml"
     slow.write_text("rules:\n  - respond: {tokens_per_second: 50}\n")  # streams still running at the signal
     argv = [*benchkit.STUB, "--port", str(port), "--scenarios", str(slow)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        benchkit.wait_until_up(url, proc)
+        serving.wait_until_up(url + "/", lambda: proc.poll() is None)
         body = {**BODY, "stream": True, "max_tokens": 4000, "logit_bias": {"100257": -100}, "model": "davinci-002"}
         endings: list[str | None] = []
 
@@ -394,7 +393,7 @@ end
 
 def soak(url: str, upstream: str, total: int) -> list[Row]:
     """total requests, a third each: JSON, streamed (16 tokens), and through the gateway to a second server."""
-    wrk_bin = bench.ensure_wrk()
+    wrk_bin = benchkit.find_wrk()
     port = int(url.rsplit(":", 1)[1])
     pid = benchkit.serving_pid(port)
     plain = json.dumps({**BODY, "max_tokens": 16})
@@ -418,7 +417,7 @@ def soak(url: str, upstream: str, total: int) -> list[Row]:
             """wrk runs of a few seconds until `limit` requests have been answered (wrk counts by time)."""
             runs: list[dict[str, float]] = []
             while sum(r["requests"] for r in runs) < limit:
-                runs.append(bench.wrk(wrk_bin, f"{url}/v1/completions", 3, 16, str(script)))
+                runs.append(benchkit.wrk(wrk_bin, f"{url}/v1/completions", 3, 16, str(script)))
             seconds = sum(r["requests"] / r["rps"] for r in runs)
             total = {k: sum(r[k] for r in runs) for k in ("requests", "errors", "non2xx")}
             return {**total, "rps": total["requests"] / seconds}
@@ -468,7 +467,7 @@ def secrets(tmp: Path, scripted: str) -> list[Row]:
     }
     (tmp / "secrets-store.yaml").write_text(yaml.safe_dump(store))
     log = tmp / "secrets-server.log"
-    port = benchkit.free_port()
+    port = serving.free_port()
     argv = [
         *benchkit.STUB[:-2],
         "--log-level",
@@ -523,7 +522,7 @@ def servers(tmp: Path) -> Iterator[tuple[str, str, str, str]]:
     rules = tmp / "faults.yaml"
     rules.write_text(yaml.safe_dump(FAULT_RULES))
     with ExitStack() as stack:
-        up_port, scripted_port, stub_port, gw_port = (benchkit.free_port() for _ in range(4))
+        up_port, scripted_port, stub_port, gw_port = (serving.free_port() for _ in range(4))
         upstream = stack.enter_context(
             benchkit.server(
                 [*benchkit.STUB, "--openai-compatible", "--scenarios", str(rules), "--port", str(up_port)], up_port

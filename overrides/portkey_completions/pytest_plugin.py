@@ -14,9 +14,6 @@ a server thread; any other keyword goes to `create_app` (store=, scenarios_path=
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -117,21 +114,7 @@ def portkey_stub(request: pytest.FixtureRequest) -> Iterator[PortkeyStub]:
     if in_process:
         yield PortkeyStub(app, "http://portkey-stub.test/v1", in_process=True)
         return
-    import uvicorn
+    from portkey_completions.testing import serving
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="portkey-stub", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the portkey-stub server did not start")
-        time.sleep(0.01)
-    try:
-        yield PortkeyStub(app, f"http://127.0.0.1:{port}/v1", in_process=False)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving.thread(app) as url:
+        yield PortkeyStub(app, f"{url}/v1", in_process=False)

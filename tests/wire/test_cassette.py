@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import _free_port, running
+from portkey_completions.testing.serving import free_port, process
 
 pytestmark = pytest.mark.wire
 
@@ -43,9 +43,9 @@ def raw_post(url: str, body: dict, headers: dict) -> tuple[int, bytes, list[byte
 def cassette(tmp_path_factory, upstream) -> tuple[Path, dict[str, bytes]]:
     """A cassette recorded from a live upstream, and the bytes the recording client received."""
     path = tmp_path_factory.mktemp("cassette") / "completions.json"
-    port = _free_port()
+    port = free_port()
     argv = [*STUB, "record", "--upstream", f"{upstream}/v1", "--cassette", str(path), "--port", str(port)]
-    with running([*argv, "--log-level", "warning"], port, "/") as recorder:
+    with process([*argv, "--log-level", "warning"], port) as recorder:
         bearer = {"Authorization": "Bearer sk-upstream"}  # the upstream runs --openai-compatible
         received = {
             "plain": raw_post(recorder, PLAIN, bearer)[1],
@@ -58,9 +58,9 @@ def cassette(tmp_path_factory, upstream) -> tuple[Path, dict[str, bytes]]:
 @pytest.fixture(scope="module")
 def replayer(cassette) -> str:
     path, _ = cassette
-    port = _free_port()
+    port = free_port()
     argv = [*STUB, "serve", "--replay", str(path), "--replay-speed", "0", "--port", str(port), "--log-level", "warning"]
-    with running(argv, port, "/") as url:
+    with process(argv, port) as url:
         yield url
 
 
@@ -96,15 +96,15 @@ def test_replay_keeps_the_recorded_pace_or_scales_it(tmp_path, scripted_server):
     events = [f"data: {json.dumps({'n': i})}" for i in range(5)] + ["data: [DONE]"]
     httpx.post(f"{scripted_server}/__script", json=[{"events": events, "interval": 0.1}]).raise_for_status()
     path = tmp_path / "paced.json"
-    port = _free_port()
+    port = free_port()
     argv = [*STUB, "record", "--upstream", f"{scripted_server}/v1", "--cassette", str(path), "--port", str(port)]
-    with running([*argv, "--log-level", "warning"], port, "/") as recorder:
+    with process([*argv, "--log-level", "warning"], port) as recorder:
         raw_post(recorder, STREAMED, {"Authorization": "Bearer sk"})
         wait_for(path, 1)
     for speed, low, high in [("1", 0.4, 1.5), ("4", 0.08, 0.35)]:
-        port = _free_port()
+        port = free_port()
         argv = [*STUB, "serve", "--replay", str(path), "--replay-speed", speed, "--port", str(port)]
-        with running([*argv, "--log-level", "warning"], port, "/") as url:
+        with process([*argv, "--log-level", "warning"], port) as url:
             started = time.monotonic()
             _, _, got = raw_post(url, STREAMED, PORTKEY)
             elapsed = time.monotonic() - started

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ALTERNATIVES, BODY
 from portkey_completions.core.spec import load as load_spec
 from portkey_completions.server.auth import Alternatives
+from support import ALTERNATIVES, BODY
+
+pytestmark = pytest.mark.usefixtures("upstream")  # the custom_host header set goes to it
 
 
 @pytest.fixture(scope="module")

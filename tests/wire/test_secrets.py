@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import _free_port, running
+from portkey_completions.testing.serving import free_port, process
 
 pytestmark = pytest.mark.wire
 
@@ -36,9 +36,9 @@ def gateway(tmp_path, scripted_server):
     path = tmp_path / "store.yaml"
     path.write_text(yaml.safe_dump(store))
     log = tmp_path / "server.log"
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
-    with log.open("w") as out, running([*argv, "--log-level", "debug"], port, "/", output=out) as url:
+    with log.open("w") as out, process([*argv, "--log-level", "debug"], port, output=out) as url:
         yield url, log
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "robustness.py"
+from support import ROOT
+
+SCRIPT = ROOT / "scripts" / "robustness.py"
 
 pytestmark = pytest.mark.wire
 

@@ -12,12 +12,12 @@ import openai
 import pytest
 from portkey_ai import Portkey
 
-from conftest import ALTERNATIVES, API_KEY, AUTH, BODY, NO_END
 from portkey_completions_client import Client
 from portkey_completions_client.api.completions import create_completion
 from portkey_completions_client.models import CreateCompletionRequest, CreateCompletionResponse
+from support import ALTERNATIVES, API_KEY, AUTH, BODY, NO_END
 
-pytestmark = pytest.mark.wire
+pytestmark = [pytest.mark.wire, pytest.mark.usefixtures("upstream")]  # custom_host goes to it
 
 
 def raw_chunks(url: str, body: dict) -> tuple[str, list[bytes]]:
@@ -238,11 +238,11 @@ def test_serve_with_two_workers_answers_from_two_processes():
     """`serve --workers 2`: uvicorn's worker processes, each with its own app (ids carry a per-process prefix)."""
     import sys
 
-    from conftest import _free_port, running
+    from portkey_completions.testing.serving import free_port, process
 
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--workers", "2"]
-    with running([*argv, "--log-level", "warning"], port, "/") as url:
+    with process([*argv, "--log-level", "warning"], port) as url:
         prefixes = set()
         for _ in range(60):
             # A new connection each time, so the kernel spreads them over the workers.
@@ -263,14 +263,14 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path, work
     import signal
     import sys
 
-    from conftest import _free_port, running
+    from portkey_completions.testing.serving import free_port, process
 
     rules = tmp_path / "slow.yaml"
     rules.write_text("rules:\n  - respond: {tokens_per_second: 20}\n")
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--scenarios", str(rules)]
     started: list = []
-    with running([*argv, *workers, "--log-level", "warning"], port, "/", started=started) as url:
+    with process([*argv, *workers, "--log-level", "warning"], port, started=started) as url:
         body = {**BODY, "stream": True, "max_tokens": 400, "logit_bias": NO_END}
         events = []
         begun = time.monotonic()

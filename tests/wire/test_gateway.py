@@ -19,10 +19,10 @@ import httpx
 import pytest
 import yaml
 
-from conftest import _free_port, running
 from portkey_completions.app import create_app
 from portkey_completions.gateway import hosts
 from portkey_completions.gateway.store import Store, VirtualKey
+from portkey_completions.testing.serving import free_port, process
 
 pytestmark = pytest.mark.wire
 
@@ -60,9 +60,9 @@ def store_data(upstream: str, scripted: str) -> dict[str, Any]:
 def gateway(tmp_path_factory, upstream, scripted_server) -> Iterator[str]:
     path = tmp_path_factory.mktemp("gateway") / "store.yaml"
     path.write_text(yaml.safe_dump(store_data(upstream, scripted_server)))
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
-    with running([*argv, "--validate-upstream", "--log-level", "warning"], port, "/") as url:
+    with process([*argv, "--validate-upstream", "--log-level", "warning"], port) as url:
         yield url
 
 
@@ -456,10 +456,10 @@ def test_store_files_toml_and_errors(tmp_path):
 
 
 def test_no_store_is_announced_at_start(tmp_path):
-    port = _free_port()
+    port = free_port()
     log_file = tmp_path / "err.log"
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--log-level", "warning"]
-    with log_file.open("w") as err, running(argv, port, "/", output=err):
+    with log_file.open("w") as err, process(argv, port, output=err):
         pass  # the notice is printed before the server answers
     assert "any non-empty x-portkey-api-key is accepted" in log_file.read_text()
 
@@ -495,11 +495,11 @@ def test_sigterm_ends_a_relayed_stream_cleanly(tmp_path, scripted_server):
     path = tmp_path / "store.yaml"
     path.write_text(yaml.safe_dump({"api_keys": ["pk-gw"], "providers": {"flaky": f"{scripted_server}/v1"}}))
     script(scripted_server, [{"events": [f"data: {CHUNK}"] * 40 + ["data: [DONE]"], "interval": 0.1}])
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
     started: list = []
     headers = {**KEY, "authorization": "Bearer sk", "x-portkey-provider": "flaky"}
-    with running([*argv, "--log-level", "warning"], port, "/", started=started) as url:
+    with process([*argv, "--log-level", "warning"], port, started=started) as url:
         data = []
         began = time.monotonic()
         with httpx.stream(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_engine.py"
+from support import ROOT
+
+SCRIPT = ROOT / "scripts" / "bench_engine.py"
 
 
 def test_bench_engine_runs_and_reports_every_figure():

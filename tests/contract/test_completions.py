@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import AUTH, BODY, NO_END
+from support import AUTH, BODY, NO_END
 
 
 def complete(client, **patch) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import AUTH, BODY
 from portkey_completions.app import create_app
+from support import AUTH, BODY
 
 
 def assert_error(response, status: int, *, param=None, says: str = "") -> dict:
@@ -256,12 +256,12 @@ def test_a_stalled_upload_is_408():
     import sys
     import time
 
-    from conftest import _free_port, running
+    from portkey_completions.testing.serving import free_port, process
 
-    port = _free_port()
+    port = free_port()
     # A 1 s stall keeps the test short.
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--body-timeout", "1"]
-    with running(argv, port, "/"):
+    with process(argv, port):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             head = "".join(f"{k}: {v}\r\n" for k, v in {**AUTH, "content-type": "application/json"}.items())
             sock.sendall(f"POST /v1/completions HTTP/1.1\r\nhost: x\r\n{head}content-length: 100\r\n\r\n{{".encode())

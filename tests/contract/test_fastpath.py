@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import AUTH
 from portkey_completions.app import create_app
 from portkey_completions.core import spec
+from support import AUTH
 
 FIELDS = sorted(spec.schema("CreateCompletionRequest")["properties"])
 BASE = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 3, "seed": 1}
@@ -40,7 +40,7 @@ bodies = st.dictionaries(st.sampled_from([*FIELDS, "unknown_field"]), values, ma
 FAST, SLOW = create_app(), create_app(fast_path=False)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300)
 @given(body=bodies)
 def test_the_fast_path_and_connexion_agree(body):
     content = json.dumps(body)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_atheris.py"
+from support import ROOT
+
+SCRIPT = ROOT / "scripts" / "fuzz_atheris.py"
 
 
 def test_every_atheris_target_holds_for_a_bounded_run(tmp_path):

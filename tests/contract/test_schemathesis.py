@@ -11,12 +11,14 @@ import zlib
 
 import pytest
 import schemathesis
-from cross_field import positive_data_acceptance_or_documented_400
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
-from conftest import ALTERNATIVES, FUZZ_STATUSES
 from portkey_completions.app import create_app
+from support import ALTERNATIVES, FUZZ_STATUSES
+from support.cross_field import positive_data_acceptance_or_documented_400
+
+pytestmark = pytest.mark.usefixtures("upstream")  # the custom_host header set goes to it
 
 schema = schemathesis.openapi.from_asgi("/v1/openapi.json", create_app(validate_responses=True))
 schema.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE])
@@ -38,7 +40,7 @@ def status_distribution():
 
 @schema.parametrize()
 # Derandomized: CI must not turn red on a new random draw; `make fuzz` is where exploration happens.
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+@settings(max_examples=150)
 def test_api(case):
     headers = HEADER_SETS[zlib.crc32(repr(case.body).encode()) % len(HEADER_SETS)]
     # ignored_auth expects made-up keys to be refused. Without a key store the

@@ -98,6 +98,9 @@ def test_logprobs_and_top_k_match_dense_arithmetic(context, name):
         assert lp == pytest.approx(reference[w], abs=1e-9)
 
 
+# 20,000 draws a case, each building the step's distribution: about 30 s in all, so `make
+# test-unit` (the fast loop) leaves it to `make test`.
+@pytest.mark.slow
 @pytest.mark.parametrize("temperature", [0.3, 1.0, 1.8])
 @pytest.mark.parametrize("top_p", [1.0, 0.6])
 def test_sampling_frequencies_match_temperature_and_nucleus(temperature, top_p):

@@ -1,0 +1,120 @@
+"""A server on loopback, and knowing when it answers: the one way for the pytest plugin, the tests and the scripts.
+
+`process` runs a server command (a `portkey-stub serve`, a baseline app, a scripted upstream) in
+its own process; `thread` runs an ASGI app under uvicorn in a thread of this one. Both return
+once the server answers, and stop it when the block ends. `wait_until` is the polling loop every
+wait for an event uses, so that no test sleeps a fixed time and hopes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+START_TIMEOUT = 30.0  # seconds a server may take to answer its first request
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll `check` until it returns something true, and return that; AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(interval)
+
+
+def wait_until_up(url: str, alive: Callable[[], bool] = lambda: True, timeout: float = START_TIMEOUT) -> None:
+    """Return once `url` answers an HTTP request (any status).
+
+    Raises:
+        RuntimeError: `alive()` turned false (the server exited), or `timeout` passed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if not alive():
+                raise RuntimeError(f"the server for {url} exited before it answered") from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server for {url} did not answer within {timeout} s") from None
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def process(
+    argv: Sequence[str],
+    port: int,
+    *,
+    ready_path: str = "/",
+    output: IO[Any] | int | None = None,
+    cwd: str | Path | None = None,
+    started: list[subprocess.Popen[bytes]] | None = None,
+) -> Iterator[str]:
+    """Run `argv` (a server listening on 127.0.0.1:port) until the block ends; yield its base URL once it answers.
+
+    Args:
+        output: where the process's stdout and stderr go (a file, or subprocess.DEVNULL); None: ours.
+        started: if given, gets the process (for a test that signals it).
+    """
+    streams: dict[str, Any] = {} if output is None else {"stdout": output, "stderr": subprocess.STDOUT}
+    proc = subprocess.Popen(list(argv), cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **streams)
+    if started is not None:
+        started.append(proc)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + ready_path, alive=lambda: proc.poll() is None)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def thread(app: Any, *, log_level: str = "warning") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread of this process until the block ends; yield its base URL."""
+    import uvicorn  # only the server needs it
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="off"))
+    runner = threading.Thread(target=server.run, name="portkey-stub", daemon=True)
+    runner.start()
+    try:
+        wait_until(
+            lambda: server.started or not runner.is_alive(),
+            timeout=START_TIMEOUT,
+            what="uvicorn's start",
+            interval=0.01,
+        )
+        if not server.started:
+            raise RuntimeError("the server thread ended before it started serving")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        runner.join(timeout=10)

@@ -1,0 +1,62 @@
+"""generated/ is exactly what `make gen` writes, and the rooms keep their import rule (import-linter)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support import ROOT
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_generated_has_not_drifted():
+    result = subprocess.run(["scripts/gen-check.sh"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def lint_imports(package_root: Path) -> subprocess.CompletedProcess[str]:
+    """lint-imports with pyproject's contracts, over the package found first at `package_root`."""
+    path = os.pathsep.join([str(package_root), str(ROOT / "generated")])
+    return subprocess.run(
+        [str(BIN / "lint-imports"), "--no-logo", "--no-cache", "--config", str(ROOT / "pyproject.toml")],
+        cwd=ROOT, env={**ENV, "PYTHONPATH": path}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_rooms_keep_their_import_rule():
+    result = lint_imports(ROOT / "overrides")
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        # The three imports the redesign removed: each one back breaks the layers contract.
+        (
+            "server/fastpath.py",
+            "from portkey_completions.gateway.store import Store",
+            "server is not allowed to import",
+        ),
+        ("server/handler.py", "from portkey_completions.testing import faults", "server is not allowed to import"),
+        ("gateway/router.py", "from portkey_completions.testing import journal", "gateway is not allowed to import"),
+        # Spelled the ways a string match would miss.
+        ("client/params.py", "import portkey_completions.server.errors as e", "client is not allowed to import"),
+        ("engine/sampler.py", "from portkey_completions import client", "engine is not allowed to import"),
+        ("engine/lm.py", "import starlette", "The engine imports nothing from HTTP"),
+    ],
+)
+def test_an_import_against_the_rule_fails_lint(tmp_path, module, line, broken):
+    copy = tmp_path / "portkey_completions"
+    shutil.copytree(ROOT / "overrides" / "portkey_completions", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}  # noqa\n", encoding="utf-8")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0, result.stdout[-4000:]
+    assert broken in result.stdout.replace("portkey_completions.", "").replace("\n", " "), result.stdout[-4000:]

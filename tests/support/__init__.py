@@ -1,0 +1,48 @@
+"""What the tests share: request constants, the header set of each auth alternative, one hypothesis profile.
+
+Servers are started and waited for with `portkey_completions.testing.serving` (the plugin's and
+the scripts' way too); fixtures live in `tests/conftest.py`.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTED_SERVER = Path(__file__).resolve().with_name("scripted_server.py")
+
+API_KEY = {"x-portkey-api-key": "pk-test"}
+
+# One complete header set per auth alternative of the spec, in spec order. The custom host is
+# filled in by the `upstream` fixture (a second real server); tests that send it ask for that fixture.
+ALTERNATIVES = {
+    "virtual_key": {**API_KEY, "x-portkey-virtual-key": "vk-test"},
+    "provider": {**API_KEY, "Authorization": "Bearer sk-test", "x-portkey-provider": "openai"},
+    "config": {**API_KEY, "x-portkey-config": '{"provider": "openai", "api_key": "sk-test"}'},
+    "custom_host": {
+        **API_KEY,
+        "Authorization": "Bearer sk-test",
+        "x-portkey-provider": "openai",
+        "x-portkey-custom-host": "http://127.0.0.1:9/v1",
+    },
+}
+AUTH = ALTERNATIVES["virtual_key"]
+
+# Banning <|endoftext|> (a real logit_bias) makes a choice run to max_tokens: finish_reason "length".
+NO_END = {"100257": -100}
+
+# Status codes schemathesis saw, filled by test_schemathesis.py and printed at the end of the run.
+FUZZ_STATUSES: collections.Counter[int] = collections.Counter()
+
+BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 7, "temperature": 0}
+
+# One hypothesis profile for every property test: repeatable (derandomized, no example database),
+# no deadline (a loaded 2-core machine is slow at times), and health checks off because the
+# strategies build whole request bodies on purpose. A test sets only its own max_examples.
+settings.register_profile(
+    "portkey", deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
+settings.load_profile("portkey")
