@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -19,6 +19,10 @@ from portkey_completions.server import lifecycle
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 
 from . import __version__
+from .options import ServerOptions
+
+if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
+    from portkey_completions.app import StubApp
 
 # 8787 is the Portkey gateway's own default port, so SDKs pointed at a local
 # gateway reach this server unchanged.
@@ -177,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 _ARGV_ENV = "PORTKEY_STUB_ARGV"
 
 
-def worker_app() -> Any:
+def worker_app() -> StubApp:
     """The app of one `serve --workers N` process, from the arguments the parent checked."""
     parser = build_parser()
     args = parser.parse_args(json.loads(os.environ[_ARGV_ENV]))
@@ -185,7 +189,7 @@ def worker_app() -> Any:
     return build_app(parser, args, quiet=True)
 
 
-def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quiet: bool = False) -> Any:
+def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quiet: bool = False) -> StubApp:
     from portkey_completions.app import create_app
     from portkey_completions.engine import catalog
 
@@ -212,7 +216,7 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
         if not getattr(args, flag) > 0:
             parser.error(f"--{flag.replace('_', '-')} must be a positive number of seconds")
     try:
-        app = create_app(
+        options = ServerOptions(
             store=store,
             trusted_hosts=trusted,
             validate_upstream=args.validate_upstream,
@@ -228,6 +232,7 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
             validate_responses=args.validate_responses,
             swagger_ui=not args.no_swagger_ui,
         )
+        app = create_app(options)
     except (OSError, ValueError, yaml.YAMLError) as exc:  # a scenario file or cassette that cannot be used
         parser.error(str(exc))
     # The tokenizer and the model are a few hundred thousand objects that live as long as the

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from portkey_completions.testing.serving import free_port, process
+from portkey_completions.testing.serving import free_port, process, wait_until
 
 pytestmark = pytest.mark.wire
 
@@ -21,14 +21,13 @@ STREAMED = {**PLAIN, "prompt": "Once upon a time", "stream": True, "max_tokens":
 
 
 def wait_for(path: Path, interactions: int) -> dict:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if path.exists():
-            data = json.loads(path.read_text())
-            if len(data["interactions"]) >= interactions:
-                return data
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never held {interactions} interactions")
+    def written() -> dict | None:
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return data if len(data["interactions"]) >= interactions else None
+
+    return wait_until(written, timeout=10, what=f"{path} to hold {interactions} interactions")
 
 
 def raw_post(url: str, body: dict, headers: dict) -> tuple[int, bytes, list[bytes]]:

@@ -1,3 +1,4 @@
+# Over 400 lines: the client's behaviour against two real servers, one section per concern.
 """portkey_completions.client against real servers on loopback: the stub, and a scripted upstream."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from portkey_completions.client import (
     RequestTimeoutError,
     Retries,
 )
+from portkey_completions.testing.serving import wait_until
 from portkey_completions_client.models import CreateCompletionChunk, CreateCompletionResponse
 from support import NO_END
 from support.scripted_server import COMPLETION
@@ -362,13 +364,11 @@ def slow_stream(n: int = 200) -> dict[str, Any]:
 
 
 def wait_for_disconnect(url: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def disconnected() -> dict[str, Any] | None:
         [entry] = log(url)
-        if entry.get("disconnected"):
-            return entry
-        time.sleep(0.05)
-    raise AssertionError(f"the server never saw the client go: {log(url)}")
+        return entry if entry.get("disconnected") else None
+
+    return wait_until(disconnected, timeout=5, what="the scripted server to see the client go")
 
 
 def first_two(stream: Iterator[CreateCompletionChunk]) -> list[str]:

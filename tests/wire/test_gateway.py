@@ -1,3 +1,4 @@
+# Over 400 lines: the gateway against real upstreams, one section per route, config and fault.
 """The gateway on loopback, in front of real upstreams.
 
 Processes: a gateway (`portkey-stub serve --store … --validate-upstream`), a second

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from portkey_completions.testing.serving import free_port, process
+from portkey_completions.testing.serving import free_port, process, wait_until
 
 pytestmark = pytest.mark.wire
 
@@ -72,7 +71,12 @@ def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_ser
     assert [a.status_code for a in answers] == [200, 200, 200, 401, 401, 400, 400]
     journal = httpx.get(f"{url}/__admin/journal").text
     upstream: list[dict[str, Any]] = httpx.get(f"{scripted_server}/__log").json()
-    time.sleep(0.2)  # let the log reach the file
+    # The last request's access-log line is the last thing it logs: wait for it to reach the file.
+    wait_until(
+        lambda: log.read_text().count('"POST /v1/completions HTTP/1.1"') >= len(answers),
+        timeout=10,
+        what="every request's access-log line in the server's log",
+    )
     channels = {
         "responses": "\n".join(a.text + json.dumps(dict(a.headers)) for a in answers),
         "journal": journal,

@@ -60,13 +60,14 @@ class _Base:
             ValueError: The arguments are not exactly one auth alternative, or a value is invalid.
         """
         self.credentials = Credentials(api_key, virtual_key, provider, authorization, config, custom_host)
-        headers = {
+        # Public: what every request of this client carries (a test transport needs them too).
+        self.headers: dict[str, str] = {
             **self.credentials.headers(),
             **optional_headers(trace_id=trace_id, metadata=metadata, request_timeout=request_timeout),
         }
         self.retries = retries if isinstance(retries, Retries) else Retries(max_retries=retries)
         http_timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self.client = Client(base_url=base_url.rstrip("/"), headers=headers, timeout=http_timeout)
+        self.client = Client(base_url=base_url.rstrip("/"), headers=self.headers, timeout=http_timeout)
 
     @staticmethod
     def _body(values: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from portkey_completions.core import headers as portkey
+from portkey_completions.core.alternatives import Alternative
 
 # Which arguments each alternative takes, beside api_key. The spec's four, in its order.
-ALTERNATIVES: Mapping[str, frozenset[str]] = {
-    "virtual key": frozenset({"virtual_key"}),
-    "provider": frozenset({"provider", "authorization"}),
-    "config": frozenset({"config"}),
-    "custom host": frozenset({"provider", "authorization", "custom_host"}),
+ALTERNATIVES: Mapping[Alternative, frozenset[str]] = {
+    Alternative.VIRTUAL_KEY: frozenset({"virtual_key"}),
+    Alternative.PROVIDER: frozenset({"provider", "authorization"}),
+    Alternative.CONFIG: frozenset({"config"}),
+    Alternative.CUSTOM_HOST: frozenset({"provider", "authorization", "custom_host"}),
 }
 
 
@@ -49,7 +50,7 @@ class Credentials:
                 raise ValueError(f"{name} is empty")
 
     @property
-    def alternative(self) -> str:
+    def alternative(self) -> Alternative:
         given = frozenset(
             n
             for n in ("virtual_key", "provider", "authorization", "config", "custom_host")

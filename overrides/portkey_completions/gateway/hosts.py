@@ -23,7 +23,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
-from portkey_completions.server.errors import APIError
+from portkey_completions.server.errors import ServerAPIError
 
 DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
 
@@ -39,9 +39,9 @@ _CANONICAL_V4 = re.compile(rf"{_OCTET}(\.{_OCTET}){{3}}")
 class HostRefused(ValueError):
     """The custom host is not one the gateway will call."""
 
-    def api_error(self) -> APIError:
+    def api_error(self) -> ServerAPIError:
         """As the 400 a caller gets, whether the form was refused or the address dialled."""
-        return APIError(400, f"{self}.", param="x-portkey-custom-host", code="custom_host_refused")
+        return ServerAPIError(400, f"{self}.", param="x-portkey-custom-host", code="custom_host_refused")
 
 
 def _trusted(host: str, trusted: Iterable[str]) -> bool:

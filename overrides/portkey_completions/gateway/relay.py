@@ -27,7 +27,7 @@ import orjson
 
 from portkey_completions.core import spec, sse, untrusted
 from portkey_completions.server import lifecycle
-from portkey_completions.server.errors import APIError
+from portkey_completions.server.errors import ServerAPIError
 
 from .pool import TRANSPORT_ERRORS
 
@@ -102,4 +102,4 @@ def _problem(data: str, validate: bool) -> str | None:
 
 def _failure(provider: str, what: str, code: str) -> bytes:
     status = 504 if code == "upstream_timeout" else 502
-    return sse.event(orjson.dumps(APIError(status, f"The upstream {provider} {what}.", code=code).body()))
+    return sse.event(orjson.dumps(ServerAPIError(status, f"The upstream {provider} {what}.", code=code).body()))

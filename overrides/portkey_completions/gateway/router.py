@@ -26,10 +26,11 @@ from typing import Any
 from starlette.responses import Response
 
 from portkey_completions.core import headers as portkey
+from portkey_completions.core.alternatives import Alternative
 from portkey_completions.core.headers import STUB
 from portkey_completions.server import notes
-from portkey_completions.server.auth import Alternative, Alternatives
-from portkey_completions.server.errors import APIError
+from portkey_completions.server.auth import Alternatives, Requirement
+from portkey_completions.server.errors import ServerAPIError
 
 from . import config as configs
 from . import hosts
@@ -90,26 +91,28 @@ class Router:
         self.validate_upstream = validate_upstream
         self.timeout = timeout
         self.alternatives = alternatives
-        # The route table, keyed by the headers an alternative adds to the Portkey key.
-        routes: dict[frozenset[str], tuple[str, Callable[[Mapping[str, str]], configs.Node]]] = {
-            frozenset({"x-portkey-virtual-key"}): ("virtual_key", self._virtual_key),
-            frozenset({"authorization", "x-portkey-provider"}): ("provider", self._provider),
-            frozenset({"x-portkey-config"}): ("config", self._config),
-            frozenset({"authorization", "x-portkey-provider", "x-portkey-custom-host"}): (
-                "custom_host",
-                self._custom_host,
-            ),
+        # The route table: each alternative's config tree.
+        routes: dict[Alternative, Callable[[Mapping[str, str]], configs.Node]] = {
+            Alternative.VIRTUAL_KEY: self._virtual_key,
+            Alternative.PROVIDER: self._provider,
+            Alternative.CONFIG: self._config,
+            Alternative.CUSTOM_HOST: self._custom_host,
         }
-        self.routes = {a: routes[self._key(a)] for a in alternatives.alternatives}
+        self.routes: dict[Requirement, tuple[Alternative, Callable[[Mapping[str, str]], configs.Node]]] = {}
+        for requirement in alternatives.alternatives:
+            name = Alternative.for_headers(self._key(requirement))
+            if name is None:
+                raise ValueError(f"the spec's security alternative {requirement.label()} has no route")
+            self.routes[requirement] = (name, routes[name])
         self._pools: tuple[asyncio.AbstractEventLoop, Pools] | None = None
 
-    def alternative_name(self, headers: Mapping[str, str]) -> str | None:
+    def alternative_name(self, headers: Mapping[str, str]) -> Alternative | None:
         """virtual_key, provider, config or custom_host: the alternative the headers match, if any."""
         alternative = self.alternatives.match(headers)
         return None if alternative is None else self.routes[alternative][0]
 
-    def _key(self, alternative: Alternative) -> frozenset[str]:
-        return frozenset(s.header for s in alternative.schemes if s not in self.alternatives.common)
+    def _key(self, requirement: Requirement) -> frozenset[str]:
+        return frozenset(s.header for s in requirement.schemes if s not in self.alternatives.common)
 
     @property
     def pools(self) -> Pools:
@@ -123,7 +126,7 @@ class Router:
         trace_id = headers.get("x-portkey-trace-id") or f"{_TRACE_PREFIX}-{next(_traces):012x}"
         try:
             outcome = await self._route(headers, body)
-        except APIError as error:
+        except ServerAPIError as error:
             response = error.response()
             response.headers["x-portkey-trace-id"] = trace_id
             return response
@@ -144,7 +147,7 @@ class Router:
 
     async def _route(self, headers: Mapping[str, str], body: dict[str, Any]) -> Outcome:
         if not self.store.accepts(headers.get("x-portkey-api-key", "")):
-            raise APIError(
+            raise ServerAPIError(
                 401, "Invalid API key: x-portkey-api-key is not one of this gateway's keys.", code="invalid_api_key"
             )
         alternative = self.alternatives.match(headers)
@@ -160,7 +163,7 @@ class Router:
             except ValueError:
                 timeout = math.nan
             if not 0 < timeout < math.inf:
-                raise APIError(
+                raise ServerAPIError(
                     400,
                     "x-portkey-request-timeout must be a positive number of milliseconds.",
                     param="x-portkey-request-timeout",
@@ -172,7 +175,7 @@ class Router:
             async with asyncio.timeout(timeout):
                 return await self._run(node, body, caller)
         except TimeoutError:
-            raise APIError(
+            raise ServerAPIError(
                 408,
                 f"Request exceeded the request_timeout of {round(timeout * 1000)} ms.",
                 type="timeout_error",
@@ -207,7 +210,7 @@ class Router:
                 decoded = saved
             return configs.parse(decoded)
         except configs.ConfigError as exc:
-            raise APIError(400, str(exc), param="x-portkey-config", code="invalid_config") from None
+            raise ServerAPIError(400, str(exc), param="x-portkey-config", code="invalid_config") from None
 
     # -- running a config tree -------------------------------------------------------------------
 
@@ -247,7 +250,7 @@ class Router:
         if leaf.base_url is None:
             try:
                 response = await self.stub(body)
-            except APIError as error:
+            except ServerAPIError as error:
                 return Answer(error.status, error.response())
             return Answer(response.status_code, response)
         pools = self.pools
@@ -277,7 +280,7 @@ class Router:
                 return Leaf(STUB, None, None)
             key = store.virtual_keys.get(node.virtual_key)
             if key is None:
-                raise APIError(
+                raise ServerAPIError(
                     401,
                     "Invalid virtual key: the x-portkey-virtual-key sent is not in this gateway's store.",
                     code="invalid_virtual_key",
@@ -289,7 +292,7 @@ class Router:
             return Leaf(provider if not store.open else STUB, store.base_url(provider), node.api_key)
         except KeyError:
             known = ", ".join(sorted({STUB, *store.providers}))
-            raise APIError(
+            raise ServerAPIError(
                 400,
                 f"Unknown provider {provider!r}: this gateway knows {known}.",
                 param="x-portkey-provider",

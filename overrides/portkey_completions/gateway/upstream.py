@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import retry_after, spec, untrusted
-from portkey_completions.server.errors import APIError, error_type
+from portkey_completions.server.errors import ServerAPIError, error_type
 
 from . import hosts
 from .pool import TRANSPORT_ERRORS
@@ -120,7 +120,7 @@ async def forward(
 
 
 def _error(status: int, message: str, code: str) -> Answer:
-    return Answer(status, APIError(status, message, code=code).response())
+    return Answer(status, ServerAPIError(status, message, code=code).response())
 
 
 def _openai_error(raw: bytes) -> bool:
@@ -134,7 +134,7 @@ def _openai_error(raw: bytes) -> bool:
 def _wrapped(status: int, raw: bytes) -> dict[str, Any]:
     text = raw.decode("utf-8", errors="replace").strip()
     message = text[:1000] or f"The upstream answered {status} with no body."
-    return APIError(status, message, type=error_type(status)).body()
+    return ServerAPIError(status, message, type=error_type(status)).body()
 
 
 def _violation(raw: bytes, schema: str) -> str | None:

@@ -14,7 +14,7 @@ from connexion.security import NO_VALUE, ApiKeySecurityHandler, BearerSecurityHa
 
 from portkey_completions.core import headers as portkey
 
-from .errors import APIError
+from .errors import ServerAPIError
 
 WWW_AUTHENTICATE = 'ApiKey realm="portkey", header="x-portkey-api-key"'
 
@@ -40,8 +40,11 @@ class Scheme:
 
 
 @dataclass(frozen=True, eq=False)
-class Alternative:
-    """One entry of the operation's `security` list: every scheme in it is required."""
+class Requirement:
+    """One entry of the operation's `security` list (an OpenAPI security requirement): every scheme in it is required.
+
+    Which of the four alternatives it is, by name, is `core.alternatives.Alternative.for_headers`.
+    """
 
     schemes: tuple[Scheme, ...]
 
@@ -59,14 +62,14 @@ class Alternative:
 class Alternatives:
     """The security alternatives of one operation, in spec order."""
 
-    def __init__(self, alternatives: tuple[Alternative, ...]) -> None:
+    def __init__(self, alternatives: tuple[Requirement, ...]) -> None:
         self.alternatives = alternatives
         # Schemes every alternative needs (the Portkey key) are checked first and
         # named on their own in a refusal.
         self.common = tuple(s for s in alternatives[0].schemes if all(s in a.schemes for a in alternatives))
         self.common_label = " + ".join(s.label for s in self.common)
         self.schemes = tuple(dict.fromkeys(s for a in alternatives for s in a.schemes))
-        self._last: tuple[Mapping[str, str], Alternative | None] | None = None
+        self._last: tuple[Mapping[str, str], Requirement | None] | None = None
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], path: str, method: str) -> Alternatives:
@@ -80,9 +83,9 @@ class Alternatives:
                 raise ValueError(f"security scheme {name!r} is not a header scheme")
         operation = spec["paths"][path][method]
         requirements = operation.get("security", spec.get("security", []))
-        return cls(tuple(Alternative(tuple(schemes[n] for n in req)) for req in requirements))
+        return cls(tuple(Requirement(tuple(schemes[n] for n in req)) for req in requirements))
 
-    def match(self, headers: Mapping[str, str]) -> Alternative | None:
+    def match(self, headers: Mapping[str, str]) -> Requirement | None:
         """The most specific alternative the headers satisfy, or None.
 
         Bearer + provider + custom host also satisfies bearer + provider; the larger
@@ -117,8 +120,8 @@ class Alternatives:
             f"With {self.common_label}, send one of: {options}."
         )
 
-    def refusal(self, headers: Mapping[str, str]) -> APIError:
-        return APIError(
+    def refusal(self, headers: Mapping[str, str]) -> ServerAPIError:
+        return ServerAPIError(
             401,
             self.explain(headers),
             code="missing_credentials",

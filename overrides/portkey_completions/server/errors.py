@@ -39,7 +39,7 @@ def error_type(status: int) -> str:
     return ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 
-class APIError(ProblemException):
+class ServerAPIError(ProblemException):
     """An error the server answers with, carrying OpenAI's `param` and `code`.
 
     A ProblemException subclass so that connexion's middlewares let it through
@@ -83,9 +83,9 @@ class APIError(ProblemException):
         )
 
 
-def as_api_error(exc: Exception) -> APIError:
-    """Translate whatever connexion or starlette raised into an APIError."""
-    if isinstance(exc, APIError):
+def as_api_error(exc: Exception) -> ServerAPIError:
+    """Translate whatever connexion or starlette raised into an ServerAPIError."""
+    if isinstance(exc, ServerAPIError):
         return exc
     if isinstance(exc, ProblemException):
         status = exc.status
@@ -96,7 +96,7 @@ def as_api_error(exc: Exception) -> APIError:
         message = exc.detail
         headers = exc.headers
     else:
-        return APIError(500, "The server had an error while processing your request.")
+        return ServerAPIError(500, "The server had an error while processing your request.")
     if status == 404:
         message = "Unknown path. This server serves POST /v1/completions."
     elif status == 405:
@@ -104,7 +104,7 @@ def as_api_error(exc: Exception) -> APIError:
         message = f"Method not allowed here. Allowed: {allowed}." if allowed else "Method not allowed here."
     elif status == 415:
         message = "Unsupported Content-Type: send the body as application/json."
-    return APIError(status, message, headers=headers)
+    return ServerAPIError(status, message, headers=headers)
 
 
 async def handle_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -29,7 +29,7 @@ from portkey_completions.core import headers as portkey
 from portkey_completions.core import spec
 
 from .auth import Alternatives
-from .errors import APIError
+from .errors import ServerAPIError
 from .limits import replay_body
 
 logger = logging.getLogger(__name__)
@@ -106,9 +106,9 @@ class FastPath:
             return
         try:
             response = await self.handle(headers, body)
-        except APIError as error:
+        except ServerAPIError as error:
             response = error.response()
         except Exception:
             logger.exception("POST %s failed", PATH)
-            response = APIError(500, "The server had an error while processing your request.").response()
+            response = ServerAPIError(500, "The server had an error while processing your request.").response()
         await response(scope, replay, send)

@@ -33,7 +33,7 @@ from portkey_completions.engine.sampler import Sampler, Sampling
 from portkey_completions_spec import models
 
 from . import lifecycle, shaping
-from .errors import APIError
+from .errors import ServerAPIError
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ def _unwrap(value: Any) -> Any:
     return value.root if isinstance(value, pydantic.RootModel) else value
 
 
-def _invalid(message: str, param: str | None, code: str | None = None) -> APIError:
-    return APIError(400, message, param=param, code=code)
+def _invalid(message: str, param: str | None, code: str | None = None) -> ServerAPIError:
+    return ServerAPIError(400, message, param=param, code=code)
 
 
 def _prompts(engine: Engine, prompt: Any) -> list[tuple[int, ...]]:
@@ -133,7 +133,7 @@ class Plan:
         name = str(_unwrap(request.model))
         card = engine.models.get(name)
         if card is None:
-            raise APIError(
+            raise ServerAPIError(
                 404,
                 f"The model `{name}` does not exist or you do not have access to it.",
                 param="model",
@@ -174,7 +174,7 @@ class Plan:
         candidates = len(prompts) * best_of
         if sum(budgets) * best_of > MAX_REQUEST_TOKENS:
             if request.max_tokens is not None:
-                raise APIError(
+                raise ServerAPIError(
                     400,
                     f"This request asks for up to {sum(budgets) * best_of} tokens ({len(prompts)} prompts x "
                     f"best_of {best_of} x max_tokens {request.max_tokens}); this server generates at most "
@@ -341,7 +341,10 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
             yield sse.event(orjson.dumps(usage))
         plan.record(base["id"], completion_tokens)
     except Exception as exc:  # the status line is already sent: the error can only go in-band
-        error = exc if isinstance(exc, APIError) else APIError(500, "The server had an error while streaming.")
+        if isinstance(exc, ServerAPIError):
+            error = exc
+        else:
+            error = ServerAPIError(500, "The server had an error while streaming.")
         if error.code != "server_shutting_down":
             logger.exception("stream %s failed", base["id"])
         yield sse.event(orjson.dumps(error.body()))

@@ -16,14 +16,14 @@ from typing import Any
 
 import uvicorn
 
-from .errors import APIError
+from .errors import ServerAPIError
 
 draining = threading.Event()
 
 
-def shutting_down() -> APIError:
+def shutting_down() -> ServerAPIError:
     """The error a stream ends with when the server drains."""
-    return APIError(503, "The server is shutting down: this stream ends here.", code="server_shutting_down")
+    return ServerAPIError(503, "The server is shutting down: this stream ends here.", code="server_shutting_down")
 
 
 class Server(uvicorn.Server):

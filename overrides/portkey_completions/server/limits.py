@@ -7,7 +7,7 @@ import asyncio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import APIError
+from .errors import ServerAPIError
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -19,8 +19,8 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
-    def _too_large(self) -> APIError:
-        return APIError(
+    def _too_large(self) -> ServerAPIError:
+        return ServerAPIError(
             413,
             f"The request body is larger than this server's limit of {self.max_body_bytes} bytes.",
             code="request_too_large",
@@ -38,7 +38,7 @@ class BodyLimitMiddleware:
             scope = {**scope, "headers": [*scope["headers"], (b"content-length", str(len(body)).encode())]}
             receive = replay_body(body, receive)
         elif not declared.isdigit():
-            raise APIError(400, f"Invalid Content-Length header: {declared!r}.")
+            raise ServerAPIError(400, f"Invalid Content-Length header: {declared!r}.")
         elif int(declared) > self.max_body_bytes:
             raise self._too_large()
         await self.app(scope, receive, send)
@@ -150,13 +150,14 @@ class PaceMiddleware:
             return
         size, garbled = _read_headers(scope["headers"])
         if size > MAX_HEADER_BYTES:
-            error = APIError(
+            error = ServerAPIError(
                 431, f"The request headers are {size} bytes; this server takes at most {MAX_HEADER_BYTES}."
             )
             await error.response()(scope, receive, send)
             return
         if garbled is not None:
-            error = APIError(400, f"The {garbled} header is not valid UTF-8.", param=garbled, code="invalid_header")
+            message = f"The {garbled} header is not valid UTF-8."
+            error = ServerAPIError(400, message, param=garbled, code="invalid_header")
             await error.response()(scope, receive, send)
             return
         body_done = False
@@ -193,7 +194,7 @@ class PaceMiddleware:
             await self.app(scope, receiving, sending)
         except _SlowBody:
             if not started:
-                error = APIError(
+                error = ServerAPIError(
                     408,
                     f"The request body stopped arriving: nothing for {self.body_timeout:g} s.",
                     type="timeout_error",

@@ -12,7 +12,7 @@ from connexion.validators.json import JSONRequestBodyValidator
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from .errors import APIError
+from .errors import ServerAPIError
 
 INVALID_JSON = (
     "We could not parse the JSON body of your request. The API expects a JSON payload, "
@@ -33,7 +33,7 @@ def param_of(error: ValidationError) -> str | None:
 
 
 class RequestBodyValidator(JSONRequestBodyValidator):
-    """connexion's JSON body validator, with an APIError (and its `param`) for every refusal."""
+    """connexion's JSON body validator, with a ServerAPIError (and its `param`) for every refusal."""
 
     # connexion builds a validator object per request; the compiled schema is
     # kept per schema instead. The schema is stored beside it so its id stays taken.
@@ -52,24 +52,25 @@ class RequestBodyValidator(JSONRequestBodyValidator):
         try:
             text = raw.decode(self._encoding)
         except (UnicodeDecodeError, LookupError) as exc:
-            raise APIError(400, f"The request body is not valid {self._encoding}: {exc}.") from None
+            raise ServerAPIError(400, f"The request body is not valid {self._encoding}: {exc}.") from None
         if not text.strip():
             return None
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise APIError(400, INVALID_JSON.format(detail=exc)) from None
+            raise ServerAPIError(400, INVALID_JSON.format(detail=exc)) from None
         except RecursionError:
-            raise APIError(400, INVALID_JSON.format(detail="nested too deeply")) from None
+            raise ServerAPIError(400, INVALID_JSON.format(detail="nested too deeply")) from None
 
     def _validate(self, body: t.Any) -> None:
         if body is None and not self._nullable:
-            raise APIError(400, "The request body is empty: send a JSON object with at least `model` and `prompt`.")
+            message = "The request body is empty: send a JSON object with at least `model` and `prompt`."
+            raise ServerAPIError(400, message)
         error = best_match(self._validator.iter_errors(body))
         if error is not None:
             param = param_of(error)
             where = f" - '{param}'" if param else ""
-            raise APIError(400, f"{error.message}{where}", param=param)
+            raise ServerAPIError(400, f"{error.message}{where}", param=param)
 
 
 VALIDATORS = {"body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBodyValidator})}

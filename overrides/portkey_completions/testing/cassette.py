@@ -30,7 +30,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from portkey_completions.core import untrusted
-from portkey_completions.server.errors import APIError
+from portkey_completions.server.errors import ServerAPIError
 
 VERSION = 1
 # Hop-by-hop and framing headers: the server that replays sets its own.
@@ -80,7 +80,7 @@ class Cassette:
         recorded = [canonical(i["request"]["body"]) for i in self.interactions]
         closest = difflib.get_close_matches(key, recorded, n=1, cutoff=0.0)
         hint = f" The closest recorded request is {closest[0][:500]}" if closest else " The cassette is empty."
-        raise APIError(
+        raise ServerAPIError(
             404,
             f"No recorded response in {self.path.name} matches this request body.{hint}",
             code="no_recorded_response",
@@ -118,7 +118,7 @@ def recorder(upstream: str, cassette: Cassette) -> Starlette:
                 client.build_request("POST", target, content=raw, headers=headers), stream=True
             )
         except httpx.HTTPError as exc:
-            return APIError(502, f"Could not reach the upstream at {upstream}: {exc}.").response()
+            return ServerAPIError(502, f"Could not reach the upstream at {upstream}: {exc}.").response()
         chunks: list[list[Any]] = []
 
         async def relay() -> AsyncIterator[bytes]:

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portkey_completions.core import sse
-from portkey_completions.server.errors import error_type
 
 from .scenarios import Rule
 
+MID_STREAM_MESSAGE = "The server had an error while processing your request (scenario)."
 # Not JSON: an event a client's parser must refuse.
 MALFORMED = sse.event(b'{"id": "cmpl-malformed", "object": "text_completion", "choices": [')
 
@@ -29,15 +29,8 @@ async def paced(events: AsyncIterator[bytes], rule: Rule) -> AsyncIterator[bytes
         if rule.disconnect_after is not None and sent >= rule.disconnect_after:
             raise Disconnect(f"scenario {rule.id}: disconnect after {sent} events")
         if rule.error_after is not None and sent >= rule.error_after:
-            status = rule.status or 500
-            error = {
-                "message": "The server had an error while processing your request (scenario).",
-                "type": error_type(status),
-                "param": None,
-                "code": None,
-                **rule.error,
-            }
-            yield sse.event(json.dumps({"error": error}))
+            error = rule.error_answer(rule.status or 500, MID_STREAM_MESSAGE)
+            yield sse.event(json.dumps(error.body()))
             return
         if rule.malformed_after is not None and sent == rule.malformed_after:
             yield MALFORMED

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from portkey_completions.engine.tokenizer import Tokenizer
 from portkey_completions.gateway.router import Router
 from portkey_completions.server import notes, shaping
-from portkey_completions.server.errors import APIError, error_type
+from portkey_completions.server.errors import ServerAPIError
 
 from . import faults, scenarios
 from .cassette import Cassette, replay
@@ -50,12 +50,12 @@ class Front:
             notes.note(rule="replay")
             try:
                 return replay(self.cassette.find(body), self.replay_speed)
-            except APIError as missing:
+            except ServerAPIError as missing:
                 return missing.response()
         try:
             rule = self.rules.match(body, headers, alternative, self._prompts(body))
         except scenarios.RuleError as exc:
-            return APIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
+            return ServerAPIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
         if rule is None:
             return await self.router.handle(headers, body)
         notes.note(rule=rule.id)
@@ -63,14 +63,8 @@ class Front:
             await asyncio.sleep(rule.latency)
         if rule.fails:
             assert rule.status is not None
-            fields = rule.error
-            response = APIError(
-                rule.status,
-                str(fields.get("message") or DEFAULT_MESSAGES.get(rule.status, f"Scenario {rule.id}: {rule.status}.")),
-                type=str(fields.get("type") or error_type(rule.status)),
-                param=fields.get("param"),
-                code=fields.get("code"),
-            ).response()
+            default = DEFAULT_MESSAGES.get(rule.status, f"Scenario {rule.id}: {rule.status}.")
+            response = rule.error_answer(rule.status, default).response()
         else:
             token = shaping.current.set(shaping.Shape(rule.text, functools.partial(faults.paced, rule=rule)))
             try:

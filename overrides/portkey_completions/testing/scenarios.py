@@ -22,6 +22,8 @@ request gets the first match of: its Prefer header, run-time rules (oldest first
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import itertools
 import re
 import threading
@@ -30,20 +32,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+import jsonschema_rs
 import yaml
 
-MATCH_KEYS = frozenset({"model", "prompt", "headers", "alternative"})
-RESPOND_KEYS = frozenset(
-    {
-        "text", "status", "error", "headers", "retry_after", "fail_first", "latency", "ttft",
-        "tokens_per_second", "jitter", "disconnect_after", "error_after", "malformed_after", "times",
-    }
-)  # fmt: skip
-ALTERNATIVE_NAMES = frozenset({"virtual_key", "provider", "config", "custom_host"})
+from portkey_completions.server.errors import ServerAPIError
+
+
+@functools.cache
+def _rule_schema() -> dict[str, Any]:
+    """admin.yaml's RuleSpec: the one statement of what a rule may say, for file, admin and Prefer rules alike."""
+    admin = yaml.safe_load(importlib.resources.files(__package__).joinpath("admin.yaml").read_text(encoding="utf-8"))
+    schema: dict[str, Any] = admin["components"]["schemas"]["RuleSpec"]
+    return schema
+
+
+# `format: regex` names ECMA-262's dialect, which schemathesis and other JSON Schema tools check;
+# the rules run on Python's `re`. A pattern must be valid in both (`{` alone is a literal to
+# Python and an error to ECMA-262; `(?P<n>…)` the other way round), so that a rule the contract
+# accepts is one this server can run, and the other way round.
+_ECMA_REGEX = jsonschema_rs.Draft4Validator({"format": "regex"}, validate_formats=True)
+_FORMATS = jsonschema.FormatChecker()
+
+
+@_FORMATS.checks("regex", raises=re.error)
+def _regex_in_both_dialects(value: object) -> bool:
+    if not isinstance(value, str):
+        return True  # `type` judges the rest
+    re.compile(value)
+    return bool(_ECMA_REGEX.is_valid(value))
+
+
+@functools.cache
+def _rule_spec() -> jsonschema.Draft4Validator:
+    return jsonschema.Draft4Validator(_rule_schema(), format_checker=_FORMATS)
+
+
+RESPOND_KEYS = frozenset(_rule_schema()["properties"]["respond"]["properties"])
 
 _ids = itertools.count(1)
-
-# The rule the request being handled matched, for the engine's answer (text, stream pacing, faults).
 
 
 class RuleError(ValueError):
@@ -92,49 +119,42 @@ class Rule:
         """Whether this hit answers with the error status (hits already counts this one)."""
         return self.status is not None and (self.fail_first is None or self.hits <= self.fail_first)
 
+    def error_answer(self, status: int, default_message: str) -> ServerAPIError:
+        """The error this rule answers with: its `error` fields over the OpenAI shape's defaults."""
+        fields = self.error
+        return ServerAPIError(
+            status,
+            str(fields.get("message") or default_message),
+            type=str(fields["type"]) if fields.get("type") else None,
+            param=fields.get("param"),
+            code=fields.get("code"),
+        )
+
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "source": self.source, "hits": self.hits, **self.spec}
 
 
 def rule(spec: Mapping[str, Any], source: str, rule_id: str | None = None) -> Rule:
-    """Build a rule from `{match, respond}`, checking every field."""
-    if not isinstance(spec, Mapping) or set(spec) - {"match", "respond", "id"}:
-        raise RuleError("a rule is an object with `match` and `respond`")
-    match, respond = spec.get("match") or {}, spec.get("respond") or {}
-    if not isinstance(match, Mapping) or not isinstance(respond, Mapping):
-        raise RuleError("`match` and `respond` are objects")
-    if set(match) - MATCH_KEYS:
-        raise RuleError(
-            f"unknown match key {sorted(set(match) - MATCH_KEYS)[0]!r}; known: {', '.join(sorted(MATCH_KEYS))}"
-        )
-    if set(respond) - RESPOND_KEYS:
-        raise RuleError(
-            f"unknown respond key {sorted(set(respond) - RESPOND_KEYS)[0]!r}; known: {', '.join(sorted(RESPOND_KEYS))}"
-        )
-    if not respond:
-        raise RuleError("`respond` says nothing to do")
+    """Build a rule from `{match, respond}`: admin.yaml's RuleSpec first, then what a schema cannot say."""
+    problem = jsonschema.exceptions.best_match(_rule_spec().iter_errors(spec))
+    if problem is not None:
+        where = ".".join(str(p) for p in problem.absolute_path) or "the rule"
+        raise RuleError(f"{where}: {problem.message}")
+    match, respond = spec.get("match") or {}, spec["respond"]
     alternative = match.get("alternative")
-    if alternative is not None and alternative not in ALTERNATIVE_NAMES:
-        raise RuleError(f"match.alternative must be one of {', '.join(sorted(ALTERNATIVE_NAMES))}")
     headers = match.get("headers") or {}
-    if not isinstance(headers, Mapping):
-        raise RuleError("match.headers is {name: regex}")
-    response_headers = {str(k): str(v) for k, v in (respond.get("headers") or {}).items()}
+    response_headers = dict(respond.get("headers") or {})
     if respond.get("retry_after") is not None:
         response_headers["Retry-After"] = f"{_float(respond, 'retry_after'):g}"
-    status = _int(respond, "status", 400, 599)
+    status = _int(respond, "status")
     if respond.get("fail_first") is not None and status is None:
         status = 500  # failing without saying how: the most common transient failure
     error = respond.get("error") or {}
-    if not isinstance(error, Mapping):
-        raise RuleError("respond.error is {message, type, param, code}")
     text = respond.get("text")
-    if text is not None and not isinstance(text, str):
-        raise RuleError("respond.text is a string")
     return Rule(
         id=str(spec.get("id") or rule_id or f"rule-{next(_ids)}"),
         source=source,
-        model=_str(match, "model"),
+        model=match.get("model"),
         prompt=_regex(match.get("prompt"), "match.prompt"),
         headers={str(k).lower(): _compiled(v, f"match.headers.{k}") for k, v in headers.items()},
         alternative=alternative,
@@ -142,15 +162,15 @@ def rule(spec: Mapping[str, Any], source: str, rule_id: str | None = None) -> Ru
         status=status,
         error=error,
         response_headers=response_headers,
-        fail_first=_int(respond, "fail_first", 0, 1_000_000),
-        latency=_float(respond, "latency", high=600) or 0.0,
-        ttft=_float(respond, "ttft", high=600),
-        tokens_per_second=_float(respond, "tokens_per_second", positive=True, high=1_000_000),
-        jitter=_float(respond, "jitter", high=1) or 0.0,
-        disconnect_after=_int(respond, "disconnect_after", 0, 1_000_000),
-        error_after=_int(respond, "error_after", 0, 1_000_000),
-        malformed_after=_int(respond, "malformed_after", 0, 1_000_000),
-        times=_int(respond, "times", 1, 1_000_000),
+        fail_first=_int(respond, "fail_first"),
+        latency=_float(respond, "latency") or 0.0,
+        ttft=_float(respond, "ttft"),
+        tokens_per_second=_float(respond, "tokens_per_second"),
+        jitter=_float(respond, "jitter") or 0.0,
+        disconnect_after=_int(respond, "disconnect_after"),
+        error_after=_int(respond, "error_after"),
+        malformed_after=_int(respond, "malformed_after"),
+        times=_int(respond, "times"),
         spec={"match": dict(match), "respond": dict(respond)},
     )
 
@@ -182,47 +202,28 @@ def _number(raw: str, name: str) -> int | float:
             raise RuleError(f"Prefer: {name}={raw!r} is not a number") from None
 
 
-def _str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise RuleError(f"{key} is a string")
-    return value
+# The schema has checked types and bounds; these only read what it let through.
 
 
-def _regex(value: Any, where: str) -> re.Pattern[str] | None:
+def _regex(value: str | None, where: str) -> re.Pattern[str] | None:
     return None if value is None else _compiled(value, where)
 
 
-def _compiled(value: Any, where: str) -> re.Pattern[str]:
-    if not isinstance(value, str):
-        raise RuleError(f"{where} is a regular expression (a string)")
+def _compiled(value: str, where: str) -> re.Pattern[str]:
     try:
         return re.compile(value)
-    except re.error as exc:
+    except re.error as exc:  # `format: regex` is checked by the schema too; this is the engine that runs it
         raise RuleError(f"{where}: {exc}") from None
 
 
-def _int(data: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
+def _int(data: Mapping[str, Any], key: str) -> int | None:
     value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise RuleError(f"respond.{key} is an integer from {low} to {high}")
-    return value
+    return None if value is None else int(value)
 
 
-def _float(data: Mapping[str, Any], key: str, positive: bool = False, high: float = 3600) -> float | None:
+def _float(data: Mapping[str, Any], key: str) -> float | None:
     value = data.get(key)
-    if value is None:
-        return None
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not 0 <= value <= high
-        or (positive and value == 0)
-    ):
-        raise RuleError(f"respond.{key} is a {'positive' if positive else 'non-negative'} number up to {high}")
-    return float(value)
+    return None if value is None else float(value)
 
 
 class Scenarios:
