@@ -1,6 +1,6 @@
 """The completion engine, below the HTTP layer: cl100k tokenizer, language model, model table.
 
-The language model is trained at start-up (with the tokenizer, about 0.2 s) on text this package ships:
+The language model is trained at start-up (with the tokenizer: see docs/performance.md) on text this package ships:
 `corpus.txt`, and every description in the spec. Nothing is downloaded.
 """
 
