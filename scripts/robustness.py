@@ -397,7 +397,10 @@ def owned_checks(repeats: int) -> list[Row]:
         passed = 0
         for _ in range(repeats):
             command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", node]
-            passed += subprocess.run(command, cwd=ROOT, capture_output=True, text=True).returncode == 0
+            run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+            passed += run.returncode == 0
+            if run.returncode:  # the table says no; this says why
+                print(f"{node} failed:\n{run.stdout[-3000:]}", file=sys.stderr)
         rows.append(Row(section, name, f"{passed}/{repeats} runs of {node.split('/')[-1]}", passed == repeats))
     return rows
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from connexion import AsyncApp
@@ -10,7 +12,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware as ConnexionServerError
 from connexion.options import SwaggerUIOptions
-from connexion.resolver import Resolver
+from connexion.resolver import Resolution, Resolver
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,7 +22,7 @@ from portkey_completions.engine.engine import Engine
 from portkey_completions.gateway.openai_compatible import OpenAICompatible
 from portkey_completions.gateway.router import Router
 from portkey_completions.gateway.store import Store
-from portkey_completions.server import handler
+from portkey_completions.server import conformance, handler, synthesis
 from portkey_completions.server.auth import SECURITY_MAP, Alternatives
 from portkey_completions.server.errors import ServerErrorMiddleware, handle_error
 from portkey_completions.server.fastpath import FastPath
@@ -40,6 +42,8 @@ from portkey_completions.testing.scenarios import Scenarios
 from . import __version__
 from .options import ServerOptions
 
+logger = logging.getLogger(__name__)
+
 
 class StubApp(AsyncApp):
     """The connexion app, with typed handles on what in-process users share with the admin API.
@@ -53,6 +57,30 @@ class StubApp(AsyncApp):
     options: ServerOptions
     journal: Journal
     rules: Scenarios
+
+
+class _Operations(Resolver):
+    """Each operation of the spec to its handler: the hand-written one, or one synthesized from the spec."""
+
+    def __init__(self, handlers: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.handlers = dict(handlers)
+        self.names: dict[tuple[str, str], str] = {}
+        self.synthesized: dict[tuple[str, str], Any] = {}
+        for method, path, operation in synthesis.operations(spec):
+            name = operation.get("operationId") or f"{method.upper()} {path}"
+            self.names[method, path] = name
+            if name not in self.handlers:
+                self.synthesized[method, path] = synthesis.handler(operation, spec)
+        if self.synthesized:
+            answered = ", ".join(f"{m.upper()} {p} ({self.names[m, p]})" for m, p in self.synthesized)
+            logger.warning("no handler, answered from the spec (%s: true): %s", synthesis.SYNTHESIZED_HEADER, answered)
+
+    def resolve(self, operation: Any) -> Resolution:
+        key = (operation.method.lower(), operation.path)
+        name = self.names.get(key, operation.operation_id)
+        function = self.handlers.get(name) or self.synthesized[key]
+        return Resolution(function, name)
 
 
 def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
@@ -85,8 +113,11 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     journal = Journal()
     cassette = Cassette(options.replay_path) if options.replay_path else None
     front = Front(router, rules, engine.tokenizer, cassette, options.replay_speed)
-    # operationId -> handler: the published spec names operations, not Python paths.
-    operations = handler.operations(front.handle)
+    # --validate-responses checks every answer here, where the fast path and connexion's path meet.
+    handle = conformance.checked(front.handle, "/completions", "post") if options.validate_responses else front.handle
+    # operationId -> handler: the published spec names operations, not Python paths. An
+    # operation without one is answered from the spec (server/synthesis.py), never a 500.
+    resolver = _Operations(handler.operations(handle), spec)
 
     defaults = ConnexionMiddleware.default_middlewares
     layers = [ServerErrorMiddleware if m is ConnexionServerError else m for m in defaults]
@@ -99,7 +130,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         app.add_middleware(
             FastPath,
             MiddlewarePosition.BEFORE_EXCEPTION,
-            handle=front.handle,
+            handle=handle,
             alternatives=alternatives,
             max_body_bytes=options.max_body_bytes,
             openai_compatible=options.openai_compatible,
@@ -109,7 +140,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         app.add_middleware(OpenAICompatible, MiddlewarePosition.BEFORE_SECURITY)
     app.add_api(
         spec,
-        resolver=Resolver(function_resolver=operations.__getitem__),
+        resolver=resolver,
         validate_responses=options.validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui),
     )
@@ -121,7 +152,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     for exc_class in (ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, handle_error)
 
-    routes = {"POST /v1/completions": "createCompletion"}
+    routes = {f"{m.upper()} /v1{p}": resolver.names[m, p] for m, p, _ in synthesis.operations(spec)}
     if options.swagger_ui:
         routes["GET /v1/ui/"] = "Swagger UI of the effective spec"
         routes["GET /v1/openapi.json"] = "the effective spec"

@@ -47,6 +47,32 @@ def first_error(name: str, instance: Any) -> str | None:
     return f"{path}: {error.message}" if path else error.message
 
 
+def response_schemas(path: str, method: str, status: int) -> dict[str, dict[str, Any]]:
+    """media type -> JSON Schema of the operation's response for `status` (or its `default`); {} if none.
+
+    For `text/event-stream` the schema is that of each event's data, where the event schema names
+    one: `x-contentSchema` on its `data` property (or on the event schema itself).
+    """
+    operation = load()["paths"][path][method]
+    responses = operation.get("responses", {})
+    response = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+    if response is None:
+        return {}
+    response = _json_schema(response, load())
+    found = {}
+    for media_type, media in (response.get("content") or {}).items():
+        schema = media.get("schema") or {}
+        found[media_type] = event_data(schema) if media_type == "text/event-stream" else schema
+    return found
+
+
+def event_data(schema: Mapping[str, Any]) -> Any:
+    """The schema of an SSE event's data, where the event schema names one (OpenAPI 3.0 cannot type
+    JSON inside a string): `x-contentSchema` on its `data` property, or on itself; else the event schema."""
+    data = (schema.get("properties") or {}).get("data") or {}
+    return data.get("x-contentSchema") or schema.get("x-contentSchema") or schema
+
+
 def _json_schema(node: Any, spec: Mapping[str, Any]) -> Any:
     if isinstance(node, list):
         return [_json_schema(item, spec) for item in node]

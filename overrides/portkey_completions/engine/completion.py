@@ -193,6 +193,22 @@ class Run:
         return Piece(text, tokens, None)
 
 
+def _cut(token: Token, label: str) -> Token:
+    """A token a stop sequence cuts through, named by its part before the stop.
+
+    The rule (OpenAI does not document one): `tokens` holds the cut label, so the labels still
+    join to the text; in its `top_logprobs`, the cut label names this token, with its own logprob,
+    in place of its full label. Another token whose label is that same text is left out of that
+    entry: a JSON object cannot name two tokens alike, and the one sampled is the one that matters.
+    """
+    top = token.top
+    if top is not None:
+        top = {name: lp for name, lp in top.items() if name not in (token.label, label)}
+        if token.logprob is not None:
+            top[label] = token.logprob
+    return token._replace(label=label, top=top)
+
+
 class _Held:
     """Text not yet sent because it may be the start of a stop sequence.
 
@@ -244,8 +260,8 @@ class _Held:
         for token, start, end in self.spans:
             if end <= upto or (finish_reason and start < upto):
                 if token is not None:
-                    label = token.label if end <= upto else self.text[start:upto]
-                    sent.append(token._replace(label=label, offset=self.offset + start))
+                    out = token if end <= upto else _cut(token, self.text[start:upto])
+                    sent.append(out._replace(offset=self.offset + start))
             else:
                 kept.append((token, start - upto, end - upto))
         if not upto and not sent and finish_reason is None and len(kept) == len(self.spans):

@@ -1,7 +1,7 @@
 """The completion engine, below the HTTP layer: cl100k tokenizer, language model, model table.
 
-The language model is trained at start-up (with the tokenizer: see docs/performance.md) on text this package ships:
-`corpus.txt`, and every description in the spec. Nothing is downloaded.
+The language model is trained at start-up (with the tokenizer: see docs/performance.md) on text this
+package ships, `corpus.json`, and only on that. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.resources
-from collections.abc import Iterator, Mapping
-
-from portkey_completions.core import spec
+import json
+from collections.abc import Mapping
 
 from . import catalog
 from .lm import NGramModel
@@ -22,23 +21,15 @@ VERSION = "2"
 
 
 def training_text() -> list[str]:
-    """The documents the model learns from: corpus.txt's paragraphs, then the spec's descriptions."""
-    corpus = importlib.resources.files(__package__).joinpath("corpus.txt").read_text(encoding="utf-8")
-    documents = [p.strip() for p in corpus.split("\n\n") if p.strip()]
-    documents += list(_descriptions(spec.load()))
+    """The documents the model learns from: the package's own corpus (corpus.json), nothing else.
+
+    The corpus is paragraphs written for this package, then the spec's descriptions as they stood
+    when it was frozen (2026-11-29). The engine never reads the spec itself: an edit to the spec's
+    prose must not change a seeded completion (an import-linter contract keeps it so).
+    """
+    corpus = importlib.resources.files(__package__).joinpath("corpus.json").read_text(encoding="utf-8")
+    documents: list[str] = json.loads(corpus)
     return documents
-
-
-def _descriptions(node: object) -> Iterator[str]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "description" and isinstance(v, str):
-                yield v.strip()
-            else:
-                yield from _descriptions(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _descriptions(v)
 
 
 @functools.cache

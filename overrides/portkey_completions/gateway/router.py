@@ -14,6 +14,7 @@ provider runs offline unchanged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import math
@@ -98,15 +99,19 @@ class Router:
             Alternative.CONFIG: self._config,
             Alternative.CUSTOM_HOST: self._custom_host,
         }
-        self.routes: dict[Requirement, tuple[Alternative, Callable[[Mapping[str, str]], configs.Node]]] = {}
+        # An alternative the spec has and this table does not (the spec gained one) is still served:
+        # by the stub without a store, and refused with what is missing with one (`_unrouted`).
+        self.routes: dict[Requirement, tuple[str, Callable[[Mapping[str, str]], configs.Node]]] = {}
         for requirement in alternatives.alternatives:
-            name = Alternative.for_headers(self._key(requirement))
+            added = self._key(requirement)
+            name = Alternative.for_headers(added)
             if name is None:
-                raise ValueError(f"the spec's security alternative {requirement.label()} has no route")
-            self.routes[requirement] = (name, routes[name])
+                self.routes[requirement] = (" + ".join(sorted(added)), functools.partial(self._unrouted, requirement))
+            else:
+                self.routes[requirement] = (name, routes[name])
         self._pools: tuple[asyncio.AbstractEventLoop, Pools] | None = None
 
-    def alternative_name(self, headers: Mapping[str, str]) -> Alternative | None:
+    def alternative_name(self, headers: Mapping[str, str]) -> str | None:
         """virtual_key, provider, config or custom_host: the alternative the headers match, if any."""
         alternative = self.alternatives.match(headers)
         return None if alternative is None else self.routes[alternative][0]
@@ -196,6 +201,18 @@ class Router:
             provider=headers["x-portkey-provider"].strip(),
             api_key=_bearer(headers),
             custom_host=headers["x-portkey-custom-host"].strip(),
+        )
+
+    def _unrouted(self, requirement: Requirement, headers: Mapping[str, str]) -> configs.Node:
+        if self.store.open:  # no store: like every other alternative, the stub answers
+            return configs.Node("config", provider=STUB)
+        unrouted = requirement.label(omit=self.alternatives.common)
+        raise ServerAPIError(
+            400,
+            f"This gateway has no route for the auth alternative {unrouted}: with a store it routes "
+            f"{', '.join(Alternative)} only. Send one of those, or run it without --store to answer with the stub.",
+            param=" + ".join(sorted(self._key(requirement))),
+            code="unsupported_alternative",
         )
 
     def _config(self, headers: Mapping[str, str]) -> configs.Node:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -72,15 +72,18 @@ def process(
     output: IO[Any] | int | None = None,
     cwd: str | Path | None = None,
     started: list[subprocess.Popen[bytes]] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Run `argv` (a server listening on 127.0.0.1:port) until the block ends; yield its base URL once it answers.
 
     Args:
         output: where the process's stdout and stderr go (a file, or subprocess.DEVNULL); None: ours.
         started: if given, gets the process (for a test that signals it).
+        env: variables to set for the process, beside ours.
     """
     streams: dict[str, Any] = {} if output is None else {"stdout": output, "stderr": subprocess.STDOUT}
-    proc = subprocess.Popen(list(argv), cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **streams)
+    variables = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.Popen(list(argv), cwd=cwd, env=variables, **streams)
     if started is not None:
         started.append(proc)
     url = f"http://127.0.0.1:{port}"

@@ -1,0 +1,234 @@
+"""The spec drives structure, not only fields: each edit, made to a copy of the project's spec alone,
+regenerates (`scripts/gen.sh`) into a server that starts, answers and enforces the new contract.
+
+Each case copies openapi/, overrides/ and scripts/ into a temporary project, edits only the spec,
+regenerates, and starts `portkey-stub serve` from the copy (its overrides/ and generated/ first on
+PYTHONPATH). overrides/ is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from portkey_completions.testing.serving import free_port, process
+from support import AUTH, ROOT
+
+SPEC = "openapi/portkey-completions.yaml"
+BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 12, "seed": 7}
+BIN = Path(sys.executable).parent
+
+
+def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the project whose spec `edit` changed, regenerated; overrides/ as it is."""
+    project = tmp_path / "project"
+    for part in ("openapi", "overrides", "scripts"):
+        shutil.copytree(ROOT / part, project / part, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = yaml.safe_load((project / SPEC).read_text(encoding="utf-8"))
+    edit(spec)
+    (project / SPEC).write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["scripts/gen.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "overrides").exists() and not _differs(ROOT / "overrides", project / "overrides")
+    return project
+
+
+def _differs(a: Path, b: Path) -> list[str]:
+    return [
+        str(p.relative_to(a))
+        for p in a.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.read_bytes() != (b / p.relative_to(a)).read_bytes()
+    ]
+
+
+@contextmanager
+def serving(project: Path, *flags: str, log: Path | None = None) -> Iterator[str]:
+    port = free_port()
+    path = os.pathsep.join([str(project / "overrides"), str(project / "generated")])
+    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), *flags]
+    with log.open("w") if log else open(os.devnull, "w") as out:
+        with process(argv, port, env={"PYTHONPATH": path}, output=out) as url:
+            yield url
+
+
+def operation(spec: dict[str, Any]) -> dict[str, Any]:
+    return spec["paths"]["/completions"]["post"]
+
+
+# -- the edits --------------------------------------------------------------------------------------
+
+
+def add_operation(spec: dict[str, Any]) -> None:
+    spec["paths"]["/models"] = {
+        "servers": operation(spec).get("servers") or spec["paths"]["/completions"].get("servers"),
+        "get": {
+            "operationId": "listModels",
+            "summary": "Lists the models.",
+            "security": operation(spec)["security"],
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelList"}}},
+                }
+            },
+        },
+    }
+    spec["paths"]["/models"] = {k: v for k, v in spec["paths"]["/models"].items() if v is not None}
+    spec["components"]["schemas"]["ModelList"] = {
+        "type": "object",
+        "required": ["object", "data"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "created"],
+                    "properties": {"id": {"type": "string"}, "created": {"type": "integer", "minimum": 0}},
+                },
+            },
+        },
+    }
+
+
+def add_alternative(spec: dict[str, Any]) -> None:
+    spec["components"]["securitySchemes"]["Workspace"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-portkey-workspace",
+    }
+    operation(spec)["security"].append({"Portkey-Key": [], "Workspace": []})
+
+
+def require_response_field(spec: dict[str, Any]) -> None:
+    response = spec["components"]["schemas"]["CreateCompletionResponse"]
+    response["properties"]["service_tier"] = {"type": "string"}
+    response["required"].append("service_tier")
+
+
+def edit_descriptions(spec: dict[str, Any]) -> None:
+    def rewrite(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "description" and isinstance(value, str):
+                    node[key] = f"Reworded: {value[::-1]}"
+                else:
+                    rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+
+    rewrite(spec)
+
+
+def add_request_field(spec: dict[str, Any]) -> None:
+    request = spec["components"]["schemas"]["CreateCompletionRequest"]
+    request["properties"]["priority"] = {"type": "integer", "minimum": 0, "maximum": 9, "nullable": True}
+
+
+def tighten_bound(spec: dict[str, Any]) -> None:
+    spec["components"]["schemas"]["CreateCompletionRequest"]["properties"]["n"]["maximum"] = 3
+
+
+# -- the cases ---------------------------------------------------------------------------------------
+
+
+def test_a_new_operation_is_served_from_the_spec(tmp_path):
+    project = regenerated(tmp_path, add_operation)
+    with serving(project, log=tmp_path / "server.log") as url:
+        models = httpx.get(f"{url}/v1/models", headers=AUTH)
+        assert models.status_code == 200, models.text
+        assert models.headers["x-portkey-stub-synthesized"] == "true"
+        assert models.json() == {"object": "list", "data": [{"id": "stub", "created": 0}]}
+        refused = httpx.get(f"{url}/v1/models")  # the spec's security applies to it too
+        assert refused.status_code == 401 and set(refused.json()["error"]) == {"message", "type", "param", "code"}
+        # The operations the spec had still answer as before.
+        assert httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH).status_code == 200
+        assert httpx.get(url).json()["routes"]["GET /v1/models"] == "listModels"
+    assert "listModels" in (tmp_path / "server.log").read_text()  # start-up says what has no handler
+
+
+@pytest.mark.parametrize("store", [False, True], ids=["no store", "a store"])
+def test_a_new_security_alternative_is_authenticated_and_routed(tmp_path, store):
+    project = regenerated(tmp_path, add_alternative)
+    flags: list[str] = []
+    if store:
+        (tmp_path / "store.yaml").write_text("api_keys: [pk-test]\n")
+        flags = ["--store", str(tmp_path / "store.yaml")]
+    headers = {"x-portkey-api-key": "pk-test", "x-portkey-workspace": "ws-1"}
+    with serving(project, *flags) as url:
+        answer = httpx.post(f"{url}/v1/completions", json=BODY, headers=headers)
+        if store:  # a gateway with a store says what it cannot route, never crashes
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["code"] == "unsupported_alternative"
+            assert "x-portkey-workspace" in answer.json()["error"]["message"]
+        else:  # without a store every alternative is answered by the stub
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["choices"][0]["text"]
+        missing = httpx.post(f"{url}/v1/completions", json=BODY, headers={"x-portkey-api-key": "pk-test"})
+        assert missing.status_code == 401 and "x-portkey-workspace" in missing.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_new_required_response_field_is_reported_on_the_fast_path(tmp_path, stream):
+    project = regenerated(tmp_path, require_response_field if not stream else require_usage_field)
+    with serving(project, "--validate-responses", log=tmp_path / "server.log") as url:
+        body = {**BODY, "stream": True, "stream_options": {"include_usage": True}} if stream else BODY
+        answer = httpx.post(f"{url}/v1/completions", json=body, headers=AUTH)
+        if stream:
+            assert answer.status_code == 200
+            events = [line.removeprefix("data: ") for line in answer.text.splitlines() if line.startswith("data: ")]
+            error = httpx.Response(200, content=events[-1]).json()["error"]
+        else:
+            assert answer.status_code == 500, answer.text
+            error = answer.json()["error"]
+        assert error["code"] == "invalid_response" and "service_tier" in error["message"]
+    assert "service_tier" in (tmp_path / "server.log").read_text()
+
+
+def require_usage_field(spec: dict[str, Any]) -> None:
+    # Streamed chunks are the overlay's schema; the usage chunk carries the spec's CompletionUsage.
+    usage = spec["components"]["schemas"]["CompletionUsage"]
+    usage["properties"]["service_tier"] = {"type": "string"}
+    usage["required"].append("service_tier")
+
+
+def test_a_description_only_edit_keeps_seeded_output(tmp_path, server):
+    project = regenerated(tmp_path, edit_descriptions)
+    before = httpx.post(f"{server}/v1/completions", json=BODY, headers=AUTH).json()
+    with serving(project) as url:
+        after = httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH).json()
+    assert after["choices"] == before["choices"]
+    assert after["system_fingerprint"] == before["system_fingerprint"]
+
+
+def test_a_new_optional_request_field_is_validated_on_both_paths(tmp_path):
+    project = regenerated(tmp_path, add_request_field)
+    with serving(project) as url:
+        assert httpx.post(f"{url}/v1/completions", json={**BODY, "priority": 3}, headers=AUTH).status_code == 200
+        for content_type in ("application/json", "application/json; charset=utf-8"):
+            refused = httpx.post(
+                f"{url}/v1/completions",
+                content=httpx.Request("POST", url, json={**BODY, "priority": 10}).content,
+                headers={**AUTH, "content-type": content_type},
+            )
+            assert refused.status_code == 400 and refused.json()["error"]["param"] == "priority", refused.text
+
+
+def test_a_tightened_bound_is_enforced(tmp_path):
+    project = regenerated(tmp_path, tighten_bound)
+    with serving(project) as url:
+        assert httpx.post(f"{url}/v1/completions", json={**BODY, "n": 3}, headers=AUTH).status_code == 200
+        refused = httpx.post(f"{url}/v1/completions", json={**BODY, "n": 4}, headers=AUTH)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "n", refused.text
