@@ -95,7 +95,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     """
     options = (options or ServerOptions()).replace(**fields)
     spec = load()
-    alternatives = Alternatives.from_spec(spec, "/completions", "post")
+    alternatives = Alternatives.from_spec("/completions", "post")
     engine = Engine(options.models)
 
     async def stub(body: dict[str, Any]) -> Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from portkey_completions.core.spec import load as load_spec
 from portkey_completions.server.auth import Alternatives
 from support import ALTERNATIVES, BODY
 
@@ -13,7 +12,7 @@ pytestmark = pytest.mark.usefixtures("upstream")  # the custom_host header set g
 
 @pytest.fixture(scope="module")
 def alternatives() -> Alternatives:
-    return Alternatives.from_spec(load_spec(), "/completions", "post")
+    return Alternatives.from_spec("/completions", "post")
 
 
 def test_table_is_read_from_the_spec(alternatives):

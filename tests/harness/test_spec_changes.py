@@ -52,13 +52,17 @@ def _differs(a: Path, b: Path) -> list[str]:
     ]
 
 
+def project_env(project: Path) -> dict[str, str]:
+    """The copy's code first on the path: its overrides/ (unchanged) and its regenerated generated/."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(project / "overrides"), str(project / "generated")])}
+
+
 @contextmanager
 def serving(project: Path, *flags: str, log: Path | None = None) -> Iterator[str]:
     port = free_port()
-    path = os.pathsep.join([str(project / "overrides"), str(project / "generated")])
     argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), *flags]
     with log.open("w") if log else open(os.devnull, "w") as out:
-        with process(argv, port, env={"PYTHONPATH": path}, output=out) as url:
+        with process(argv, port, env=project_env(project), output=out) as url:
             yield url
 
 
@@ -176,6 +180,17 @@ def test_a_new_security_alternative_is_authenticated_and_routed(tmp_path, store)
         else:  # without a store every alternative is answered by the stub
             assert answer.status_code == 200, answer.text
             assert answer.json()["choices"][0]["text"]
+            # The typed client, regenerated, is built for it too: its alternatives come from the spec.
+            client = (
+                "from portkey_completions.client import Completions\n"
+                "c = Completions(api_key='pk-test', auth_headers={'x-portkey-workspace': 'ws-1'},"
+                f" base_url='{url}/v1')\n"
+                "print(c.credentials.alternative, c.create(model='babbage-002', prompt='Hi', max_tokens=3).id)\n"
+            )
+            run = subprocess.run(
+                [sys.executable, "-c", client], env=project_env(project), capture_output=True, text=True
+            )
+            assert run.returncode == 0 and run.stdout.startswith("x-portkey-workspace cmpl-"), run.stderr
         missing = httpx.post(f"{url}/v1/completions", json=BODY, headers={"x-portkey-api-key": "pk-test"})
         assert missing.status_code == 401 and "x-portkey-workspace" in missing.json()["error"]["message"]
 

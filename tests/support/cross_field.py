@@ -19,14 +19,13 @@ import zlib
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from portkey_completions.core.spec import load as load_spec
 from portkey_completions.engine.catalog import DEFAULT_MODELS
 from portkey_completions.engine.tokenizer import cl100k
 from portkey_completions.gateway import config as configs
 from portkey_completions.gateway import hosts
 from portkey_completions.server.auth import Alternatives
 
-ALTERNATIVES = Alternatives.from_spec(load_spec(), "/completions", "post")
+ALTERNATIVES = Alternatives.from_spec("/completions", "post")
 
 MODELS = sorted(DEFAULT_MODELS)
 

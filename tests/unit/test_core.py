@@ -8,7 +8,6 @@ import pytest
 
 from portkey_completions.core import headers, retry_after, sse
 from portkey_completions.core.alternatives import Alternative
-from portkey_completions.core.spec import load
 from portkey_completions.server.auth import Alternatives
 
 NOW = 1_800_000_000.0
@@ -80,7 +79,7 @@ def test_openai_compatible_reads_a_bare_bearer_as_the_stub_provider():
 
 def test_the_alternatives_are_the_specs():
     """Each of the spec's security alternatives adds exactly the headers one Alternative names."""
-    table = Alternatives.from_spec(load(), "/completions", "post")
+    table = Alternatives.from_spec("/completions", "post")
     added = [frozenset(s.header for s in a.schemes if s not in table.common) for a in table.alternatives]
     assert [Alternative.for_headers(h) for h in added] == list(Alternative)
 

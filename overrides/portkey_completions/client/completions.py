@@ -33,6 +33,7 @@ class _Base:
         authorization: str | None = None,
         config: str | Mapping[str, Any] | None = None,
         custom_host: str | None = None,
+        auth_headers: Mapping[str, str] | None = None,
         base_url: str = DEFAULT_BASE_URL,
         trace_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -49,6 +50,8 @@ class _Base:
             authorization: The provider's API key, sent as `Authorization: Bearer …`.
             config: Alternative 3: a Portkey config id, or the config as a dict (sent as JSON).
             custom_host: With `provider` and `authorization`: alternative 4, the provider's URL.
+            auth_headers: The headers of an alternative the spec has and no keyword names (the spec
+                gained one): e.g. `{"x-portkey-workspace": "ws-1"}`.
             base_url: The API root (default: Portkey's).
             trace_id: Sent as x-portkey-trace-id.
             metadata: Sent as x-portkey-metadata (JSON).
@@ -59,7 +62,9 @@ class _Base:
         Raises:
             ValueError: The arguments are not exactly one auth alternative, or a value is invalid.
         """
-        self.credentials = Credentials(api_key, virtual_key, provider, authorization, config, custom_host)
+        self.credentials = Credentials(
+            api_key, virtual_key, provider, authorization, config, custom_host, dict(auth_headers or {})
+        )
         # Public: what every request of this client carries (a test transport needs them too).
         self.headers: dict[str, str] = {
             **self.credentials.headers(),

@@ -1,62 +1,88 @@
-"""The four auth alternatives of the spec, as the headers each one sends.
+"""The spec's auth alternatives, as the headers each one sends.
 
-Every alternative needs `x-portkey-api-key`; each adds its own headers. A client is built for
-exactly one of them, and a combination that is none of them fails here, before any request.
+Every alternative needs `x-portkey-api-key`; each adds its own headers. Which combinations are
+alternatives is read from the effective spec, so a client is built for exactly one of them, and
+a combination that is none of them fails here, before any request.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from portkey_completions.core import headers as portkey
+from portkey_completions.core import spec
 from portkey_completions.core.alternatives import Alternative
 
-# Which arguments each alternative takes, beside api_key. The spec's four, in its order.
-ALTERNATIVES: Mapping[Alternative, frozenset[str]] = {
-    Alternative.VIRTUAL_KEY: frozenset({"virtual_key"}),
-    Alternative.PROVIDER: frozenset({"provider", "authorization"}),
-    Alternative.CONFIG: frozenset({"config"}),
-    Alternative.CUSTOM_HOST: frozenset({"provider", "authorization", "custom_host"}),
+# The header each keyword argument sends; an alternative is known by the headers it adds.
+KEYWORD_HEADERS: Mapping[str, str] = {
+    "virtual_key": portkey.VIRTUAL_KEY,
+    "provider": portkey.PROVIDER,
+    "authorization": portkey.AUTHORIZATION,
+    "config": portkey.CONFIG,
+    "custom_host": portkey.CUSTOM_HOST,
 }
+_BY_HEADER = {header: keyword for keyword, header in KEYWORD_HEADERS.items()}
+
+
+def spec_alternatives() -> list[frozenset[str]]:
+    """The headers each of the spec's alternatives adds to the Portkey key, in spec order."""
+    requirements = spec.security("/completions", "post")
+    return [frozenset(header for _, header, _ in r) - {portkey.API_KEY} for r in requirements]
+
+
+def describe(added: frozenset[str]) -> str:
+    """An alternative as a caller passes it: its name and keyword arguments, or its headers."""
+    name = Alternative.for_headers(added)
+    args = " + ".join(sorted(_BY_HEADER.get(h, f"auth_headers[{h!r}]") for h in added))
+    return f"{name}: {args}" if name else args
 
 
 @dataclass(frozen=True)
 class Credentials:
+    """The credentials of one of the spec's auth alternatives, read from the effective spec.
+
+    `auth_headers` carries the headers of an alternative no keyword names (the spec may gain one
+    after this client was written): `make gen` is all it takes for the client to accept it.
+    """
+
     api_key: str
     virtual_key: str | None = None
     provider: str | None = None
     authorization: str | None = None
     config: str | Mapping[str, Any] | None = None
     custom_host: str | None = None
+    auth_headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.api_key:
             raise ValueError("api_key is required: every Portkey request carries x-portkey-api-key")
-        given = frozenset(
-            name
-            for name in ("virtual_key", "provider", "authorization", "config", "custom_host")
-            if getattr(self, name) is not None
-        )
-        if given not in ALTERNATIVES.values():
-            choices = "; ".join(f"{name}: {' + '.join(sorted(args))}" for name, args in ALTERNATIVES.items())
-            got = ", ".join(sorted(given)) or "nothing"
+        added = self.added()
+        alternatives = spec_alternatives()
+        if added not in alternatives:
+            choices = "; ".join(describe(a) for a in alternatives)
+            got = describe(added) if added else "nothing"
             raise ValueError(f"got {got} beside api_key; pass exactly one auth alternative ({choices})")
-        for name in given:
+        for name in KEYWORD_HEADERS:
             value = getattr(self, name)
             if isinstance(value, str) and not value.strip():
                 raise ValueError(f"{name} is empty")
+        for header, value in self.auth_headers.items():
+            if not str(value).strip():
+                raise ValueError(f"auth_headers[{header!r}] is empty")
+
+    def added(self) -> frozenset[str]:
+        """The headers these credentials add to the Portkey key."""
+        keywords = {KEYWORD_HEADERS[name] for name in KEYWORD_HEADERS if getattr(self, name) is not None}
+        return frozenset(keywords | {h.lower() for h in self.auth_headers})
 
     @property
-    def alternative(self) -> Alternative:
-        given = frozenset(
-            n
-            for n in ("virtual_key", "provider", "authorization", "config", "custom_host")
-            if getattr(self, n) is not None
-        )
-        return next(name for name, args in ALTERNATIVES.items() if args == given)
+    def alternative(self) -> Alternative | str:
+        """The alternative's name, or for one the spec gained, its headers."""
+        added = self.added()
+        return Alternative.for_headers(added) or " + ".join(sorted(added))
 
     def headers(self) -> dict[str, str]:
         headers = {"x-portkey-api-key": self.api_key}
@@ -71,6 +97,7 @@ class Credentials:
             headers["x-portkey-config"] = self.config if isinstance(self.config, str) else json.dumps(self.config)
         if self.custom_host is not None:
             headers["x-portkey-custom-host"] = self.custom_host
+        headers.update(self.auth_headers)
         return headers
 
 

@@ -47,6 +47,28 @@ def first_error(name: str, instance: Any) -> str | None:
     return f"{path}: {error.message}" if path else error.message
 
 
+def security(path: str, method: str) -> list[tuple[tuple[str, str, bool], ...]]:
+    """The operation's security alternatives, in spec order: each its schemes as (name, header, bearer).
+
+    `header` is lower case; a bearer scheme's header is `authorization`.
+
+    Raises:
+        ValueError: a scheme that is not a header (this API's are all headers).
+    """
+    spec = load()
+    schemes = {}
+    for name, scheme in spec["components"]["securitySchemes"].items():
+        if scheme["type"] == "apiKey" and scheme["in"] == "header":
+            schemes[name] = (name, scheme["name"].lower(), False)
+        elif scheme["type"] == "http" and scheme["scheme"].lower() == "bearer":
+            schemes[name] = (name, "authorization", True)
+        else:
+            raise ValueError(f"security scheme {name!r} is not a header scheme")
+    operation = spec["paths"][path][method]
+    requirements = operation.get("security", spec.get("security", []))
+    return [tuple(schemes[n] for n in requirement) for requirement in requirements]
+
+
 def response_schemas(path: str, method: str, status: int) -> dict[str, dict[str, Any]]:
     """media type -> JSON Schema of the operation's response for `status` (or its `default`); {} if none.
 

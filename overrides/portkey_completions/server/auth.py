@@ -13,6 +13,7 @@ from typing import Any
 from connexion.security import NO_VALUE, ApiKeySecurityHandler, BearerSecurityHandler
 
 from portkey_completions.core import headers as portkey
+from portkey_completions.core import spec
 
 from .errors import ServerAPIError
 
@@ -72,18 +73,15 @@ class Alternatives:
         self._last: tuple[Mapping[str, str], Requirement | None] | None = None
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], path: str, method: str) -> Alternatives:
-        schemes = {}
-        for name, scheme in spec["components"]["securitySchemes"].items():
-            if scheme["type"] == "apiKey" and scheme["in"] == "header":
-                schemes[name] = Scheme(name, scheme["name"].lower())
-            elif scheme["type"] == "http" and scheme["scheme"].lower() == "bearer":
-                schemes[name] = Scheme(name, "authorization", bearer=True)
-            else:
-                raise ValueError(f"security scheme {name!r} is not a header scheme")
-        operation = spec["paths"][path][method]
-        requirements = operation.get("security", spec.get("security", []))
-        return cls(tuple(Requirement(tuple(schemes[n] for n in req)) for req in requirements))
+    def from_spec(cls, path: str, method: str) -> Alternatives:
+        """The operation's alternatives as `core.spec.security` reads them from the effective spec."""
+        made: dict[str, Scheme] = {}  # one Scheme per name: schemes compare by identity
+        requirements = []
+        for requirement in spec.security(path, method):
+            for name, header, bearer in requirement:
+                made.setdefault(name, Scheme(name, header, bearer=bearer))
+            requirements.append(Requirement(tuple(made[name] for name, _, _ in requirement)))
+        return cls(tuple(requirements))
 
     def match(self, headers: Mapping[str, str]) -> Requirement | None:
         """The most specific alternative the headers satisfy, or None.
