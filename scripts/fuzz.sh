@@ -34,9 +34,9 @@ for run in "${runs[@]}"; do
   name=${run%%|*}
   echo "== schemathesis, $name, $examples examples"
   # ignored_auth: without a key store any non-empty Portkey key is accepted by design.
-  # positive_data_acceptance runs as tests/cross_field.py's version, which also knows the
+  # positive_data_acceptance runs as tests/support/cross_field.py's version, which also knows the
   # documented cross-field 400s (SCHEMATHESIS_HOOKS registers it).
-  eval "SCHEMATHESIS_HOOKS=cross_field PYTHONPATH=tests schemathesis run \
+  eval "SCHEMATHESIS_HOOKS=support.cross_field PYTHONPATH=tests schemathesis run \
     generated/portkey_completions_spec/openapi.yaml --url http://127.0.0.1:$port/v1 \
     --checks all --exclude-checks ignored_auth,positive_data_acceptance \
     --max-examples $examples --generation-deterministic ${run#*|}" || status=1

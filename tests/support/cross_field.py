@@ -4,7 +4,7 @@ A schema-valid body can still break a rule between fields (best_of below n, stre
 the context window, suffix, logit_bias keys, token ids). schemathesis' positive_data_acceptance
 would call that 400 a failure. `positive_data_acceptance_or_documented_400` keeps that check for
 every case but those the rules below predict, and for those asserts the 400 and its `param`.
-Used by tests/test_schemathesis.py and, as a hooks module, by `make fuzz`.
+Used by tests/contract/test_schemathesis.py and, as a hooks module, by `make fuzz`.
 
 Random model names are all 404s, so `map_body` gives three bodies in four a model from the
 table: the rest of the body is then exercised too (any string is a schema-valid model).

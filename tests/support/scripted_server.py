@@ -1,6 +1,6 @@
 """A scripted upstream for client tests: a real server process whose answers the test dictates.
 
-    python tests/scripted_server.py PORT
+    python tests/support/scripted_server.py PORT
 
 POST /__script  takes a JSON list of answers for the next requests to /v1/completions, in order:
     {"status": 429, "headers": {"Retry-After": "1"}, "body": {...}}   a JSON answer

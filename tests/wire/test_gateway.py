@@ -3,7 +3,7 @@
 
 Processes: a gateway (`portkey-stub serve --store … --validate-upstream`), a second
 `portkey-stub serve --openai-compatible` as a working upstream (conftest's `upstream`), and
-tests/scripted_server.py as a deliberately failing one (statuses, Retry-After, slow, cut).
+tests/support/scripted_server.py as a deliberately failing one (statuses, Retry-After, slow, cut).
 """
 
 from __future__ import annotations

@@ -40,11 +40,32 @@ def validator(name: str) -> jsonschema.Draft4Validator:
 
 def first_error(name: str, instance: Any) -> str | None:
     """The most relevant violation of schema NAME, as `path: message`, or None."""
-    error = jsonschema.exceptions.best_match(validator(name).iter_errors(instance))
-    if error is None:
+    return violation(validator(name), instance)
+
+
+def violation(checker: jsonschema.Draft4Validator, instance: Any) -> str | None:
+    """The violation that names the field, as `path: message`, or None when the instance is valid.
+
+    "not valid under any of the given schemas" names no field. The errors inside the branches do;
+    those that are more than a wrong type (a null branch) say what the value was meant to be and
+    lacks, and the deepest of them is the branch that got furthest.
+    """
+    errors = list(checker.iter_errors(instance))
+    if not errors:
         return None
-    path = ".".join(str(p) for p in error.absolute_path)
-    return f"{path}: {error.message}" if path else error.message
+    leaves, pending = [], list(errors)
+    while pending:
+        error = pending.pop()
+        pending += error.context
+        if not error.context and error.validator not in ("type", "enum"):
+            leaves.append(error)
+    if leaves:
+        depth = max(len(e.absolute_path) for e in leaves)
+        leaves = [e for e in leaves if len(e.absolute_path) == depth]
+    best = jsonschema.exceptions.best_match(leaves or errors)
+    assert best is not None
+    path = ".".join(str(p) for p in best.absolute_path)
+    return f"{path}: {best.message}" if path else best.message
 
 
 def security(path: str, method: str) -> list[tuple[tuple[str, str, bool], ...]]:

@@ -43,7 +43,7 @@ def checked(handle: Handle, path: str, method: str) -> Handle:
             data = untrusted.loads(bytes(response.body))
         except ValueError:
             return _violation(path, "the body is not JSON")
-        problem = _first_error(schema, data)
+        problem = spec.violation(schema, data)
         return response if problem is None else _violation(path, problem)
 
     return checking
@@ -58,7 +58,7 @@ async def _events(events: AsyncIterable[Any], schema: jsonschema.Draft4Validator
                 chunk = untrusted.loads(data)
             except ValueError:
                 chunk = None
-            problem = "the event is not JSON" if chunk is None else _first_error(schema, chunk)
+            problem = "the event is not JSON" if chunk is None else spec.violation(schema, chunk)
             if problem is not None:
                 yield sse.event(orjson.dumps(_error(path, f"a stream event: {problem}").body()))
                 return
@@ -73,28 +73,6 @@ def _error(path: str, problem: str) -> ServerAPIError:
     logger.error("response to %s breaks the spec: %s", path, problem)
     message = f"The server's answer breaks the spec (--validate-responses): {problem}"
     return ServerAPIError(500, message, code="invalid_response")
-
-
-def _first_error(validator: jsonschema.Draft4Validator, data: Any) -> str | None:
-    errors = list(validator.iter_errors(data))
-    if not errors:
-        return None
-    # "not valid under any of the given schemas" names no field. The errors inside the branches
-    # do; those that are more than a wrong type (a null branch) say what the value was meant to
-    # be and lacks, and the deepest of them is the branch that got furthest.
-    leaves, pending = [], list(errors)
-    while pending:
-        error = pending.pop()
-        pending += error.context
-        if not error.context and error.validator not in ("type", "enum"):
-            leaves.append(error)
-    if leaves:
-        depth = max(len(e.absolute_path) for e in leaves)
-        leaves = [e for e in leaves if len(e.absolute_path) == depth]
-    error = jsonschema.exceptions.best_match(leaves or errors)
-    assert error is not None
-    where = ".".join(str(p) for p in error.absolute_path)
-    return f"{where}: {error.message}" if where else error.message
 
 
 @functools.cache
