@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
 
+import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException, Unauthorized
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -40,9 +42,10 @@ from portkey_completions.testing.journal import Journal, JournalMiddleware
 from portkey_completions.testing.scenarios import Scenarios
 
 from . import __version__
-from .options import ServerOptions
+from .options import OptionError, ServerOptions
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class StubApp(AsyncApp):
@@ -83,6 +86,20 @@ class _Operations(Resolver):
         return Resolution(function, name)
 
 
+def _loaded(option: str, path: str | Path | None, load: Callable[[Path], _T], must_exist: bool = False) -> _T | None:
+    """What a file option names, loaded; an OptionError naming the option and the file if it cannot be."""
+    if path is None:
+        return None
+    path = Path(path)
+    if must_exist and not path.is_file():
+        raise OptionError(option, f"{path}: no such file")
+    try:
+        return load(path)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        message = str(exc)
+        raise OptionError(option, message if str(path) in message else f"{path}: {message}") from None
+
+
 def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     """Build the server.
 
@@ -109,9 +126,9 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         validate_upstream=options.validate_upstream,
         timeout=options.upstream_timeout,
     )
-    rules = Scenarios(options.scenarios_path)
+    rules = _loaded("scenarios_path", options.scenarios_path, Scenarios) or Scenarios()
     journal = Journal()
-    cassette = Cassette(options.replay_path) if options.replay_path else None
+    cassette = _loaded("replay_path", options.replay_path, Cassette, must_exist=True)
     front = Front(router, rules, engine.tokenizer, cassette, options.replay_speed)
     # --validate-responses checks every answer here, where the fast path and connexion's path meet.
     handle = conformance.checked(front.handle, "/completions", "post") if options.validate_responses else front.handle

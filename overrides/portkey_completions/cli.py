@@ -19,7 +19,7 @@ from portkey_completions.server import lifecycle
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 
 from . import __version__
-from .options import ServerOptions
+from .options import OptionError, ServerOptions
 
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
     from portkey_completions.app import StubApp
@@ -28,6 +28,16 @@ if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
 # gateway reach this server unchanged.
 DEFAULT_PORT = 8787
 LEVELS = ["critical", "error", "warning", "info", "debug"]
+LOG_LEVEL_HELP = f"how much to log: {', '.join(LEVELS)}, any case (default: %(default)s)"
+# The flag that sets each file option, for errors that name it.
+FLAGS = {"scenarios_path": "--scenarios", "replay_path": "--replay"}
+
+
+def _workers(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /v1/completions (Swagger UI at /v1/ui/)",
         description="Serve POST /v1/completions from the effective spec, with the Swagger UI at /v1/ui/.",
     )
+    serve.set_defaults(subparser=serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
     serve.add_argument(
@@ -120,30 +131,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_workers,
         default=1,
         help="worker processes (uvicorn's); each has its own journal, run-time rules and counters "
         "(default: %(default)s)",
     )
     serve.add_argument("--no-swagger-ui", action="store_true", help="do not serve the Swagger UI")
-    serve.add_argument("--log-level", default="info", choices=LEVELS)
+    serve.add_argument("--log-level", default="info", type=str.lower, choices=LEVELS, help=LOG_LEVEL_HELP)
     record = commands.add_parser(
         "record",
         help="proxy to an upstream and record its answers into a cassette",
         description="Proxy POST /v1/completions to an upstream and record every answer (streams with their "
         "timings) into a cassette that `serve --replay` answers from.",
     )
+    record.set_defaults(subparser=record)
     record.add_argument("--upstream", required=True, help="the upstream's base URL, e.g. https://api.portkey.ai/v1")
     record.add_argument("--cassette", required=True, metavar="FILE", help="the cassette to write (JSON); appended to")
     record.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     record.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
-    record.add_argument("--log-level", default="info", choices=LEVELS)
+    record.add_argument("--log-level", default="info", type=str.lower, choices=LEVELS, help=LOG_LEVEL_HELP)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; an unknown one is refused with the subcommand's usage, not the top level's."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        args.subparser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def ensure_free(parser: argparse.ArgumentParser, host: str, port: int) -> None:
+    """Refuse a port something already listens on, before anything starts (uvicorn says so only after)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            parser.error(f"--port {port}: {host}:{port} cannot be listened on ({exc.strerror or exc})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
+    ensure_free(args.subparser, args.host, args.port)
     import uvicorn
 
     if args.command == "record":
@@ -152,11 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             cassette = Cassette(args.cassette)
         except (OSError, ValueError) as exc:
-            parser.error(f"--cassette: {exc}")
+            args.subparser.error(f"--cassette {args.cassette}: {exc}")
         uvicorn.run(recorder(args.upstream, cassette), host=args.host, port=args.port, log_level=args.log_level)
         return 0
 
-    app = build_app(parser, args)
+    app = build_app(args.subparser, args)
     # uvicorn builds each access line's arguments before its logger drops them: above info, none
     # would print, so it is told not to log access at all.
     access_log = LEVELS.index(args.log_level) >= LEVELS.index("info")
@@ -184,9 +218,9 @@ _ARGV_ENV = "PORTKEY_STUB_ARGV"
 def worker_app() -> StubApp:
     """The app of one `serve --workers N` process, from the arguments the parent checked."""
     parser = build_parser()
-    args = parser.parse_args(json.loads(os.environ[_ARGV_ENV]))
+    args = parse(parser, json.loads(os.environ[_ARGV_ENV]))
     lifecycle.drain_on_exit_signals()
-    return build_app(parser, args, quiet=True)
+    return build_app(args.subparser, args, quiet=True)
 
 
 def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quiet: bool = False) -> StubApp:
@@ -198,19 +232,13 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
         try:
             models = catalog.load(args.models)
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            parser.error(f"--models: {exc}")
+            parser.error(f"--models {args.models}: {exc}")
     store = None
     if args.store:
         try:
             store = Store.load(args.store)
         except (OSError, ValueError) as exc:
-            parser.error(f"--store: {exc}")
-    elif not quiet:
-        print(
-            "portkey-stub: no --store: any non-empty x-portkey-api-key is accepted, and every request "
-            "without a custom host is answered by the built-in stub engine",
-            file=sys.stderr,
-        )
+            parser.error(f"--store {args.store}: {exc}")
     trusted = tuple(h.strip() for h in args.trusted_hosts.split(",") if h.strip())
     for flag in ("body_timeout", "upstream_timeout"):
         if not getattr(args, flag) > 0:
@@ -233,8 +261,14 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
             swagger_ui=not args.no_swagger_ui,
         )
         app = create_app(options)
-    except (OSError, ValueError, yaml.YAMLError) as exc:  # a scenario file or cassette that cannot be used
-        parser.error(str(exc))
+    except OptionError as exc:  # a scenario file or cassette that cannot be used
+        parser.error(f"{FLAGS.get(exc.option, exc.option)}: {exc.message}")
+    if store is None and not quiet:  # said once every option has been checked
+        print(
+            "portkey-stub: no --store: any non-empty x-portkey-api-key is accepted, and every request "
+            "without a custom host is answered by the built-in stub engine",
+            file=sys.stderr,
+        )
     # The tokenizer and the model are a few hundred thousand objects that live as long as the
     # process: out of the collector's sight, so that a full collection does not stall requests.
     gc.collect()

@@ -15,6 +15,15 @@ from portkey_completions.gateway.store import Store
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 
 
+class OptionError(ValueError):
+    """An option that cannot be used, with the option's field name (the CLI names its flag)."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.message = message
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServerOptions:
     """Everything a server can be told; each default is the one place that default is written.

@@ -1,0 +1,66 @@
+"""`portkey-stub` says what is wrong, with the subcommand's usage, before it starts anything."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+STUB = [sys.executable, "-m", "portkey_completions.cli"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STUB, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_an_unknown_option_prints_the_subcommands_usage():
+    result = run("serve", "--prot", "1")
+    assert result.returncode == 2
+    assert "usage: portkey-stub serve" in result.stderr and "unrecognized arguments: --prot 1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "content", "says"),
+    [
+        ("--scenarios", "rules: [{respond: {colour: red}}]", "colour"),
+        ("--store", "api_keys: 3", "api_keys"),
+        ("--models", "gpt-x: {context_window: -1}", "context_window"),
+    ],
+)
+def test_a_file_option_error_names_the_option_and_the_file_before_any_banner(tmp_path, flag, content, says):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    result = run("serve", "--port", "0", flag, str(path))
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"portkey-stub serve: error: {flag}") and str(path) in last and says in last, last
+    assert "no --store" not in result.stderr  # the start banner comes only after every option is checked
+
+
+def test_a_missing_cassette_is_an_error(tmp_path):
+    result = run("serve", "--port", "0", "--replay", str(tmp_path / "missing.json"))
+    assert result.returncode == 2 and "--replay" in result.stderr and "missing.json: no such file" in result.stderr
+
+
+def test_workers_is_at_least_one():
+    result = run("serve", "--workers", "0")
+    assert result.returncode == 2 and "--workers: must be at least 1" in result.stderr
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one process", "two workers"])
+def test_a_port_in_use_is_named_before_anything_starts(workers):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), *workers)
+    assert result.returncode == 2
+    assert f"--port {port}" in result.stderr and "startup complete" not in result.stderr
+
+
+def test_log_level_is_case_insensitive_and_documented():
+    assert run("serve", "--log-level", "INFO", "--help").returncode == 0
+    assert "how much to log" in run("serve", "--help").stdout
+    assert run("serve", "--log-level", "loud").returncode == 2
