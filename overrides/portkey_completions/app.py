@@ -32,6 +32,7 @@ from portkey_completions.server.limits import (
     BodyLimitMiddleware,
     PaceMiddleware,
 )
+from portkey_completions.server.trace import PortkeyHeaders
 from portkey_completions.server.validation import VALIDATORS
 from portkey_completions.testing.admin import PREFIX as ADMIN_PREFIX
 from portkey_completions.testing.admin import Admin
@@ -141,6 +142,8 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     app = StubApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS, middlewares=layers)
     # Outermost of ours: the journal sees every answer, errors included, as it leaves.
     app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
+    # Next: Portkey's headers on every answer, as the caller sent the request (before --openai-compatible).
+    app.add_middleware(PortkeyHeaders, MiddlewarePosition.BEFORE_EXCEPTION, openai_compatible=options.openai_compatible)
     app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=options.body_timeout)
     app.add_middleware(DisconnectMiddleware, MiddlewarePosition.BEFORE_EXCEPTION)
     if options.fast_path:

@@ -213,3 +213,15 @@ def test_a_client_that_leaves_mid_stream_stops_generation(portkey_stub):
     entry = portkey_stub.journal.entries[-1]
     assert entry["events"] <= 3 + 5  # what was in flight (socket buffers) when the client went: a handful
     assert entry["duration_ms"] < 2000  # 2000 tokens at 50/s would take 40 s
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_the_portkey_sdk_does_not_retry_behind_the_tests_back(portkey_stub, status):
+    """portkey-ai retries a 5xx itself unless the answer carries x-portkey-trace-id: every answer does."""
+    from portkey_ai import Portkey
+
+    client = Portkey(api_key="pk-test", virtual_key="vk-test", base_url=portkey_stub.base_url)  # default retries
+    with portkey_stub.scenario(status=status, fail_first=1), pytest.raises(Exception) as raised:
+        client.completions.create(model=MODEL, prompt="hi", max_tokens=2)
+    assert getattr(raised.value, "status_code", None) == status
+    assert [e["status"] for e in portkey_stub.journal.entries] == [status]  # one request: no silent retry

@@ -146,11 +146,16 @@ def test_openai_sdk_sees_errors_as_exceptions(openai_client):
 
 
 def test_plain_openai_requests_in_openai_compatible_mode(server):
-    """`--openai-compatible` (the test server runs with it): a bearer alone is an OpenAI request, for the stub."""
+    """`--openai-compatible` (the test server runs with it): a bearer alone is an OpenAI request, for the stub.
+
+    It is answered as an OpenAI upstream answers: no x-portkey-* header (a gateway in front would
+    merge ours into its own). The journal says which provider answered.
+    """
     client = openai.OpenAI(base_url=f"{server}/v1", api_key="sk-test", max_retries=0)
     completion = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="x")
-    assert completion.headers["x-portkey-provider"] == "stub"
+    assert not [name for name in completion.headers if name.lower().startswith("x-portkey-")], completion.headers
     assert completion.parse().choices
+    assert httpx.get(f"{server}/__admin/journal").json()["entries"][-1]["provider"] == "stub"
     # Without even a bearer it is still a 401.
     response = httpx.post(f"{server}/v1/completions", json=BODY)
     assert response.status_code == 401 and response.json()["error"]["code"] == "missing_credentials"
@@ -307,3 +312,22 @@ def test_clients_that_leave_mid_stream_leave_no_task_behind(server):
                 if i == 6:
                     break
     wait_until(lambda: tasks() <= before, timeout=3, what="the abandoned streams' tasks to end")
+
+
+def test_every_answer_carries_the_portkey_headers(server):
+    """Refusals of every layer too: connexion's 400 and 401, and the gateway's."""
+    answers = [
+        httpx.post(f"{server}/v1/completions", json={**BODY, "n": 0}, headers=AUTH),  # connexion's 400
+        httpx.post(f"{server}/v1/completions", json=BODY, headers=API_KEY),  # connexion's 401
+        httpx.post(f"{server}/v1/completions", json={**BODY, "model": "nope"}, headers=AUTH),  # the engine's 404
+        httpx.post(f"{server}/v1/completions", json=BODY, headers=AUTH),  # the fast path's 200
+    ]
+    for answer in answers:
+        assert answer.headers.get("x-portkey-trace-id"), (answer.status_code, answer.headers)
+    traced = httpx.post(
+        f"{server}/v1/completions", json={**BODY, "n": 0}, headers={**AUTH, "x-portkey-trace-id": "t-1"}
+    )
+    assert traced.headers["x-portkey-trace-id"] == "t-1"
+    # A plain OpenAI request's refusal has none, as its answers have none (--openai-compatible).
+    refused = httpx.post(f"{server}/v1/completions", json={**BODY, "n": 0}, headers={"Authorization": "Bearer sk"})
+    assert refused.status_code == 400 and not [n for n in refused.headers if n.startswith("x-portkey-")]

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import math
 import random
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +27,7 @@ from starlette.responses import Response
 from portkey_completions.core import headers as portkey
 from portkey_completions.core.alternatives import Alternative
 from portkey_completions.core.headers import STUB
-from portkey_completions.server import notes
+from portkey_completions.server import notes, trace
 from portkey_completions.server.auth import Alternatives, Requirement
 from portkey_completions.server.errors import ServerAPIError
 
@@ -55,8 +53,6 @@ _OURS = frozenset(
     }
 )
 # Trace ids: unique per process, without a read of urandom per request.
-_TRACE_PREFIX = secrets.token_hex(10)
-_traces = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -128,7 +124,7 @@ class Router:
         return self._pools[1]
 
     async def handle(self, headers: Mapping[str, str], body: dict[str, Any]) -> Response:
-        trace_id = headers.get("x-portkey-trace-id") or f"{_TRACE_PREFIX}-{next(_traces):012x}"
+        trace_id = headers.get("x-portkey-trace-id") or trace.new_trace_id()
         try:
             outcome = await self._route(headers, body)
         except ServerAPIError as error:

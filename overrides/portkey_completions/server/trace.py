@@ -1,0 +1,69 @@
+"""Every answer under /v1 carries Portkey's response headers; a plain OpenAI answer carries none.
+
+portkey-ai's SDKs retry a 5xx themselves unless the answer carries `x-portkey-trace-id`, the sign
+that a Portkey gateway answered (and did its own retrying). Without it, a test of "my code handles
+a 500" sees the SDK's retry succeed behind its back. So every answer, whichever layer made it
+(connexion's refusals, the fast path, scenario answers, gateway errors), gets the trace id (the
+caller's, or a new one), a retry count and the cache status, where the gateway has not set them.
+
+In `--openai-compatible` mode a plain OpenAI request (no `x-portkey-api-key`) is answered as an
+OpenAI upstream answers, with no `x-portkey-*` header: a Portkey gateway in front of this server
+would otherwise merge ours into its own (`x-portkey-provider: stub, openai`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portkey_completions.core import headers as portkey
+
+# Trace ids: unique per process without a system call per request.
+_PREFIX = secrets.token_hex(10)
+_count = itertools.count()
+
+_TRACE = portkey.TRACE_ID.encode()
+_API_KEY = portkey.API_KEY.encode()
+_OURS = b"x-portkey-"
+
+
+def new_trace_id() -> str:
+    return f"{_PREFIX}-{next(_count):012x}"
+
+
+class PortkeyHeaders:
+    """The ASGI layer that sees every /v1 answer leave, and the request as the caller sent it."""
+
+    def __init__(self, app: ASGIApp, *, openai_compatible: bool = False) -> None:
+        self.app = app
+        self.openai_compatible = openai_compatible
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        trace, keyed = None, False
+        for name, value in scope["headers"]:
+            if name == _TRACE:
+                trace = value
+            elif name == _API_KEY:
+                keyed = True
+        plain = self.openai_compatible and not keyed
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", ()))
+                if plain:
+                    raw = [(n, v) for n, v in raw if not n.lower().startswith(_OURS)]
+                elif not any(n.lower() == _TRACE for n, _ in raw):
+                    raw += [
+                        (_TRACE, trace or new_trace_id().encode()),
+                        (b"x-portkey-retry-attempt-count", b"0"),
+                        (b"x-portkey-cache-status", b"DISABLED"),
+                    ]
+                message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, sending)
