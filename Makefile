@@ -53,6 +53,10 @@ bench-gateway: install
 	python scripts/bench_gateway.py
 	python scripts/bench_gateway.py --stream
 
+.PHONY: bench-fixture  ## A contract test's cost with the portkey_stub fixture beside respx (files of 1, 20, 100 tests)
+bench-fixture: install
+	python scripts/bench_fixture.py
+
 .PHONY: lint  ## Lint and format-check the hand-written code; mypy --strict over overrides/ and generated/; the rooms' import contracts
 lint: install
 	ruff check overrides scripts tests

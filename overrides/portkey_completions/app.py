@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from portkey_completions.core.spec import load
+from portkey_completions.engine import catalog
 from portkey_completions.engine.engine import Engine
 from portkey_completions.gateway.openai_compatible import OpenAICompatible
 from portkey_completions.gateway.router import Router
@@ -32,6 +33,7 @@ from portkey_completions.server.limits import (
     BodyLimitMiddleware,
     PaceMiddleware,
 )
+from portkey_completions.server.namespaces import NamespaceMiddleware, Namespaces
 from portkey_completions.server.trace import PortkeyHeaders
 from portkey_completions.server.validation import VALIDATORS
 from portkey_completions.testing.admin import PREFIX as ADMIN_PREFIX
@@ -56,11 +58,13 @@ class StubApp(AsyncApp):
         options: What the app was built with.
         journal: Every /v1 request (the admin API's `journal`).
         rules: The scenario rules (the admin API's `rules`).
+        namespaces: The requests running in each namespace (`/ns/<name>/`), to end them.
     """
 
     options: ServerOptions
     journal: Journal
     rules: Scenarios
+    namespaces: Namespaces
 
 
 class _Operations(Resolver):
@@ -114,14 +118,20 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     options = (options or ServerOptions()).replace(**fields)
     spec = load()
     alternatives = Alternatives.from_spec("/completions", "post")
-    engine = Engine(options.models)
+    models = options.models
+    if isinstance(models, str | Path):
+        models = _loaded("models", models, catalog.load) or {}
+    store = options.store
+    if isinstance(store, str | Path):
+        store = _loaded("store", store, Store.load)
+    engine = Engine(models)
 
     async def stub(body: dict[str, Any]) -> Response:
         return await handler.answer(body, engine)
 
     router = Router(
         alternatives,
-        options.store or Store(),
+        store or Store(),
         stub,
         trusted_hosts=options.trusted_hosts,
         validate_upstream=options.validate_upstream,
@@ -140,7 +150,10 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     defaults = ConnexionMiddleware.default_middlewares
     layers = [ServerErrorMiddleware if m is ConnexionServerError else m for m in defaults]
     app = StubApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS, middlewares=layers)
-    # Outermost of ours: the journal sees every answer, errors included, as it leaves.
+    # Outermost of ours: /ns/<name>/ comes off the path before anything reads it.
+    namespaces = Namespaces()
+    app.add_middleware(NamespaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, namespaces=namespaces)
+    # Next: the journal sees every answer, errors included, as it leaves.
     app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
     # Next: Portkey's headers on every answer, as the caller sent the request (before --openai-compatible).
     app.add_middleware(PortkeyHeaders, MiddlewarePosition.BEFORE_EXCEPTION, openai_compatible=options.openai_compatible)
@@ -185,5 +198,5 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     for path, name, endpoint, methods in admin.routes():
         app.add_url_rule(path, name, endpoint, methods=methods)
     routes[f"GET {ADMIN_PREFIX}/"] = "the journal page (admin API: /__admin/openapi.yaml)"
-    app.options, app.journal, app.rules = options, journal, rules
+    app.options, app.journal, app.rules, app.namespaces = options, journal, rules, namespaces
     return app

@@ -32,8 +32,10 @@ class ServerOptions:
         max_body_bytes: Bodies over this many bytes get 413.
         validate_responses: Check every response connexion sends against the spec (on in tests).
         swagger_ui: Serve the Swagger UI of the effective spec at /v1/ui/.
-        models: The model table: which `model` names exist, their context windows, suffix support.
-        store: The gateway's keys, virtual keys, configs and providers; None: any key, everything to the stub.
+        models: The model table: which `model` names exist, their context windows, suffix support;
+            or the path of a YAML or JSON file of it.
+        store: The gateway's keys, virtual keys, configs and providers, or the path of a store
+            file; None: any key, everything to the stub.
         trusted_hosts: Custom hosts allowed although loopback or private (matched literally).
         validate_upstream: Check upstream responses and stream chunks against the spec.
         upstream_timeout: Seconds an upstream may keep the gateway waiting: to connect (at most
@@ -51,8 +53,8 @@ class ServerOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     validate_responses: bool = False
     swagger_ui: bool = True
-    models: Mapping[str, ModelCard] = dataclasses.field(default_factory=lambda: DEFAULT_MODELS)
-    store: Store | None = None
+    models: Mapping[str, ModelCard] | str | Path = dataclasses.field(default_factory=lambda: DEFAULT_MODELS)
+    store: Store | str | Path | None = None
     trusted_hosts: tuple[str, ...] = DEFAULT_TRUSTED
     validate_upstream: bool = False
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT

@@ -1,4 +1,4 @@
-"""The `portkey_stub` pytest fixture: a real stub server per test, its journal, scenarios and a client.
+"""The `portkey_stub` pytest fixture: a stub server shared by the session, a namespace of it per test.
 
 Installed with the package (entry point `pytest11`), so a test only names the fixture:
 
@@ -7,13 +7,20 @@ Installed with the package (entry point `pytest11`), so a test only names the fi
             assert my_summary(portkey_stub.client()) == "Short."
         portkey_stub.journal.assert_called_with(model="gpt-3.5-turbo-instruct")
 
-`@pytest.mark.portkey_stub(in_process=True)` answers through an in-process transport instead of
-a server thread; any other keyword is a `ServerOptions` field (store=, scenarios_path=, models=, …).
+One real server (uvicorn, in a thread) is started per session and set of options; each test gets
+its own namespace of it (`base_url` is `http://127.0.0.1:PORT/ns/<test>/v1`), so its scenario
+rules, their counters and its journal are its own, for any client pointed at `base_url`. With
+pytest-xdist each worker process has its own server. `@pytest.mark.portkey_stub(**options)` takes
+`ServerOptions` fields (store=, scenarios_path=, models=, …): tests with the same options share a
+server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import re
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,34 +29,45 @@ import pytest
 from portkey_completions.core.alternatives import Alternative
 
 if TYPE_CHECKING:  # the heavy imports wait for a test that uses the fixture
+    import httpx
+    import openai
+
     from portkey_completions.app import StubApp
     from portkey_completions.client import Completions
     from portkey_completions.testing import journal as journals
     from portkey_completions.testing import scenarios
 
+API_KEY = "pk-test"  # the credentials every client the fixture hands out sends
 ALTERNATIVE_ARGS: Mapping[Alternative, Mapping[str, Any]] = {
     Alternative.VIRTUAL_KEY: {"virtual_key": "vk-test"},
     Alternative.PROVIDER: {"provider": "openai", "authorization": "sk-test"},
     Alternative.CONFIG: {"config": {"provider": "openai", "api_key": "sk-test"}},
 }
+_tests = itertools.count(1)
 
 
 class Journal:
-    """What the code under test sent: `entries` (newest last) and assertion helpers."""
+    """What the code under test sent, in its namespace: `entries` (newest last) and assertion helpers.
 
-    def __init__(self, journal: journals.Journal) -> None:
+    An entry is the admin API's `Entry` (`/__admin/openapi.yaml`): id, time, method, path,
+    headers (secrets redacted), body, alternative, route, provider, rule, status, events,
+    ttfb_ms, duration_ms, done and namespace.
+    """
+
+    def __init__(self, journal: journals.Journal, namespace: str) -> None:
         self._journal = journal
+        self.namespace = namespace
 
     @property
     def entries(self) -> list[dict[str, Any]]:
-        return list(self._journal)
+        return self._journal.read(self.namespace)
 
     @property
     def bodies(self) -> list[Any]:
         return [e["body"] for e in self.entries]
 
     def clear(self) -> None:
-        self._journal.clear()
+        self._journal.clear(self.namespace)
 
     def assert_called_with(self, **fields: Any) -> dict[str, Any]:
         """Some request's body had all these fields (e.g. prompt=…, max_tokens=…); returns its entry."""
@@ -66,20 +84,48 @@ class Journal:
 
 
 class PortkeyStub:
-    def __init__(self, app: StubApp, base_url: str, in_process: bool) -> None:
+    """One test's namespace of the session's server.
+
+    Attributes:
+        base_url: The API root for any client (`…/ns/<test>/v1`): requests there are this test's.
+        journal: What this test's code sent.
+        namespace: The namespace's name.
+    """
+
+    def __init__(self, app: StubApp, server_url: str, namespace: str) -> None:
         self.app = app
-        self.base_url = base_url
-        self.in_process = in_process
-        self.journal = Journal(app.journal)
+        self.namespace = namespace
+        self.base_url = f"{server_url}/ns/{namespace}/v1"
+        self.journal = Journal(app.journal, namespace)
 
     @contextlib.contextmanager
-    def scenario(self, match: Mapping[str, Any] | None = None, **respond: Any) -> Iterator[scenarios.Rule]:
-        """A scenario rule for the block: `match` as a dict, or `prompt=`/`model=` shortcuts; the rest is `respond`."""
+    def scenario(
+        self,
+        match: Mapping[str, Any] | None = None,
+        *,
+        match_headers: Mapping[str, str] | None = None,
+        response_headers: Mapping[str, str] | None = None,
+        **respond: Any,
+    ) -> Iterator[scenarios.Rule]:
+        """A scenario rule for the block, in this test's namespace.
+
+        Args:
+            match: The `match` object; or the shortcuts `model=`, `prompt=` (a regex) and `alternative=`.
+            match_headers: Request headers to match, name -> regex.
+            response_headers: Headers to set on the answer (e.g. `{"Retry-After": "2"}`).
+            **respond: The rest of `respond`: `text=`, `status=`, `fail_first=`, `ttft=`, … (see the docs).
+        """
+        if "headers" in respond:
+            raise TypeError("headers= is ambiguous here: say match_headers= (to match) or response_headers= (to send)")
         match = dict(match or {})
-        for key in ("model", "prompt", "headers", "alternative"):
+        for key in ("model", "prompt", "alternative"):
             if key in respond:
                 match[key] = respond.pop(key)
-        rule = self.app.rules.add({"match": match, "respond": respond})
+        if match_headers is not None:
+            match["headers"] = dict(match_headers)
+        if response_headers is not None:
+            respond["headers"] = dict(response_headers)
+        rule = self.app.rules.add({"match": match, "respond": respond}, self.namespace)
         try:
             yield rule
         finally:
@@ -92,38 +138,81 @@ class PortkeyStub:
         if alternative not in set(Alternative):
             raise ValueError(f"alternative is one of {', '.join(Alternative)}, not {alternative!r}")
         if alternative == Alternative.CUSTOM_HOST:
-            if self.in_process:
-                raise ValueError("custom_host needs a real server (the stub is its own upstream): drop in_process")
+            # The stub is its own upstream: the custom host is this namespace's base URL.
             args: Mapping[str, Any] = {"provider": "openai", "authorization": "sk-test", "custom_host": self.base_url}
         else:
             args = ALTERNATIVE_ARGS[Alternative(alternative)]
-        client = Completions(api_key="pk-test", base_url=self.base_url, **{**args, **kwargs})
-        if self.in_process:
-            client.client.set_httpx_client(self.app.test_client(base_url=self.base_url, headers=client.headers))
-        return client
+        return Completions(api_key=API_KEY, base_url=self.base_url, **{**args, **kwargs})
+
+    def httpx(self, **kwargs: Any) -> httpx.Client:
+        """A plain httpx client on `base_url`, with the virtual-key alternative's headers."""
+        import httpx
+
+        headers = {"x-portkey-api-key": API_KEY, "x-portkey-virtual-key": "vk-test"}
+        return httpx.Client(base_url=self.base_url, headers=headers, **kwargs)
+
+    def openai(self, **kwargs: Any) -> openai.OpenAI:
+        """The official openai SDK on `base_url` (a plain OpenAI request: the stub answers it)."""
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key="sk-test", **kwargs)
+
+
+class _Servers:
+    """The session's servers, one per set of options, each started when a test first needs it."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, tuple[StubApp, str]] = {}
+        self._stack = contextlib.ExitStack()
+
+    def get(self, options: dict[str, Any]) -> tuple[StubApp, str]:
+        key = repr(sorted(options.items()))
+        if key not in self.running:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from portkey_completions.app import create_app
+            from portkey_completions.options import ServerOptions
+            from portkey_completions.testing import serving
+
+            with warnings.catch_warnings():
+                # connexion's imports warn about its own use of jsonschema: not the user's business.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                app = create_app(ServerOptions.of(**options))
+            self.running[key] = (app, self._stack.enter_context(serving.thread(app)))
+        return self.running[key]
+
+    def close(self) -> None:
+        self._stack.close()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "portkey_stub(in_process=False, **server_options): configure the portkey_stub fixture"
-    )
+    config.addinivalue_line("markers", "portkey_stub(**server_options): the ServerOptions of the portkey_stub server")
+
+
+@pytest.fixture(scope="session")
+def portkey_stub_servers() -> Iterator[_Servers]:
+    """The session's portkey-stub servers (the `portkey_stub` fixture's); started on first use."""
+    servers = _Servers()
+    try:
+        yield servers
+    finally:
+        servers.close()
 
 
 @pytest.fixture
-def portkey_stub(request: pytest.FixtureRequest) -> Iterator[PortkeyStub]:
-    """A portkey-stub server for one test: `.base_url`, `.journal`, `.scenario(...)`, `.client(...)`."""
-    from portkey_completions.app import create_app
-    from portkey_completions.options import ServerOptions
-
+def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers) -> Iterator[PortkeyStub]:
+    """This test's namespace of the session's stub server: `.base_url`, `.journal`, `.scenario(...)`, clients."""
     marker = request.node.get_closest_marker("portkey_stub")
     options = dict(marker.kwargs) if marker else {}
-    in_process = bool(options.pop("in_process", False))
+    if "in_process" in options:
+        raise pytest.UsageError("portkey_stub(in_process=…) is retired: the session's shared server is as fast")
     options.setdefault("openai_compatible", True)
-    app = create_app(ServerOptions.of(**options))
-    if in_process:
-        yield PortkeyStub(app, "http://portkey-stub.test/v1", in_process=True)
-        return
-    from portkey_completions.testing import serving
-
-    with serving.thread(app) as url:
-        yield PortkeyStub(app, f"{url}/v1", in_process=False)
+    app, url = portkey_stub_servers.get(options)
+    stub = PortkeyStub(app, url, f"t{next(_tests)}-{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:40]}")
+    try:
+        yield stub
+    finally:
+        # What the test left running (a request its client gave up on) ends here, not later.
+        app.namespaces.end(stub.namespace)
+        app.rules.clear(stub.namespace)
+        app.journal.clear(stub.namespace)

@@ -114,3 +114,13 @@ admin_schema.config.generation.update(
 @settings(max_examples=40)
 def test_admin_api_fuzzed(case):
     case.call_and_validate(headers=ADMIN)
+
+
+def test_a_body_with_nan_is_journaled_as_text_and_the_journal_still_answers(client):
+    """Python reads NaN as JSON; a journal holding it could not be sent (a 500): it keeps the text."""
+    body = b'{"model": "gpt-3.5-turbo-instruct", "prompt": "x", "temperature": NaN}'
+    headers = {"x-portkey-api-key": "pk", "x-portkey-virtual-key": "vk", "content-type": "application/json"}
+    client.post("/v1/completions", content=body, headers=headers)
+    journal = client.get("/__admin/journal", headers=ADMIN)
+    assert journal.status_code == 200, journal.text
+    assert journal.json()["entries"][-1]["body"] == body.decode()

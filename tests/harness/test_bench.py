@@ -41,3 +41,12 @@ def test_bench_gateway_runs_and_reports_added_latency():
     ).stdout
     for row in ("direct to the upstream (baseline)", "through the gateway", "added by the gateway"):
         assert row in out, out
+
+
+def test_bench_fixture_runs_and_reports_both_modes():
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("bench_fixture.py")), "--quick"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout  # fmt: skip
+    for row in ("portkey_stub (the fixture)", "respx (in-process mock)", "fixture - respx"):
+        assert row in out, out

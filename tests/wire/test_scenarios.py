@@ -132,7 +132,7 @@ def test_prefer_header_per_request(portkey_stub):
 def test_rules_match_on_model_headers_and_alternative(portkey_stub):
     with (
         portkey_stub.scenario(model="davinci-002", text="davinci"),
-        portkey_stub.scenario(headers={"x-team": "^blue$"}, text="blue team"),
+        portkey_stub.scenario(match_headers={"x-team": "^blue$"}, text="blue team"),
         portkey_stub.scenario(alternative="virtual_key", text="by virtual key"),
     ):
         client = sdk(portkey_stub)

@@ -11,9 +11,17 @@ import json
 from typing import Any
 
 
-def loads(text: str | bytes) -> Any:
-    """json.loads, with nesting too deep for the parser refused as a ValueError."""
+def loads(text: str | bytes, *, standard: bool = False) -> Any:
+    """json.loads, with nesting too deep for the parser refused as a ValueError.
+
+    `standard`: refuse `NaN` and `Infinity` too (Python reads them; RFC 8259 and every JSON
+    writer that must produce standard JSON, like a response body, do not).
+    """
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse) if standard else json.loads(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not standard JSON")

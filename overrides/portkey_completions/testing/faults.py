@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
+import logging
 import random
 from collections.abc import AsyncIterator
 
@@ -45,18 +47,37 @@ async def paced(events: AsyncIterator[bytes], rule: Rule) -> AsyncIterator[bytes
         sent += 1
 
 
+# Set in the request's task when it ends by an injected disconnect, for the log filter below.
+_planned: contextvars.ContextVar[bool] = contextvars.ContextVar("planned_disconnect", default=False)
+
+
+class _PlannedDisconnects(logging.Filter):
+    """uvicorn logs an ERROR for a response left unfinished; for one a scenario asked for, that is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_planned.get() and "without completing response" in record.getMessage())
+
+
+_QUIET = _PlannedDisconnects()
+
+
 class DisconnectMiddleware:
     """Ends the exchange where a scenario's Disconnect was raised: the response stays unfinished.
 
     Returning without the last body message makes the server drop the connection, which is the
-    fault asked for; letting the exception travel on would only add a traceback to the log.
+    fault asked for; letting the exception travel on would only add a traceback to the log, and
+    uvicorn's line about the unfinished response is filtered out for these (and only these).
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        uvicorn_errors = logging.getLogger("uvicorn.error")
+        if _QUIET not in uvicorn_errors.filters:
+            uvicorn_errors.addFilter(_QUIET)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
         except Disconnect:
+            _planned.set(True)  # stays set in this task's context while uvicorn logs
             return

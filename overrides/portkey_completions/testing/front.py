@@ -59,8 +59,12 @@ class Front:
         if rule is None:
             return await self.router.handle(headers, body)
         notes.note(rule=rule.id)
-        if rule.latency:
-            await asyncio.sleep(rule.latency)
+        # ttft on an answer that is not streamed: its first token is the whole answer, so it waits.
+        wait = rule.latency
+        if rule.ttft and not body.get("stream"):
+            wait += rule.ttft
+        if wait:
+            await asyncio.sleep(wait)
         if rule.fails:
             assert rule.status is not None
             default = DEFAULT_MESSAGES.get(rule.status, f"Scenario {rule.id}: {rule.status}.")

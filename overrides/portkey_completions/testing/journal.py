@@ -17,7 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portkey_completions.core import untrusted
-from portkey_completions.server import notes
+from portkey_completions.server import namespaces, notes
 
 SECRET_HEADERS = frozenset({"authorization", "x-portkey-api-key", "x-portkey-virtual-key", "cookie", "x-admin-token"})
 MAX_BODY = 64 * 1024
@@ -69,8 +69,18 @@ class Journal:
                 entry["body"] = _body(entry["body"])
         return iter(entries)
 
-    def clear(self) -> None:
+    def read(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The entries of `namespace`, oldest first; None: every entry."""
+        return [e for e in self if namespace is None or e["namespace"] == namespace]
+
+    def clear(self, namespace: str | None = None) -> None:
+        """Forget the entries of `namespace`; None: every entry."""
+        if namespace is None:
+            self.entries.clear()
+            return
+        kept = [e for e in self.entries if e["namespace"] != namespace]
         self.entries.clear()
+        self.entries.extend(kept)
 
     def open(self, scope: Scope) -> dict[str, Any]:
         return {
@@ -89,6 +99,7 @@ class Journal:
             "ttfb_ms": None,
             "duration_ms": None,
             "done": False,
+            "namespace": namespaces.current.get(),
         }
 
 
@@ -137,7 +148,8 @@ class JournalMiddleware:
 
 
 def _body(raw: bytes) -> Any:
+    # Standard JSON only: a body with NaN is kept as its text, or the journal could not be sent.
     try:
-        return untrusted.loads(raw)
+        return untrusted.loads(raw, standard=True)
     except ValueError:
         return raw.decode("utf-8", errors="replace")

@@ -36,6 +36,7 @@ import jsonschema
 import jsonschema_rs
 import yaml
 
+from portkey_completions.server import namespaces
 from portkey_completions.server.errors import ServerAPIError
 
 
@@ -100,6 +101,7 @@ class Rule:
     times: int | None = None
     hits: int = 0
     spec: Mapping[str, Any] = field(default_factory=dict)  # as given, for listing
+    namespace: str | None = None  # a run-time rule matches only its namespace's requests
 
     def matches(
         self, body: Mapping[str, Any], headers: Mapping[str, str], alternative: str | None, prompts: list[str]
@@ -250,8 +252,10 @@ class Scenarios:
         self.file_rules = [rule(s, "file", f"file-{i + 1}") for i, s in enumerate(specs)]
         self._stamp = stamp
 
-    def add(self, spec: Mapping[str, Any]) -> Rule:
+    def add(self, spec: Mapping[str, Any], namespace: str | None = None) -> Rule:
+        """A run-time rule for the requests of `namespace` (None: those outside any)."""
         new = rule(spec, "admin")
+        new.namespace = namespace
         with self._lock:
             self.runtime.append(new)
         return new
@@ -260,18 +264,20 @@ class Scenarios:
         with self._lock:
             self.runtime = [r for r in self.runtime if r.id != rule_id]
 
-    def clear(self) -> None:
+    def clear(self, namespace: str | None = None) -> None:
+        """The run-time rules of `namespace` are gone (None: those outside any)."""
         with self._lock:
-            self.runtime.clear()
+            self.runtime = [r for r in self.runtime if r.namespace != namespace]
 
-    def rules(self) -> list[Rule]:
+    def rules(self, namespace: str | None = None) -> list[Rule]:
+        """The rules the requests of `namespace` meet: its run-time rules, then the file's."""
         if self.path is not None:
             try:
                 self._reload()
             except (OSError, RuleError, yaml.YAMLError):
                 pass  # a half-written file keeps the last good rules
         with self._lock:
-            return [*self.runtime, *self.file_rules]
+            return [*(r for r in self.runtime if r.namespace == namespace), *self.file_rules]
 
     def match(
         self, body: Mapping[str, Any], headers: Mapping[str, str], alternative: str | None, prompts: list[str]
@@ -282,8 +288,9 @@ class Scenarios:
             if one is not None:
                 one.hits = 1
                 return one
+        namespace = namespaces.current.get()
         with self._lock:
-            candidates = list(self.runtime)
+            candidates = [r for r in self.runtime if r.namespace == namespace]
         for candidate in [*candidates, *self._file()]:
             if candidate.matches(body, headers, alternative, prompts):
                 candidate.hits += 1
