@@ -10,11 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import yaml
-
 from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
-from portkey_completions.gateway.store import Store
 from portkey_completions.server import lifecycle
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 
@@ -30,7 +27,7 @@ DEFAULT_PORT = 8787
 LEVELS = ["critical", "error", "warning", "info", "debug"]
 LOG_LEVEL_HELP = f"how much to log: {', '.join(LEVELS)}, any case (default: %(default)s)"
 # The flag that sets each file option, for errors that name it.
-FLAGS = {"scenarios_path": "--scenarios", "replay_path": "--replay"}
+FLAGS = {"scenarios_path": "--scenarios", "replay_path": "--replay", "store": "--store", "models": "--models"}
 
 
 def _workers(raw: str) -> int:
@@ -225,27 +222,15 @@ def worker_app() -> StubApp:
 
 def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quiet: bool = False) -> StubApp:
     from portkey_completions.app import create_app
-    from portkey_completions.engine import catalog
 
-    models = catalog.DEFAULT_MODELS
-    if args.models:
-        try:
-            models = catalog.load(args.models)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            parser.error(f"--models {args.models}: {exc}")
-    store = None
-    if args.store:
-        try:
-            store = Store.load(args.store)
-        except (OSError, ValueError) as exc:
-            parser.error(f"--store {args.store}: {exc}")
     trusted = tuple(h.strip() for h in args.trusted_hosts.split(",") if h.strip())
     for flag in ("body_timeout", "upstream_timeout"):
         if not getattr(args, flag) > 0:
             parser.error(f"--{flag.replace('_', '-')} must be a positive number of seconds")
     try:
+        # File options go as paths: create_app loads them, and names the option in its errors.
         options = ServerOptions(
-            store=store,
+            store=args.store,
             trusted_hosts=trusted,
             validate_upstream=args.validate_upstream,
             upstream_timeout=args.upstream_timeout,
@@ -255,15 +240,15 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
             replay_path=args.replay,
             replay_speed=args.replay_speed,
             admin_token=args.admin_token,
-            models=models,
+            **({"models": args.models} if args.models else {}),
             max_body_bytes=args.max_body_bytes,
             validate_responses=args.validate_responses,
             swagger_ui=not args.no_swagger_ui,
         )
         app = create_app(options)
-    except OptionError as exc:  # a scenario file or cassette that cannot be used
+    except OptionError as exc:  # a file that cannot be used
         parser.error(f"{FLAGS.get(exc.option, exc.option)}: {exc.message}")
-    if store is None and not quiet:  # said once every option has been checked
+    if args.store is None and not quiet:  # said once every option has been checked
         print(
             "portkey-stub: no --store: any non-empty x-portkey-api-key is accepted, and every request "
             "without a custom host is answered by the built-in stub engine",
