@@ -17,17 +17,13 @@ class Alternative(StrEnum):
     CONFIG = "config"
     CUSTOM_HOST = "custom_host"
 
-    @property
-    def headers(self) -> frozenset[str]:
-        """The headers (lower case) this alternative adds to the Portkey key."""
-        return ADDS[self]
-
     @classmethod
     def for_headers(cls, added: frozenset[str]) -> Alternative | None:
         """The alternative that adds exactly these headers, if any."""
         return next((a for a in cls if ADDS[a] == added), None)
 
 
+# The headers (lower case) each alternative adds to the Portkey key.
 ADDS: dict[Alternative, frozenset[str]] = {
     Alternative.VIRTUAL_KEY: frozenset({headers.VIRTUAL_KEY}),
     Alternative.PROVIDER: frozenset({headers.AUTHORIZATION, headers.PROVIDER}),
