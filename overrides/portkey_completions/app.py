@@ -185,7 +185,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     for exc_class in (ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, handle_error)
 
-    routes = {f"{m.upper()} /v1{p}": resolver.names[m, p] for m, p, _ in synthesis.operations(spec)}
+    routes = {f"{m.upper()} /v1{p}": name for (m, p), name in resolver.names.items()}
     if options.swagger_ui:
         routes["GET /v1/ui/"] = "Swagger UI of the effective spec"
         routes["GET /v1/openapi.json"] = "the effective spec"
