@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +45,7 @@ from portkey_completions.testing.faults import DisconnectMiddleware
 from portkey_completions.testing.front import Front
 from portkey_completions.testing.journal import Journal, JournalMiddleware
 from portkey_completions.testing.scenarios import Scenarios
+from portkey_completions.testing.state import open_state
 
 from . import __version__
 from .options import OptionError, ServerOptions
@@ -57,7 +60,7 @@ class StubApp(AsyncApp):
     Attributes:
         options: What the app was built with.
         journal: Every /v1 request (the admin API's `journal`).
-        rules: The scenario rules (the admin API's `rules`).
+        rules: The scenario rules (the admin API's `rules`); `rules.state` keeps them and the journal.
         namespaces: The requests running in each namespace (`/ns/<name>/`), to end them.
     """
 
@@ -137,8 +140,13 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         validate_upstream=options.validate_upstream,
         timeout=options.upstream_timeout,
     )
-    rules = _loaded("scenarios_path", options.scenarios_path, Scenarios) or Scenarios()
-    journal = Journal()
+    try:
+        state = open_state(options.state)
+    except ValueError as exc:
+        raise OptionError("state", str(exc)) from None
+    rules = _loaded("scenarios_path", options.scenarios_path, functools.partial(Scenarios, state=state))
+    rules = rules or Scenarios(state=state)
+    journal = Journal(state)
     cassette = _loaded("replay_path", options.replay_path, Cassette, must_exist=True)
     front = Front(router, rules, engine.tokenizer, cassette, options.replay_speed)
     # --validate-responses checks every answer here, where the fast path and connexion's path meet.
@@ -149,7 +157,16 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
 
     defaults = ConnexionMiddleware.default_middlewares
     layers = [ServerErrorMiddleware if m is ConnexionServerError else m for m in defaults]
-    app = StubApp(__name__, security_map=SECURITY_MAP, validator_map=VALIDATORS, middlewares=layers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await state.start()  # Redis: connected, and a first copy of the rules, before the first request
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = StubApp(__name__, lifespan=lifespan, security_map=SECURITY_MAP, validator_map=VALIDATORS, middlewares=layers)
     # Outermost of ours: /ns/<name>/ comes off the path before anything reads it.
     namespaces = Namespaces()
     app.add_middleware(NamespaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, namespaces=namespaces)

@@ -14,6 +14,7 @@ from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.server import lifecycle
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
+from portkey_completions.testing.state import MEMORY, PER_PROCESS, REDIS_SCHEMES, STATES
 
 from . import __version__
 from .options import OptionError, ServerOptions
@@ -27,7 +28,13 @@ DEFAULT_PORT = 8787
 LEVELS = ["critical", "error", "warning", "info", "debug"]
 LOG_LEVEL_HELP = f"how much to log: {', '.join(LEVELS)}, any case (default: %(default)s)"
 # The flag that sets each file option, for errors that name it.
-FLAGS = {"scenarios_path": "--scenarios", "replay_path": "--replay", "store": "--store", "models": "--models"}
+FLAGS = {
+    "scenarios_path": "--scenarios",
+    "replay_path": "--replay",
+    "store": "--store",
+    "models": "--models",
+    "state": "--state",
+}
 
 
 def _workers(raw: str) -> int:
@@ -130,8 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_workers,
         default=1,
-        help="worker processes (uvicorn's); each has its own journal, run-time rules and counters "
+        help="worker processes (uvicorn's); more than 1 needs --state redis://… (or --state per-process) "
         "(default: %(default)s)",
+    )
+    serve.add_argument(
+        "--state",
+        metavar="URL",
+        default=MEMORY,
+        help=f"where run-time rules, their counters and the journal live: {MEMORY} (this process), "
+        f"{PER_PROCESS} (each of --workers N its own, with a warning), or redis://HOST:PORT/DB, shared "
+        "by every worker and replica given the same URL (default: %(default)s)",
     )
     serve.add_argument("--no-swagger-ui", action="store_true", help="do not serve the Swagger UI")
     serve.add_argument("--log-level", default="info", type=str.lower, choices=LEVELS, help=LOG_LEVEL_HELP)
@@ -171,10 +186,35 @@ def ensure_free(parser: argparse.ArgumentParser, host: str, port: int) -> None:
             parser.error(f"--port {port}: {host}:{port} cannot be listened on ({exc.strerror or exc})")
 
 
+def check_state(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before anything starts, workers that would silently disagree, and a Redis that cannot be reached."""
+    if args.state == MEMORY and args.workers > 1:
+        parser.error(
+            f"--workers {args.workers}: each worker would keep its own rules, counters and journal. Share them "
+            f"with --state redis://HOST:PORT/DB, or accept that with --state {PER_PROCESS}"
+        )
+    if args.state == PER_PROCESS and args.workers > 1:
+        print(
+            f"portkey-stub: warning: --state {PER_PROCESS}: each of the {args.workers} workers has its own "
+            "run-time rules, counters and journal; a rule added through the admin API reaches one of them",
+            file=sys.stderr,
+        )
+    if args.state not in (MEMORY, PER_PROCESS):
+        from portkey_completions.testing import redis_state
+
+        if not args.state.startswith(REDIS_SCHEMES):
+            parser.error(f"--state {args.state}: give {STATES}")
+        problem = redis_state.check(args.state)
+        if problem:
+            parser.error(f"--state {problem}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
     ensure_free(args.subparser, args.host, args.port)
+    if args.command == "serve":
+        check_state(args.subparser, args)
     import uvicorn
 
     if args.command == "record":
@@ -240,6 +280,7 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
             replay_path=args.replay,
             replay_speed=args.replay_speed,
             admin_token=args.admin_token,
+            state=args.state,
             **({"models": args.models} if args.models else {}),
             max_body_bytes=args.max_body_bytes,
             validate_responses=args.validate_responses,

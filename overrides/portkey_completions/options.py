@@ -13,6 +13,7 @@ from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.gateway.store import Store
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
+from portkey_completions.testing.state import MEMORY
 
 
 class OptionError(ValueError):
@@ -48,6 +49,9 @@ class ServerOptions:
         fast_path: Answer valid completion requests without connexion's per-request layers
             (server/fastpath.py); invalid ones still go through connexion for its errors.
         body_timeout: Seconds a request body may stall before a 408 (slow uploads).
+        state: Where run-time rules, their counters and the journal live: `memory` (this process),
+            `per-process` (memory, accepted for --workers N), or `redis://HOST:PORT/DB`, shared by
+            every process given the same URL.
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -65,6 +69,7 @@ class ServerOptions:
     admin_token: str | None = None
     fast_path: bool = True
     body_timeout: float = DEFAULT_BODY_TIMEOUT
+    state: str = MEMORY
 
     @classmethod
     def of(cls, **fields: Any) -> ServerOptions:

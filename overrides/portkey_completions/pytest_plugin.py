@@ -34,8 +34,6 @@ if TYPE_CHECKING:  # the heavy imports wait for a test that uses the fixture
 
     from portkey_completions.app import StubApp
     from portkey_completions.client import Completions
-    from portkey_completions.testing import journal as journals
-    from portkey_completions.testing import scenarios
 
 API_KEY = "pk-test"  # the credentials every client the fixture hands out sends
 ALTERNATIVE_ARGS: Mapping[Alternative, Mapping[str, Any]] = {
@@ -46,6 +44,21 @@ ALTERNATIVE_ARGS: Mapping[Alternative, Mapping[str, Any]] = {
 _tests = itertools.count(1)
 
 
+class _Admin:
+    """The admin API in one namespace: the one way in to rules and journal, whatever keeps them (memory, Redis)."""
+
+    def __init__(self, client: httpx.Client, namespace: str) -> None:
+        self.client = client
+        self.prefix = f"/ns/{namespace}/__admin/"
+
+    def call(self, method: str, path: str, json: Any = None) -> httpx.Response:
+        response = self.client.request(method, self.prefix + path, json=json)
+        if response.status_code == 400:
+            raise ValueError(response.json()["error"]["message"])  # a rule the contract refuses
+        response.raise_for_status()
+        return response
+
+
 class Journal:
     """What the code under test sent, in its namespace: `entries` (newest last) and assertion helpers.
 
@@ -54,20 +67,21 @@ class Journal:
     ttfb_ms, duration_ms, done and namespace.
     """
 
-    def __init__(self, journal: journals.Journal, namespace: str) -> None:
-        self._journal = journal
+    def __init__(self, admin: _Admin, namespace: str) -> None:
+        self._admin = admin
         self.namespace = namespace
 
     @property
     def entries(self) -> list[dict[str, Any]]:
-        return self._journal.read(self.namespace)
+        entries: list[dict[str, Any]] = self._admin.call("GET", "journal").json()["entries"]
+        return entries
 
     @property
     def bodies(self) -> list[Any]:
         return [e["body"] for e in self.entries]
 
     def clear(self) -> None:
-        self._journal.clear(self.namespace)
+        self._admin.call("DELETE", "journal")
 
     def assert_called_with(self, **fields: Any) -> dict[str, Any]:
         """Some request's body had all these fields (e.g. prompt=…, max_tokens=…); returns its entry."""
@@ -92,11 +106,12 @@ class PortkeyStub:
         namespace: The namespace's name.
     """
 
-    def __init__(self, app: StubApp, server_url: str, namespace: str) -> None:
+    def __init__(self, app: StubApp, admin: httpx.Client, server_url: str, namespace: str) -> None:
         self.app = app
         self.namespace = namespace
         self.base_url = f"{server_url}/ns/{namespace}/v1"
-        self.journal = Journal(app.journal, namespace)
+        self._admin = _Admin(admin, namespace)
+        self.journal = Journal(self._admin, namespace)
 
     @contextlib.contextmanager
     def scenario(
@@ -106,8 +121,8 @@ class PortkeyStub:
         match_headers: Mapping[str, str] | None = None,
         response_headers: Mapping[str, str] | None = None,
         **respond: Any,
-    ) -> Iterator[scenarios.Rule]:
-        """A scenario rule for the block, in this test's namespace.
+    ) -> Iterator[dict[str, Any]]:
+        """A scenario rule for the block, in this test's namespace; yields it as the admin API lists it.
 
         Args:
             match: The `match` object; or the shortcuts `model=`, `prompt=` (a regex) and `alternative=`.
@@ -125,11 +140,11 @@ class PortkeyStub:
             match["headers"] = dict(match_headers)
         if response_headers is not None:
             respond["headers"] = dict(response_headers)
-        rule = self.app.rules.add({"match": match, "respond": respond}, self.namespace)
+        rule: dict[str, Any] = self._admin.call("POST", "rules", {"match": match, "respond": respond}).json()
         try:
             yield rule
         finally:
-            self.app.rules.remove(rule.id)
+            self._admin.call("DELETE", f"rules/{rule['id']}")
 
     def client(self, alternative: str = "virtual_key", **kwargs: Any) -> Completions:
         """The project's client, set up for one auth alternative (virtual_key, provider, config, custom_host)."""
@@ -162,10 +177,10 @@ class _Servers:
     """The session's servers, one per set of options, each started when a test first needs it."""
 
     def __init__(self) -> None:
-        self.running: dict[str, tuple[StubApp, str]] = {}
+        self.running: dict[str, tuple[StubApp, httpx.Client, str]] = {}
         self._stack = contextlib.ExitStack()
 
-    def get(self, options: dict[str, Any]) -> tuple[StubApp, str]:
+    def get(self, options: dict[str, Any]) -> tuple[StubApp, httpx.Client, str]:
         key = repr(sorted(options.items()))
         if key not in self.running:
             with warnings.catch_warnings():
@@ -178,7 +193,11 @@ class _Servers:
                 # connexion's imports warn about its own use of jsonschema: not the user's business.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 app = create_app(ServerOptions.of(**options))
-            self.running[key] = (app, self._stack.enter_context(serving.thread(app)))
+            import httpx
+
+            url = self._stack.enter_context(serving.thread(app))
+            admin = self._stack.enter_context(httpx.Client(base_url=url, timeout=10))
+            self.running[key] = (app, admin, url)
         return self.running[key]
 
     def close(self) -> None:
@@ -207,12 +226,12 @@ def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers)
     if "in_process" in options:
         raise pytest.UsageError("portkey_stub(in_process=…) is retired: the session's shared server is as fast")
     options.setdefault("openai_compatible", True)
-    app, url = portkey_stub_servers.get(options)
-    stub = PortkeyStub(app, url, f"t{next(_tests)}-{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:40]}")
+    app, admin, url = portkey_stub_servers.get(options)
+    stub = PortkeyStub(app, admin, url, f"t{next(_tests)}-{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:40]}")
     try:
         yield stub
     finally:
         # What the test left running (a request its client gave up on) ends here, not later.
         app.namespaces.end(stub.namespace)
-        app.rules.clear(stub.namespace)
-        app.journal.clear(stub.namespace)
+        stub._admin.call("DELETE", "rules")
+        stub.journal.clear()

@@ -22,6 +22,7 @@ from portkey_completions.server.errors import ServerAPIError
 
 from .journal import Journal
 from .scenarios import RuleError, Scenarios
+from .state import StateUnavailable, unavailable
 
 PREFIX = "/__admin"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -60,6 +61,8 @@ class Admin:
                 return await endpoint(request)
             except ServerAPIError as error:
                 return error.response()
+            except StateUnavailable as exc:
+                return unavailable(exc).response()
 
         return call
 
@@ -81,45 +84,47 @@ class Admin:
         return Response(_resource("admin.yaml"), media_type="application/yaml")
 
     async def health(self, request: Request) -> Response:
+        state = self.rules.state
         return JSONResponse(
             {
                 "status": "ok",
-                "rules": len(self.rules.rules(namespaces.current.get())),
-                "journal": len(self.journal.entries),
+                "rules": len(await self.rules.rules(namespaces.current.get())),
+                "journal": len(await state.entries(None)),
                 "tasks": len(asyncio.all_tasks()),  # a leak of abandoned streams shows as growth
+                "state": state.shown,
+                "worker": state.worker,
             }
         )
 
     async def rules_endpoint(self, request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse({"rules": [r.describe() for r in self.rules.rules(namespaces.current.get())]})
+            return JSONResponse({"rules": [r.describe() for r in await self.rules.rules(namespaces.current.get())]})
         if request.method == "DELETE":
-            self.rules.clear(namespaces.current.get())
+            await self.rules.clear(namespaces.current.get())
             return Response(status_code=204)
         try:
             spec: Any = untrusted.loads(await request.body())
         except ValueError as exc:
             raise ServerAPIError(400, f"The body is not valid JSON: {exc}.") from None
         try:  # checked against admin.yaml's RuleSpec, as file and Prefer rules are
-            rule = self.rules.add(spec, namespaces.current.get())
+            rule = await self.rules.add(spec, namespaces.current.get())
         except RuleError as exc:
             raise ServerAPIError(400, f"Invalid rule: {exc}.", code="invalid_rule") from None
         return JSONResponse(rule.describe(), status_code=201)
 
     async def remove_rule(self, request: Request) -> Response:
         rule_id = request.path_params["rule_id"]
-        if all(r.id != rule_id for r in self.rules.runtime if r.namespace == namespaces.current.get()):
+        if not await self.rules.remove(rule_id, namespaces.current.get()):
             raise ServerAPIError(404, f"No run-time rule {rule_id!r}.", code="rule_not_found")
-        self.rules.remove(rule_id)
         return Response(status_code=204)
 
     async def journal_endpoint(self, request: Request) -> Response:
         if request.method == "DELETE":
-            self.journal.clear(namespaces.current.get())
+            await self.journal.clear(namespaces.current.get())
             return Response(status_code=204)
         since = _query_int(request, "since", 0, None) or 0
         limit = _query_int(request, "limit", 1, 1000) or 1000
-        entries = [e for e in self.journal.read(namespaces.current.get()) if e["id"] > since][-limit:]
+        entries = [e for e in await self.journal.read(namespaces.current.get()) if e["id"] > since][-limit:]
         return JSONResponse({"entries": entries})
 
 

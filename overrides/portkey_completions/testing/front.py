@@ -21,6 +21,7 @@ from portkey_completions.server.errors import ServerAPIError
 
 from . import faults, scenarios
 from .cassette import Cassette, replay
+from .state import StateUnavailable, unavailable
 
 DEFAULT_MESSAGES = {
     429: "Rate limit reached for requests (scenario). Please try again later.",
@@ -53,11 +54,15 @@ class Front:
             except ServerAPIError as missing:
                 return missing.response()
         try:
-            rule = self.rules.match(body, headers, alternative, self._prompts(body))
+            matched = await self.rules.match(body, headers, alternative, self._prompts(body))
         except scenarios.RuleError as exc:
             return ServerAPIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
-        if rule is None:
+        except StateUnavailable as exc:
+            # Answering without the rules would let a fault-injection test pass on a normal answer.
+            return unavailable(exc).response()
+        if matched is None:
             return await self.router.handle(headers, body)
+        rule, hit = matched
         notes.note(rule=rule.id)
         # ttft on an answer that is not streamed: its first token is the whole answer, so it waits.
         wait = rule.latency
@@ -65,7 +70,7 @@ class Front:
             wait += rule.ttft
         if wait:
             await asyncio.sleep(wait)
-        if rule.fails:
+        if rule.fails(hit):
             assert rule.status is not None
             default = DEFAULT_MESSAGES.get(rule.status, f"Scenario {rule.id}: {rule.status}.")
             response = rule.error_answer(rule.status, default).response()

@@ -1,4 +1,4 @@
-"""The request journal: every /v1 request, bounded and in memory, with secrets redacted.
+"""The request journal: every /v1 request, bounded, with secrets redacted, kept by the state (`state.py`).
 
 An ASGI middleware opens an entry per request (method, path, headers, body, status, timings,
 streamed events); the layers inside add what only they know (the auth alternative, the route,
@@ -7,17 +7,17 @@ the scenario rule) through `server.notes.note()`.
 
 from __future__ import annotations
 
-import collections
-import itertools
+import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portkey_completions.core import untrusted
 from portkey_completions.server import namespaces, notes
+
+from .state import Memory, State
 
 SECRET_HEADERS = frozenset({"authorization", "x-portkey-api-key", "x-portkey-virtual-key", "cookie", "x-admin-token"})
 MAX_BODY = 64 * 1024
@@ -57,34 +57,23 @@ def headers_of(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 class Journal:
-    def __init__(self, size: int = 1000) -> None:
-        self.entries: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
-        self._ids = itertools.count(1)
+    """The journal's entries, kept by the state: this process's memory, or Redis for a fleet."""
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        entries = list(self.entries)
-        for entry in entries:
-            # Bodies are kept raw and parsed when someone reads the journal, not on every request.
-            if isinstance(entry["body"], bytes):
-                entry["body"] = _body(entry["body"])
-        return iter(entries)
+    def __init__(self, state: State | None = None) -> None:
+        self.state: State = state or Memory()
 
-    def read(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    async def read(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """The entries of `namespace`, oldest first; None: every entry."""
-        return [e for e in self if namespace is None or e["namespace"] == namespace]
+        # Bodies are kept raw and parsed when someone reads the journal, not on every request.
+        return [{**e, "body": _body(e["body"])} for e in await self.state.entries(namespace)]
 
-    def clear(self, namespace: str | None = None) -> None:
+    async def clear(self, namespace: str | None = None) -> None:
         """Forget the entries of `namespace`; None: every entry."""
-        if namespace is None:
-            self.entries.clear()
-            return
-        kept = [e for e in self.entries if e["namespace"] != namespace]
-        self.entries.clear()
-        self.entries.extend(kept)
+        await self.state.forget(namespace)
 
     def open(self, scope: Scope) -> dict[str, Any]:
-        return {
-            "id": next(self._ids),
+        entry = {
+            "id": None,
             "time": time.time(),
             "method": scope["method"],
             "path": scope["path"],
@@ -100,7 +89,10 @@ class Journal:
             "duration_ms": None,
             "done": False,
             "namespace": namespaces.current.get(),
+            "worker": self.state.worker,
         }
+        self.state.opened(entry)
+        return entry
 
 
 class JournalMiddleware:
@@ -109,16 +101,21 @@ class JournalMiddleware:
     def __init__(self, app: ASGIApp, journal: Journal) -> None:
         self.app = app
         self.journal = journal
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
         entry = self.journal.open(scope)
-        self.journal.entries.append(entry)
         started = time.perf_counter()
         body = bytearray()
         streaming = False
+        state = self.journal.state
+
+        def finish() -> None:
+            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            entry["done"] = True
 
         async def receiving() -> Message:
             message = await receive()
@@ -135,21 +132,32 @@ class JournalMiddleware:
                 entry["ttfb_ms"] = round((time.perf_counter() - started) * 1000, 3)
                 content_type = dict(message.get("headers", [])).get(b"content-type", b"")
                 streaming = content_type.startswith(b"text/event-stream")
-            elif message["type"] == "http.response.body" and streaming:
-                entry["events"] += message.get("body", b"").count(b"\n\n")
+            elif message["type"] == "http.response.body":
+                if streaming:
+                    entry["events"] += message.get("body", b"").count(b"\n\n")
+                if not message.get("more_body"):
+                    # Journaled before the caller has the whole answer: a test that reads the
+                    # journal next, from any process of the fleet, finds the entry.
+                    finish()
+                    await state.closed(entry)
             await send(message)
 
         try:
             with notes.recording(entry):
                 await self.app(scope, receiving, sending)
         finally:
-            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            entry["done"] = True
+            if not entry["done"]:  # the answer never finished (the caller left): journaled as it stands
+                finish()
+                task = asyncio.get_running_loop().create_task(state.closed(entry))
+                self._closing.add(task)  # held until done: the loop keeps only a weak reference
+                task.add_done_callback(self._closing.discard)
 
 
-def _body(raw: bytes) -> Any:
+def _body(raw: bytes | str | None) -> Any:
     # Standard JSON only: a body with NaN is kept as its text, or the journal could not be sent.
+    if raw is None:
+        return None
     try:
         return untrusted.loads(raw, standard=True)
     except ValueError:
-        return raw.decode("utf-8", errors="replace")
+        return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import itertools
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import jsonschema_rs
@@ -38,6 +36,9 @@ import yaml
 
 from portkey_completions.server import namespaces
 from portkey_completions.server.errors import ServerAPIError
+
+if TYPE_CHECKING:
+    from .state import State
 
 
 @functools.cache
@@ -71,8 +72,6 @@ def _rule_spec() -> jsonschema.Draft4Validator:
 
 RESPOND_KEYS = frozenset(_rule_schema()["properties"]["respond"]["properties"])
 
-_ids = itertools.count(1)
-
 
 class RuleError(ValueError):
     """A rule that cannot be used, said plainly."""
@@ -99,15 +98,15 @@ class Rule:
     error_after: int | None = None
     malformed_after: int | None = None
     times: int | None = None
-    hits: int = 0
+    hits: int = 0  # as last counted (the state counts: in memory, or in Redis for a fleet)
     spec: Mapping[str, Any] = field(default_factory=dict)  # as given, for listing
     namespace: str | None = None  # a run-time rule matches only its namespace's requests
+    counter: str = ""  # the shared state's name for this rule's counter
 
     def matches(
         self, body: Mapping[str, Any], headers: Mapping[str, str], alternative: str | None, prompts: list[str]
     ) -> bool:
-        if self.times is not None and self.hits >= self.times:
-            return False
+        """What the request says matches (`times` is the state's to count)."""
         if self.model is not None and body.get("model") != self.model:
             return False
         if self.alternative is not None and alternative != self.alternative:
@@ -116,10 +115,9 @@ class Rule:
             return False
         return all(p.search(headers.get(name, "")) is not None for name, p in self.headers.items())
 
-    @property
-    def fails(self) -> bool:
-        """Whether this hit answers with the error status (hits already counts this one)."""
-        return self.status is not None and (self.fail_first is None or self.hits <= self.fail_first)
+    def fails(self, hit: int) -> bool:
+        """Whether the hit numbered `hit` (from 1) answers with the error status."""
+        return self.status is not None and (self.fail_first is None or hit <= self.fail_first)
 
     def error_answer(self, status: int, default_message: str) -> ServerAPIError:
         """The error this rule answers with: its `error` fields over the OpenAI shape's defaults."""
@@ -154,7 +152,7 @@ def rule(spec: Mapping[str, Any], source: str, rule_id: str | None = None) -> Ru
     error = respond.get("error") or {}
     text = respond.get("text")
     return Rule(
-        id=str(spec.get("id") or rule_id or f"rule-{next(_ids)}"),
+        id=str(spec.get("id") or rule_id or ""),  # "": the state gives a run-time rule a fleet-unique one
         source=source,
         model=match.get("model"),
         prompt=_regex(match.get("prompt"), "match.prompt"),
@@ -229,14 +227,15 @@ def _float(data: Mapping[str, Any], key: str) -> float | None:
 
 
 class Scenarios:
-    """File rules (reloaded on change) and run-time rules; thread-safe for the pytest plugin's thread."""
+    """File rules (every process reads the file, reloaded on change) over run-time rules kept in the state."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, state: State | None = None) -> None:
+        from .state import Memory  # state.py builds on Rule: imported here, not at the top
+
         self.path = Path(path) if path else None
-        self.runtime: list[Rule] = []
+        self.state: State = state or Memory()
         self.file_rules: list[Rule] = []
         self._stamp: float | None = None
-        self._lock = threading.Lock()
         if self.path is not None:
             self._reload(force=True)
 
@@ -252,56 +251,47 @@ class Scenarios:
         self.file_rules = [rule(s, "file", f"file-{i + 1}") for i, s in enumerate(specs)]
         self._stamp = stamp
 
-    def add(self, spec: Mapping[str, Any], namespace: str | None = None) -> Rule:
-        """A run-time rule for the requests of `namespace` (None: those outside any)."""
-        new = rule(spec, "admin")
-        new.namespace = namespace
-        with self._lock:
-            self.runtime.append(new)
-        return new
-
-    def remove(self, rule_id: str) -> None:
-        with self._lock:
-            self.runtime = [r for r in self.runtime if r.id != rule_id]
-
-    def clear(self, namespace: str | None = None) -> None:
-        """The run-time rules of `namespace` are gone (None: those outside any)."""
-        with self._lock:
-            self.runtime = [r for r in self.runtime if r.namespace != namespace]
-
-    def rules(self, namespace: str | None = None) -> list[Rule]:
-        """The rules the requests of `namespace` meet: its run-time rules, then the file's."""
-        if self.path is not None:
-            try:
-                self._reload()
-            except (OSError, RuleError, yaml.YAMLError):
-                pass  # a half-written file keeps the last good rules
-        with self._lock:
-            return [*(r for r in self.runtime if r.namespace == namespace), *self.file_rules]
-
-    def match(
-        self, body: Mapping[str, Any], headers: Mapping[str, str], alternative: str | None, prompts: list[str]
-    ) -> Rule | None:
-        prefer = headers.get("prefer")
-        if prefer:
-            one = from_prefer(prefer)
-            if one is not None:
-                one.hits = 1
-                return one
-        namespace = namespaces.current.get()
-        with self._lock:
-            candidates = [r for r in self.runtime if r.namespace == namespace]
-        for candidate in [*candidates, *self._file()]:
-            if candidate.matches(body, headers, alternative, prompts):
-                candidate.hits += 1
-                return candidate
-        return None
-
     def _file(self) -> list[Rule]:
         if self.path is None:
             return []
         try:
             self._reload()
         except (OSError, RuleError, yaml.YAMLError):
-            pass
+            pass  # a half-written file keeps the last good rules
         return self.file_rules
+
+    async def add(self, spec: Mapping[str, Any], namespace: str | None = None) -> Rule:
+        """A run-time rule for the requests of `namespace` (None: those outside any)."""
+        new = rule(spec, "admin")
+        new.namespace = namespace
+        return await self.state.add(new)
+
+    async def remove(self, rule_id: str, namespace: str | None = None) -> bool:
+        """Drop one of the namespace's run-time rules; whether it was there."""
+        return await self.state.remove(namespace, rule_id)
+
+    async def clear(self, namespace: str | None = None) -> None:
+        """The run-time rules of `namespace` are gone (None: those outside any)."""
+        await self.state.clear(namespace)
+
+    async def rules(self, namespace: str | None = None) -> list[Rule]:
+        """The rules the requests of `namespace` meet, with their hits: its run-time rules, then the file's."""
+        listed = [*await self.state.rules(namespace), *self._file()]
+        await self.state.count(listed)
+        return listed
+
+    async def match(
+        self, body: Mapping[str, Any], headers: Mapping[str, str], alternative: str | None, prompts: list[str]
+    ) -> tuple[Rule, int] | None:
+        """The first rule that matches, with its hit number (counted: `times` and `fail_first` are exact)."""
+        prefer = headers.get("prefer")
+        if prefer:
+            one = from_prefer(prefer)
+            if one is not None:
+                return one, 1
+        for candidate in [*await self.state.rules(namespaces.current.get()), *self._file()]:
+            if candidate.matches(body, headers, alternative, prompts):
+                hit = await self.state.hit(candidate)
+                if hit is not None:  # None: its `times` ran out, here or in another process
+                    return candidate, hit
+        return None

@@ -105,7 +105,7 @@ def thread(app: Any, *, log_level: str = "warning") -> Iterator[str]:
     import uvicorn  # only the server needs it
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="auto"))
     runner = threading.Thread(target=server.run, name="portkey-stub", daemon=True)
     runner.start()
     try:
@@ -121,3 +121,36 @@ def thread(app: Any, *, log_level: str = "warning") -> Iterator[str]:
     finally:
         server.should_exit = True
         runner.join(timeout=10)
+
+
+@contextlib.contextmanager
+def redis_server(directory: str | Path, port: int | None = None) -> Iterator[str]:
+    """Run Debian's `redis-server` on 127.0.0.1 until the block ends; yield its URL once it answers PING.
+
+    It keeps an append-only file in `directory`, so that a restart on the same directory and
+    port finds the state it had (as a production Redis with persistence would).
+    """
+    import redis
+
+    port = port or free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"]
+    argv += ["--appendfsync", "always", "--dir", str(directory), "--logfile", ""]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode} before it answered")
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    try:
+        wait_until(answers, timeout=START_TIMEOUT, what="redis-server's start")
+        yield url
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,311 @@
+"""The state on Redis: every worker and replica given one `--state redis://…` acts as one server.
+
+Keys, under `portkey-stub:` in the URL's database:
+
+    rules        hash  sequence number -> {"id", "namespace", "spec"} (JSON): the run-time rules
+    hits         hash  counter -> hits, for run-time rules (by sequence) and file rules (by id and content)
+    version      int   bumped by every rule change, and published on the `changes` channel
+    acks:<v>     set   the processes that have applied version v
+    journal      list  finished entries as JSON, oldest first, at most JOURNAL_SIZE
+    ids:rule, ids:journal   the counters behind fleet-unique ids
+
+Cost: a request reads rules from a local copy, which each process reloads when `changes` says so;
+an admin change returns only once every subscribed process has acknowledged it. A rule's counter
+is one atomic script call, made only when the rule matches. Journal entries are written when the
+answer ends, batched: the writes of concurrent requests share one round trip.
+
+Redis down or restarting: the process cannot know the rules, so it answers 503 `state_unavailable`
+(with Retry-After) rather than guess; it reconnects on its own and answers again once it has
+reloaded the rules. Entries of answers already sent when the write fails are lost, and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import urllib.parse
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from .scenarios import Rule, rule
+from .state import JOURNAL_SIZE, State, StateUnavailable, worker_name
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "portkey-stub:"
+RULES, HITS, VERSION, JOURNAL = (PREFIX + k for k in ("rules", "hits", "version", "journal"))
+RULE_IDS, JOURNAL_IDS = PREFIX + "ids:rule", PREFIX + "ids:journal"
+CHANGES = PREFIX + "changes"
+ACK_TIMEOUT = 2.0  # how long an admin change waits for every process to apply it
+FIRST_SYNC = 2.0  # how long the first request waits for the first copy of the rules
+RECONNECT = 0.2  # seconds between attempts while Redis is away
+COMMAND_TIMEOUT = 2.0
+FAILURES = (RedisError, OSError)
+
+# Counts a match unless the rule's `times` (ARGV[2]; -1: none) are used up: check and count are one step.
+_HIT = """
+local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local limit = tonumber(ARGV[2])
+if limit >= 0 and n >= limit then return -1 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+"""
+# Appends entries (JSON objects without an id), each given the next id, then trims to ARGV[1].
+_APPEND = """
+for i = 2, #ARGV do
+  local id = redis.call('INCR', KEYS[2])
+  redis.call('RPUSH', KEYS[1], '{"id":' .. id .. ',' .. string.sub(ARGV[i], 2))
+end
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+"""
+# Drops one namespace's entries, keeping the others' order.
+_FORGET = """
+local kept = {}
+for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if cjson.decode(e)['namespace'] ~= ARGV[1] then kept[#kept + 1] = e end
+end
+redis.call('DEL', KEYS[1])
+for i = 1, #kept do redis.call('RPUSH', KEYS[1], kept[i]) end
+"""
+
+
+def shown(url: str) -> str:
+    """The URL without its password, for messages and /__admin/health."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisState(State):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.worker = worker_name()
+        self._commands = redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=1.0)
+        # Its own connection, without a read timeout: a quiet channel is not a dead one.
+        self._changes = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_keepalive=True)
+        self._hit = self._commands.register_script(_HIT)
+        self._append = self._commands.register_script(_APPEND)
+        self._forget = self._commands.register_script(_FORGET)
+        self._rules: list[Rule] = []
+        self._in_sync = False
+        self._synced = asyncio.Event()
+        self._follower: asyncio.Task[None] | None = None
+        self._first_sync_by: float | None = None
+        self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.lost = 0  # journal entries that could not be written
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    @property
+    def shown(self) -> str:
+        return shown(self.url)
+
+    def unavailable(self, action: str, exc: BaseException | None = None) -> StateUnavailable:
+        why = f": {exc}" if exc else ""
+        return StateUnavailable(f"The shared state ({shown(self.url)}) is unavailable, so {action}{why}.")
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._follower is None:
+            self._follower = loop.create_task(self._follow())
+            self._first_sync_by = loop.time() + FIRST_SYNC
+        # The first callers wait (up to FIRST_SYNC) for the first copy; later ones are told at once.
+        assert self._first_sync_by is not None
+        remaining = self._first_sync_by - loop.time()
+        if not self._synced.is_set() and remaining > 0:
+            try:
+                await asyncio.wait_for(self._synced.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+        for writer in (self._writer, self._follower):
+            if writer is not None:
+                await asyncio.gather(writer, return_exceptions=True)
+        await self._commands.aclose()
+        await self._changes.aclose()
+
+    async def _follow(self) -> None:
+        """Keep the local copy of the rules: reload on every published change, and after every reconnect."""
+        was_down = False
+        while True:
+            try:
+                async with self._changes.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANGES)
+                    await self._reload()  # after subscribing: no change falls between the two
+                    self._in_sync = True
+                    self._synced.set()
+                    if was_down:
+                        logger.warning("shared state %s is back; rules reloaded", shown(self.url))
+                        was_down = False
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            await self._reload()
+                            await self._commands.sadd(f"{PREFIX}acks:{int(message['data'])}", self.worker)
+                            await self._commands.expire(f"{PREFIX}acks:{int(message['data'])}", 60)
+            except FAILURES as exc:
+                self._in_sync = False
+                if not was_down:
+                    was_down = True
+                    logger.warning("shared state %s unavailable (%s): answering 503 until back", shown(self.url), exc)
+                await asyncio.sleep(RECONNECT)
+
+    async def _reload(self) -> None:
+        records = await self._commands.hgetall(RULES)
+        loaded = []
+        for seq, raw in sorted(records.items(), key=lambda item: int(item[0])):
+            data = orjson.loads(raw)
+            one = rule(data["spec"], "admin", data["id"])
+            one.namespace = data["namespace"]
+            one.counter = f"r{int(seq)}"
+            loaded.append(one)
+        self._rules = loaded
+
+    async def _changed(self, pipe: Any) -> None:
+        """Run a rule change with a version bump; return once every subscribed process has applied it."""
+        pipe.incr(VERSION)
+        try:
+            version = (await pipe.execute())[-1]
+            receivers = await self._commands.publish(CHANGES, version)
+            acks = f"{PREFIX}acks:{version}"
+            deadline = asyncio.get_running_loop().time() + ACK_TIMEOUT
+            while (done := await self._commands.scard(acks)) < receivers:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise StateUnavailable(
+                        f"The rule change was stored, but only {done} of {receivers} processes applied it "
+                        f"within {ACK_TIMEOUT:g} s."
+                    )
+                await asyncio.sleep(0.002)
+        except FAILURES as exc:
+            raise self.unavailable("the rules cannot be changed", exc) from None
+
+    async def rules(self, namespace: str | None) -> list[Rule]:
+        if not self._in_sync:
+            await self.start()
+            if not self._in_sync:
+                raise self.unavailable("the scenario rules cannot be read")
+        return [r for r in self._rules if r.namespace == namespace]
+
+    async def add(self, new: Rule) -> Rule:
+        try:
+            seq = await self._commands.incr(RULE_IDS)
+        except FAILURES as exc:
+            raise self.unavailable("the rule cannot be added", exc) from None
+        new.id = new.id or f"rule-{seq}"
+        new.counter = f"r{seq}"
+        record = orjson.dumps({"id": new.id, "namespace": new.namespace, "spec": new.spec})
+        pipe = self._commands.pipeline(transaction=True)
+        pipe.hset(RULES, str(seq), record)
+        await self._changed(pipe)
+        return new
+
+    async def remove(self, namespace: str | None, rule_id: str) -> bool:
+        gone = [r.counter for r in await self.rules(namespace) if r.id == rule_id]
+        if gone:
+            await self._drop(gone)
+        return bool(gone)
+
+    async def clear(self, namespace: str | None) -> None:
+        gone = [r.counter for r in await self.rules(namespace)]
+        if gone:
+            await self._drop(gone)
+
+    async def _drop(self, counters: list[str]) -> None:
+        pipe = self._commands.pipeline(transaction=True)
+        pipe.hdel(RULES, *(c[1:] for c in counters))
+        pipe.hdel(HITS, *counters)
+        await self._changed(pipe)
+
+    def _counter(self, one: Rule) -> str:
+        if not one.counter:  # a file rule: counted by content, so that every process's copy shares it
+            digest = hashlib.sha1(orjson.dumps(one.spec, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
+            one.counter = f"{one.id}@{digest}"
+        return one.counter
+
+    async def hit(self, rule: Rule) -> int | None:
+        try:
+            n = int(await self._hit(keys=[HITS], args=[self._counter(rule), -1 if rule.times is None else rule.times]))
+        except FAILURES as exc:
+            raise self.unavailable(f"scenario rule {rule.id!r} cannot be counted", exc) from None
+        if n < 0:
+            return None
+        rule.hits = n
+        return n
+
+    async def count(self, rules: Iterable[Rule]) -> None:
+        rules = list(rules)
+        if not rules:
+            return
+        try:
+            counts = await self._commands.hmget(HITS, [self._counter(r) for r in rules])
+        except FAILURES as exc:
+            raise self.unavailable("the rules' counters cannot be read", exc) from None
+        for one, n in zip(rules, counts, strict=True):
+            one.hits = int(n or 0)
+
+    def opened(self, entry: dict[str, Any]) -> None:
+        entry["id"] = None  # given by Redis when the entry is written
+
+    async def closed(self, entry: dict[str, Any]) -> None:
+        body = entry["body"]
+        fields = {k: v for k, v in entry.items() if k != "id"}
+        if isinstance(body, bytes):  # parsed when read, as in memory
+            fields["body"] = body.decode("utf-8", errors="replace")
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        self._queue.append((orjson.dumps(fields), written))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write())
+        await written
+
+    async def _write(self) -> None:
+        # While one batch is on its way, the next gathers: one round trip for many requests.
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._append(keys=[JOURNAL, JOURNAL_IDS], args=[JOURNAL_SIZE, *(p for p, _ in batch)])
+            except FAILURES as exc:
+                self.lost += len(batch)
+                logger.warning("journal: %d entries lost, the shared state is unavailable (%s)", len(batch), exc)
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)
+
+    async def entries(self, namespace: str | None) -> list[dict[str, Any]]:
+        try:
+            raw = await self._commands.lrange(JOURNAL, 0, -1)
+        except FAILURES as exc:
+            raise self.unavailable("the journal cannot be read", exc) from None
+        entries = [orjson.loads(r) for r in raw]
+        return [e for e in entries if namespace is None or e["namespace"] == namespace]
+
+    async def forget(self, namespace: str | None) -> None:
+        try:
+            if namespace is None:
+                await self._commands.delete(JOURNAL)
+            else:
+                await self._forget(keys=[JOURNAL], args=[namespace])
+        except FAILURES as exc:
+            raise self.unavailable("the journal cannot be cleared", exc) from None
+
+
+def check(url: str) -> str | None:
+    """Why Redis at `url` cannot be used, or None: for the CLI to refuse at start, not at the first request."""
+    import redis as sync_redis
+
+    try:
+        sync_redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=1.0).ping()
+    except (RedisError, OSError, ValueError) as exc:
+        return f"{shown(url)}: cannot reach Redis ({exc})"
+    return None

@@ -1,0 +1,186 @@
+"""Where the state lives that answers depend on: run-time rules, their counters, the journal.
+
+`State` is the interface, `Memory` the default (one process, nothing to set up), and
+`redis_state.RedisState` the shared one (`--state redis://host:port/db`), for several workers or
+replicas that must act as one server. `open_state` picks by URL. File rules are not state: every
+process reads the same file; their counters are, so that `times` and `fail_first` count fleet-wide.
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+import itertools
+import os
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+from portkey_completions.server.errors import ServerAPIError
+
+from .scenarios import Rule
+
+JOURNAL_SIZE = 1000  # entries kept, oldest dropped first
+MEMORY = "memory"  # one process; refused with --workers > 1
+PER_PROCESS = "per-process"  # memory, with each of --workers N keeping its own (a warning says so)
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+STATES = f"{MEMORY}, {PER_PROCESS} or redis://HOST:PORT/DB"
+
+
+class StateUnavailable(Exception):
+    """The shared state cannot be read or written now (Redis down or restarting): answer 503, never guess."""
+
+
+RETRY_AFTER = "1"  # seconds: Redis restarting is usually back by then, and the process reconnects itself
+
+
+def unavailable(exc: StateUnavailable) -> ServerAPIError:
+    """The answer while the state is away: 503 in the OpenAI shape, with a Retry-After clients honour."""
+    return ServerAPIError(503, str(exc), code="state_unavailable", headers={"Retry-After": RETRY_AFTER})
+
+
+def worker_name() -> str:
+    """Which worker or replica answered, as journal entries say it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class State(abc.ABC):
+    """Run-time rules (a namespace each), rule counters and the journal, for one server or a fleet."""
+
+    url: str
+    worker: str
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect and take a first copy of the rules; idempotent (a lazy first request calls it too)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Let go of connections."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes see this state."""
+        return False
+
+    @property
+    def shown(self) -> str:
+        """The state's URL as it may be shown (no password)."""
+        return self.url
+
+    # Run-time rules. Reads are of a local copy; changes reach every process before they return.
+
+    @abc.abstractmethod
+    async def rules(self, namespace: str | None) -> list[Rule]:
+        """The namespace's run-time rules, oldest first."""
+
+    @abc.abstractmethod
+    async def add(self, new: Rule) -> Rule:
+        """Store a rule with a fleet-unique id; returns it."""
+
+    @abc.abstractmethod
+    async def remove(self, namespace: str | None, rule_id: str) -> bool:
+        """Drop one of the namespace's rules; whether it was there."""
+
+    @abc.abstractmethod
+    async def clear(self, namespace: str | None) -> None:
+        """Drop the namespace's rules."""
+
+    @abc.abstractmethod
+    async def hit(self, rule: Rule) -> int | None:
+        """Count a match, atomically: the hit's number, or None when the rule's `times` are used up."""
+
+    @abc.abstractmethod
+    async def count(self, rules: Iterable[Rule]) -> None:
+        """Bring each rule's `hits` up to date (for listing)."""
+
+    # The journal: bounded, ordered, one for the fleet.
+
+    @abc.abstractmethod
+    def opened(self, entry: dict[str, Any]) -> None:
+        """A request began (its entry is still being written by the middleware)."""
+
+    @abc.abstractmethod
+    async def closed(self, entry: dict[str, Any]) -> None:
+        """The request's answer is complete: its entry is final. Never raises: a lost entry is logged."""
+
+    @abc.abstractmethod
+    async def entries(self, namespace: str | None) -> list[dict[str, Any]]:
+        """The namespace's entries, oldest first (None: every entry); bodies still raw."""
+
+    @abc.abstractmethod
+    async def forget(self, namespace: str | None) -> None:
+        """Drop the namespace's entries (None: every entry)."""
+
+
+class Memory(State):
+    """One process's memory: the default, and `per-process` for workers that need not agree."""
+
+    def __init__(self, url: str = MEMORY) -> None:
+        self.url = url
+        self.worker = worker_name()
+        self._rules: list[Rule] = []
+        self._rule_ids = itertools.count(1)
+        self._journal: collections.deque[dict[str, Any]] = collections.deque(maxlen=JOURNAL_SIZE)
+        self._entry_ids = itertools.count(1)
+
+    async def start(self) -> None:
+        pass  # nothing to connect to
+
+    async def close(self) -> None:
+        pass
+
+    async def rules(self, namespace: str | None) -> list[Rule]:
+        return [r for r in self._rules if r.namespace == namespace]
+
+    async def add(self, new: Rule) -> Rule:
+        if not new.id:
+            new.id = f"rule-{next(self._rule_ids)}"
+        self._rules.append(new)
+        return new
+
+    async def remove(self, namespace: str | None, rule_id: str) -> bool:
+        kept = [r for r in self._rules if not (r.namespace == namespace and r.id == rule_id)]
+        found = len(kept) < len(self._rules)
+        self._rules = kept
+        return found
+
+    async def clear(self, namespace: str | None) -> None:
+        self._rules = [r for r in self._rules if r.namespace != namespace]
+
+    async def hit(self, rule: Rule) -> int | None:
+        # One event loop: nothing runs between the check and the count.
+        if rule.times is not None and rule.hits >= rule.times:
+            return None
+        rule.hits += 1
+        return rule.hits
+
+    async def count(self, rules: Iterable[Rule]) -> None:
+        pass  # the rules' own `hits` are the counters
+
+    def opened(self, entry: dict[str, Any]) -> None:
+        # Journaled at once, so that a stream shows (done: false) while it runs.
+        entry["id"] = next(self._entry_ids)
+        self._journal.append(entry)
+
+    async def closed(self, entry: dict[str, Any]) -> None:
+        pass
+
+    async def entries(self, namespace: str | None) -> list[dict[str, Any]]:
+        return [e for e in self._journal if namespace is None or e["namespace"] == namespace]
+
+    async def forget(self, namespace: str | None) -> None:
+        kept = [] if namespace is None else [e for e in self._journal if e["namespace"] != namespace]
+        self._journal.clear()
+        self._journal.extend(kept)
+
+
+def open_state(url: str) -> State:
+    """The state a URL names: `memory`, `per-process` or a Redis URL; ValueError for anything else."""
+    if url in (MEMORY, PER_PROCESS):
+        return Memory(url)
+    if url.startswith(REDIS_SCHEMES):
+        from .redis_state import RedisState  # redis is imported only by those who use it
+
+        return RedisState(url)
+    raise ValueError(f"{url!r} is not a state: give {STATES}")
