@@ -64,3 +64,38 @@ def test_log_level_is_case_insensitive_and_documented():
     assert run("serve", "--log-level", "INFO", "--help").returncode == 0
     assert "how much to log" in run("serve", "--help").stdout
     assert run("serve", "--log-level", "loud").returncode == 2
+
+
+def test_workers_without_shared_state_are_refused_naming_state():
+    result = run("serve", "--port", "0", "--workers", "2")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "--workers 2" in last and "--state redis://" in last and "--state per-process" in last, last
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [("postgres://x", "give memory, per-process or redis://"), (None, "cannot reach Redis")],
+    ids=["not a state", "nothing listening"],
+)
+def test_a_state_that_cannot_be_used_is_refused_before_anything_starts(state, says):
+    if state is None:
+        with socket.socket() as unused:  # a port nothing listens on (bound, not listening)
+            unused.bind(("127.0.0.1", 0))
+            result = run("serve", "--port", "0", "--state", f"redis://127.0.0.1:{unused.getsockname()[1]}/0")
+    else:
+        result = run("serve", "--port", "0", "--state", state)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("portkey-stub serve: error: --state") and says in last, last
+
+
+def test_per_process_state_is_an_opt_in_that_warns_at_start(tmp_path):
+    from portkey_completions.testing.serving import free_port, process
+
+    port = free_port()
+    argv = [*STUB, "serve", "--port", str(port), "--workers", "2", "--state", "per-process", "--log-level", "warning"]
+    log = tmp_path / "serve.log"
+    with log.open("w") as output, process(argv, port, output=output):
+        pass
+    assert "warning: --state per-process: each of the 2 workers has its own" in log.read_text()

@@ -247,7 +247,18 @@ def test_serve_with_two_workers_answers_from_two_processes():
     from portkey_completions.testing.serving import free_port, process
 
     port = free_port()
-    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--workers", "2", "--state", "per-process"]
+    argv = [
+        sys.executable,
+        "-m",
+        "portkey_completions.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--state",
+        "per-process",
+    ]
     with process([*argv, "--log-level", "warning"], port) as url:
         prefixes = set()
         for _ in range(60):
@@ -260,7 +271,9 @@ def test_serve_with_two_workers_answers_from_two_processes():
     assert len(prefixes) == 2
 
 
-@pytest.mark.parametrize("workers", [[], ["--workers", "2", "--state", "per-process"]], ids=["one process", "two workers"])
+@pytest.mark.parametrize(
+    "workers", [[], ["--workers", "2", "--state", "per-process"]], ids=["one process", "two workers"]
+)
 def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path, workers):
     """A shutdown mid-stream: the stream ends with an error event (a complete response), then the port closes.
 

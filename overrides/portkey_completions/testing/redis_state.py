@@ -45,6 +45,7 @@ ACK_TIMEOUT = 2.0  # how long an admin change waits for every process to apply i
 FIRST_SYNC = 2.0  # how long the first request waits for the first copy of the rules
 RECONNECT = 0.2  # seconds between attempts while Redis is away
 COMMAND_TIMEOUT = 2.0
+LOSS_LOG_EVERY = 5.0  # seconds between warnings about journal entries lost
 FAILURES = (RedisError, OSError)
 
 # Counts a match unless the rule's `times` (ARGV[2]; -1: none) are used up: check and count are one step.
@@ -100,6 +101,7 @@ class RedisState(State):
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self.lost = 0  # journal entries that could not be written
+        self._lost_logged = float("-inf")
 
     @property
     def shared(self) -> bool:
@@ -276,8 +278,15 @@ class RedisState(State):
             try:
                 await self._append(keys=[JOURNAL, JOURNAL_IDS], args=[JOURNAL_SIZE, *(p for p, _ in batch)])
             except FAILURES as exc:
+                now = asyncio.get_running_loop().time()
+                if now - self._lost_logged > LOSS_LOG_EVERY:  # once in a while, not once per request
+                    logger.warning(
+                        "journal: entries lost (%d so far), the shared state is unavailable (%s)",
+                        self.lost + len(batch),
+                        exc,
+                    )
+                    self._lost_logged = now
                 self.lost += len(batch)
-                logger.warning("journal: %d entries lost, the shared state is unavailable (%s)", len(batch), exc)
             for _, written in batch:
                 if not written.done():
                     written.set_result(None)

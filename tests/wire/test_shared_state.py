@@ -1,0 +1,180 @@
+"""Many processes, one state: two replicas and a `--workers 2` server on one real redis-server.
+
+Every request goes on a fresh connection, so the kernel spreads them over the workers; the
+replicas take turns. Each test has its own namespace, so the fleet is shared by the module.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from portkey_completions.testing.serving import free_port, process, redis_server, wait_until
+
+STUB = [sys.executable, "-m", "portkey_completions.cli", "serve", "--log-level", "warning", "--openai-compatible"]
+BODY = {"model": "gpt-3.5-turbo-instruct", "max_tokens": 8}
+AUTH = {"x-portkey-api-key": "pk-test", "x-portkey-virtual-key": "vk-test"}
+REQUESTS = 40
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def redis_dir(tmp_path_factory) -> str:
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed (Debian's redis-server; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # under CI a missing server is a broken set-up, not a reason to skip
+        pytest.skip(message)
+    return str(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture(scope="module")
+def fleet(redis_dir) -> Iterator[list[str]]:
+    """Base URLs of: replica A, replica B, and a `--workers 2` server, all on one Redis."""
+    with redis_server(redis_dir) as url, contextlib.ExitStack() as stack:
+        bases = []
+        for extra in ([], [], ["--workers", "2"]):
+            port = free_port()
+            bases.append(stack.enter_context(process([*STUB, "--port", str(port), "--state", url, *extra], port)))
+        yield bases
+
+
+@pytest.fixture
+def ns() -> str:
+    return f"shared{next(_names)}"
+
+
+def complete(base: str, ns: str, prompt: str = "hi") -> httpx.Response:
+    # httpx.post: a new connection per request.
+    return httpx.post(f"{base}/ns/{ns}/v1/completions", json={**BODY, "prompt": prompt}, headers=AUTH, timeout=10)
+
+
+def add_rule(base: str, ns: str, respond: dict) -> dict:
+    response = httpx.post(f"{base}/ns/{ns}/__admin/rules", json={"respond": respond}, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def journal(base: str, ns: str) -> list[dict]:
+    response = httpx.get(f"{base}/ns/{ns}/__admin/journal", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["entries"]
+
+
+def test_a_rule_added_on_one_replica_answers_every_request_on_every_process(fleet, ns):
+    add_rule(fleet[0], ns, {"text": "from the rule"})
+    texts = [complete(fleet[i % 3], ns).json()["choices"][0]["text"] for i in range(REQUESTS)]
+    assert texts == ["from the rule"] * REQUESTS
+    # Every read of the rules, from every process, lists it (the issue saw it in 1 to 3 reads of 6).
+    for base in fleet * 2:
+        listed = httpx.get(f"{base}/ns/{ns}/__admin/rules").json()["rules"]
+        assert [r["respond"] for r in listed] == [{"text": "from the rule"}]
+        assert listed[0]["hits"] == REQUESTS
+
+
+def test_fail_first_fails_exactly_that_many_requests_across_the_fleet(fleet, ns):
+    add_rule(fleet[1], ns, {"fail_first": 3, "status": 503})
+
+    def one(i: int) -> str:
+        sdk = openai.OpenAI(base_url=f"{fleet[i % 3]}/ns/{ns}/v1", api_key="sk-test", max_retries=0)
+        try:
+            sdk.completions.create(prompt=f"p{i}", **BODY)
+        except openai.InternalServerError as exc:
+            assert exc.status_code == 503
+            return "failed"
+        finally:
+            sdk.close()
+        return "answered"
+
+    # Concurrently, from 8 threads: the counter must be exact under contention, not just in turn.
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(one, range(REQUESTS)))
+    assert outcomes.count("failed") == 3
+    assert outcomes.count("answered") == REQUESTS - 3
+
+
+def test_times_is_exact_across_the_fleet(fleet, ns):
+    add_rule(fleet[2], ns, {"text": "limited", "times": 5})
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        texts = list(pool.map(lambda i: complete(fleet[i % 3], ns).json()["choices"][0]["text"], range(REQUESTS)))
+    assert texts.count("limited") == 5
+
+
+def test_the_journal_is_one_complete_ordered_journal_saying_who_answered(fleet, ns):
+    prompts = [f"p{i}" for i in range(REQUESTS)]
+    for i, prompt in enumerate(prompts):
+        assert complete(fleet[i % 3], ns, prompt).status_code == 200
+    reads = [journal(base, ns) for base in fleet]
+    assert reads[0] == reads[1] == reads[2]  # one journal, whoever is asked
+    entries = reads[0]
+    # Complete and in the order the requests were made (each was answered before the next began).
+    assert [e["body"]["prompt"] for e in entries] == prompts
+    ids = [e["id"] for e in entries]
+    assert ids == sorted(set(ids))  # unique, increasing
+    assert all(e["done"] and e["status"] == 200 and e["namespace"] == ns for e in entries)
+    workers = {e["worker"] for e in entries}
+    assert len(workers) >= 3, workers  # A, B and at least one of the --workers 2 server's
+    # `since` pages by these ids, on any process.
+    later = httpx.get(f"{fleet[2]}/ns/{ns}/__admin/journal", params={"since": ids[-4]}).json()["entries"]
+    assert [e["id"] for e in later] == ids[-3:]
+    assert httpx.delete(f"{fleet[1]}/ns/{ns}/__admin/journal").status_code == 204
+    assert journal(fleet[0], ns) == []
+
+
+def test_rule_ids_are_unique_across_the_fleet(fleet, ns):
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        added = list(pool.map(lambda i: add_rule(fleet[i % 3], ns, {"text": f"r{i}"}), range(18)))
+    ids = [r["id"] for r in added]
+    assert len(set(ids)) == 18
+    listed = httpx.get(f"{fleet[0]}/ns/{ns}/__admin/rules").json()["rules"]
+    assert sorted(r["id"] for r in listed) == sorted(ids)
+    # Removed on one process: gone for every process's requests at once.
+    assert httpx.delete(f"{fleet[1]}/ns/{ns}/__admin/rules").status_code == 204
+    assert all(complete(base, ns).json()["choices"][0]["text"] not in {f"r{i}" for i in range(18)} for base in fleet)
+
+
+def test_a_redis_restart_mid_run(redis_dir):
+    """Redis stops mid-run: 503 `state_unavailable` meanwhile (no 500, no answer without the rules); then it
+    comes back, and the replicas answer again with the same rules and counters."""
+    port, ns = free_port(), "restart"
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(contextlib.ExitStack())
+        url = redis.enter_context(redis_server(redis_dir, port))
+        bases = [
+            stack.enter_context(process([*STUB, "--port", str(p), "--state", url], p))
+            for p in (free_port(), free_port())
+        ]
+        add_rule(bases[0], ns, {"fail_first": 2, "status": 500, "text": "after"})
+        assert complete(bases[1], ns).status_code == 500  # the first of its two failures
+
+        redis.close()  # redis-server stops (its append-only file keeps the state)
+        for base in bases * 3:
+            away = complete(base, ns)
+            assert away.status_code == 503, away.text
+            assert away.json()["error"]["code"] == "state_unavailable"
+            assert away.headers["retry-after"] == "1"
+        refused = httpx.post(f"{bases[0]}/ns/{ns}/__admin/rules", json={"respond": {"text": "x"}})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "state_unavailable"
+        health = httpx.get(f"{bases[0]}/__admin/health")  # a readiness check: not ready without the state
+        assert health.status_code == 503 and health.json()["error"]["code"] == "state_unavailable"
+
+        stack.enter_context(redis_server(redis_dir, port))  # back, on the same port and files
+        first = wait_until(
+            lambda: (r := complete(bases[0], ns)).status_code != 503 and r, timeout=10, what="the replicas' recovery"
+        )
+        # The counter survived: the second failure, then answers shaped by the same rule, on both replicas.
+        assert first.status_code == 500, first.text
+        for base in bases:
+            wait_until(lambda b=base: complete(b, ns).status_code != 503, timeout=10, what=f"{base} back")
+        texts = [complete(base, ns).json()["choices"][0]["text"] for base in bases * 2]
+        assert texts == ["after"] * 4
