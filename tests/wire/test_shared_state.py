@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 
