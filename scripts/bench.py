@@ -3,7 +3,9 @@
 Servers run on core 0 (taskset), the load generator on core 1: wrk (Debian's package, installed
 here if missing) for plain requests, an asyncio client for streams. Each figure is the median of
 three runs after a warm-up. The baseline is a bare Starlette app returning a fixed completion, under
-the same uvicorn with the same extras (httptools, uvloop) as the stub.
+the same uvicorn with the same extras (httptools, uvloop) as the stub. The stub runs again with
+`--state redis://…` (a redis-server on the load generator's core) for the shared-state row, whose
+baseline is the in-memory stub of the same run.
 
     python scripts/bench.py [--quick]      # --quick: short runs, about a minute; CI runs it briefly
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
@@ -34,6 +37,7 @@ BODY = {
     "max_tokens": 16,
     "logit_bias": {"100257": -100},
 }
+REDIS_ROW = "portkey-stub --state redis://"
 HEADERS = {"Content-Type": "application/json", "x-portkey-api-key": "pk-bench", "x-portkey-virtual-key": "vk-bench"}
 BARE = """
 import json
@@ -108,17 +112,21 @@ def main() -> None:
     wrk_bin = benchkit.find_wrk()
     stub = [*benchkit.STUB, "--no-swagger-ui"]
     rows: list[tuple[str, str, str]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         script = Path(tmp) / "post.lua"
         lua_headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
         script.write_text(f"wrk.method = \"POST\"\nwrk.body = '{json.dumps(BODY)}'\n{lua_headers}")
         (Path(tmp) / "bare.py").write_text(BARE)
 
         results = {}
-        for name, argv, cwd in [
+        redis_url = stack.enter_context(benchkit.redis(tmp))
+        servers = [
             ("bare Starlette (baseline)", [sys.executable, "-m", "uvicorn", "bare:app", "--log-level", "warning"], tmp),
             ("portkey-stub", stub, None),
-        ]:
+        ]
+        if redis_url is not None:  # Redis on the load generator's core: the server's core stays its own
+            servers.append((REDIS_ROW, [*stub, "--state", redis_url], None))
+        for name, argv, cwd in servers:
             port = serving.free_port()
             with server([*argv, "--port", str(port)], port, core=SERVER_CORE, cwd=cwd):
                 url = f"http://127.0.0.1:{port}/v1/completions"
@@ -140,6 +148,12 @@ def main() -> None:
                 f"p99 / p50 = {stub_r['p99'] / stub_r['p50']:.2f}",
             )
         )
+        if REDIS_ROW in results:
+            shared = results[REDIS_ROW]
+            figure, note = f"{shared['rps'] / stub_r['rps']:.3f}", f"p99 / p50 = {shared['p99'] / shared['p50']:.2f}"
+        else:
+            figure, note = "not measured", "no redis-server here (Debian's package; .ci/run installs it)"
+        rows.append(("redis state / memory state (req/s)", figure, note))
 
         port = serving.free_port()
         with server([*stub, "--port", str(port)], port, core=SERVER_CORE):

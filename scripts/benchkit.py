@@ -107,3 +107,18 @@ def rss_mb(pid: int) -> float:
 
 def open_fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+@contextlib.contextmanager
+def redis(directory: str, core: str | None = LOAD_CORE) -> Iterator[str | None]:
+    """A redis-server for the shared-state rows, pinned to `core`; None where Debian's redis-server is missing."""
+    if shutil.which("redis-server") is None:
+        yield None
+        return
+    import redis as redis_py
+
+    with serving.redis_server(directory) as url:
+        pid = redis_py.Redis.from_url(url).info("server")["process_id"]
+        if core is not None and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+            subprocess.run(["taskset", "-pc", core, str(pid)], check=True, capture_output=True)
+        yield url
