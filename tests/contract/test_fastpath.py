@@ -12,30 +12,10 @@ from __future__ import annotations
 import json
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from portkey_completions.app import create_app
-from portkey_completions.core import spec
 from support import AUTH
-
-FIELDS = sorted(spec.schema("CreateCompletionRequest")["properties"])
-BASE = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 3, "seed": 1}
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 300)
-    | st.sampled_from([-(2**63), 2**31, 2**63, 10**30, 100257, 100258])
-    | st.floats(allow_nan=False, allow_infinity=False, width=32)
-    | st.sampled_from(["", "gpt-3.5-turbo-instruct", "babbage-002", "a", "\n", "é", "<|endoftext|>", "50256"])
-)
-values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["50256", "a", ""]), inner),
-    max_leaves=6,
-)  # fmt: skip
-bodies = st.dictionaries(st.sampled_from([*FIELDS, "unknown_field"]), values, max_size=3).map(
-    lambda changes: {**BASE, **changes}
-)
+from support.bodies import bodies
 
 FAST, SLOW = create_app(), create_app(fast_path=False)
 

@@ -25,6 +25,7 @@ from typing import Any
 from starlette.responses import Response
 
 from portkey_completions.core import headers as portkey
+from portkey_completions.core import spec
 from portkey_completions.core.alternatives import Alternative
 from portkey_completions.core.headers import STUB
 from portkey_completions.server import notes, trace
@@ -250,6 +251,14 @@ class Router:
     async def _leaf(self, node: configs.Node, body: dict[str, Any], caller: dict[str, str]) -> Outcome:
         leaf = await self._resolve(node)
         sent = {**body, **node.override_params}
+        if node.override_params and leaf.base_url is None:
+            # The engine reads bodies the spec's validator accepted: the caller's was, what a
+            # config merged into it was not. (An upstream judges its own.)
+            problem = spec.first_error("CreateCompletionRequest", sent)
+            if problem is not None:
+                message = f"Invalid config passed: {node.path}.override_params: {problem}"
+                error = ServerAPIError(400, message, param="x-portkey-config", code="invalid_config")
+                return Outcome(Answer(error.status, error.response()), leaf.provider, node.path, 0)  # as the stub's
         retries = 0
         while True:
             answer = await self._answer(leaf, sent, caller)

@@ -1,8 +1,9 @@
 """The createCompletion operation: a validated request in, a completion or an SSE stream out.
 
-The request is parsed with the generated pydantic models, then checked for what a schema cannot
-say (model table, context window, best_of, logit_bias keys) and resolved into a Plan: one engine
-`Choice` per generated completion. Responses are plain dicts in the spec's shape (the generated
+The request is read straight from the body the spec's validator has accepted (`Asked`, with the
+defaults the generated models carry; a test holds it to the models' own reading), then checked
+for what a schema cannot say (model table, context window, best_of, logit_bias keys) and resolved
+into a Plan: one engine `Choice` per generated completion. Responses are plain dicts in the spec's shape (the generated
 models drop `nullable` from `top_logprobs` items, which echo needs); the tests validate them
 against the spec.
 """
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import pydantic
 from connexion import request as current_request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
@@ -54,15 +54,67 @@ _TOKEN_ID = re.compile(r"[0-9]{1,7}")
 MAX_LOGIT_BIAS = 300
 
 
-def _or_default(request: models.CreateCompletionRequest, name: str) -> Any:
-    """An explicit null takes the spec's default, as the API does."""
-    value = getattr(request, name)
-    return _FIELDS[name].default if value is None else value
+_DEFAULTS: Mapping[str, Any] = {name: field.default for name, field in _FIELDS.items()}
 
 
-def _unwrap(value: Any) -> Any:
-    # datamodel-codegen wraps some oneOf branches in RootModels.
-    return value.root if isinstance(value, pydantic.RootModel) else value
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a request asks, read from a body the spec's validator has accepted: no second parse.
+
+    Fields the API defaults on an explicit null too are read with `_or_default`; the others keep
+    an explicit null (max_tokens: null means "up to the window"; best_of: null means n).
+    """
+
+    model: str
+    prompt: Any
+    suffix: str | None
+    max_tokens: int | None
+    n: int
+    best_of: int | None  # as asked; None: left out or null
+    stream: bool
+    include_usage: bool
+    logprobs: int | None
+    echo: bool
+    stop: tuple[str, ...]
+    temperature: float
+    top_p: float
+    presence_penalty: float
+    frequency_penalty: float
+    logit_bias: Mapping[str, int] | None
+    seed: int | None
+    user: str | None
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Asked:
+        def given(name: str) -> Any:
+            return body.get(name, _DEFAULTS[name])
+
+        def or_default(name: str) -> Any:
+            """An explicit null takes the spec's default, as the API does."""
+            value = body.get(name)
+            return _DEFAULTS[name] if value is None else value
+
+        stop = given("stop")
+        return cls(
+            model=body["model"],
+            prompt=given("prompt"),
+            suffix=given("suffix"),
+            max_tokens=given("max_tokens"),
+            n=or_default("n"),
+            best_of=body.get("best_of"),
+            stream=bool(given("stream")),
+            include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+            logprobs=given("logprobs"),
+            echo=or_default("echo"),
+            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+            temperature=or_default("temperature"),
+            top_p=or_default("top_p"),
+            presence_penalty=or_default("presence_penalty"),
+            frequency_penalty=or_default("frequency_penalty"),
+            logit_bias=given("logit_bias"),
+            seed=given("seed"),
+            user=given("user"),
+        )
 
 
 def _invalid(message: str, param: str | None, code: str | None = None) -> ServerAPIError:
@@ -72,12 +124,11 @@ def _invalid(message: str, param: str | None, code: str | None = None) -> Server
 def _prompts(engine: Engine, prompt: Any) -> list[tuple[int, ...]]:
     """The spec's four prompt forms (and null, which is <|endoftext|>) as token ids, one tuple a prompt."""
     tokenizer = engine.tokenizer
-    prompt = _unwrap(prompt)
     if prompt is None:
         return [(tokenizer.eot,)]
     if isinstance(prompt, str):
         return [tuple(tokenizer.encode(prompt))]
-    items = [_unwrap(p) for p in prompt]
+    items = list(prompt)
     if items and all(isinstance(i, int) for i in items):
         items = [items]
     prompts = []
@@ -94,7 +145,7 @@ def _prompts(engine: Engine, prompt: Any) -> list[tuple[int, ...]]:
     return prompts
 
 
-def _logit_bias(engine: Engine, raw: dict[str, int] | None) -> dict[int, float]:
+def _logit_bias(engine: Engine, raw: Mapping[str, int] | None) -> dict[int, float]:
     bias = {}
     if raw and len(raw) > MAX_LOGIT_BIAS:
         raise _invalid(f"Invalid 'logit_bias': {len(raw)} tokens, at most {MAX_LOGIT_BIAS} are allowed.", "logit_bias")
@@ -111,7 +162,7 @@ def _logit_bias(engine: Engine, raw: dict[str, int] | None) -> dict[int, float]:
 class Plan:
     """A request resolved: the choices to generate, per prompt, and how to answer."""
 
-    request: models.CreateCompletionRequest
+    request: Asked
     engine: Engine
     card: ModelCard
     prompts: list[tuple[int, ...]]
@@ -123,14 +174,9 @@ class Plan:
 
     @classmethod
     def from_body(cls, body: dict[str, Any], engine: Engine, text: str | None = None) -> Plan:
-        """The plan for a request body; `text` (a scenario's) is written instead of sampled."""
-        try:
-            request = models.CreateCompletionRequest.model_validate(body)
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            param = ".".join(str(p) for p in first["loc"]) or None
-            raise _invalid(f"{first['msg']} - '{param}'", param) from None
-        name = str(_unwrap(request.model))
+        """The plan for a request body the spec's validator accepted; `text` (a scenario's) is written, not sampled."""
+        request = Asked.of(body)
+        name = request.model
         card = engine.models.get(name)
         if card is None:
             raise ServerAPIError(
@@ -139,15 +185,15 @@ class Plan:
                 param="model",
                 code="model_not_found",
             )
-        n = _or_default(request, "n")
+        n = request.n
         # best_of left out (or null) means n, whatever default the spec writes down.
-        asked = request.best_of if "best_of" in request.model_fields_set else None
+        asked = request.best_of
         best_of = n if asked is None else asked
         if best_of < n:
             raise _invalid(f"best_of must be greater than or equal to n (best_of is {best_of}, n is {n}).", "best_of")
         if request.stream and asked is not None and asked > 1:
             raise _invalid("Cannot stream results with best_of greater than 1.", "best_of")
-        echo = _or_default(request, "echo")
+        echo = request.echo
         suffix: tuple[int, ...] = ()
         if request.suffix is not None:
             if not card.suffix:
@@ -156,15 +202,14 @@ class Plan:
                 raise _invalid("'echo' and 'suffix' cannot be used together.", "suffix")
             suffix = tuple(engine.tokenizer.encode(request.suffix))
         prompts = _prompts(engine, request.prompt)
-        stop = _unwrap(request.stop)
         logprobs = request.logprobs
         sampler = Sampler(
             engine.model,
             Sampling(
-                temperature=_or_default(request, "temperature"),
-                top_p=_or_default(request, "top_p"),
-                presence_penalty=_or_default(request, "presence_penalty"),
-                frequency_penalty=_or_default(request, "frequency_penalty"),
+                temperature=request.temperature,
+                top_p=request.top_p,
+                presence_penalty=request.presence_penalty,
+                frequency_penalty=request.frequency_penalty,
                 logit_bias=_logit_bias(engine, request.logit_bias),
             ),
         )
@@ -192,7 +237,7 @@ class Plan:
                         prompt=ids,
                         max_tokens=max_tokens,
                         suffix=suffix,
-                        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+                        stop=request.stop,
                         logprobs=logprobs,
                         echo=echo,
                         score=best_of > n,
@@ -204,7 +249,7 @@ class Plan:
 
     @property
     def model(self) -> str:
-        return str(_unwrap(self.request.model))
+        return self.request.model
 
     def envelope(self) -> dict[str, Any]:
         """The fields a response and every chunk of a stream share."""
@@ -304,7 +349,7 @@ def complete(plan: Plan) -> dict[str, Any]:
 
 async def stream(plan: Plan) -> AsyncIterator[bytes]:
     """Chunks as they are generated, choices interleaved as a real model's are."""
-    include_usage = bool(plan.request.stream_options and plan.request.stream_options.include_usage)
+    include_usage = plan.request.include_usage
     base = plan.envelope()
     if include_usage:
         base["usage"] = None
