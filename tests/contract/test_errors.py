@@ -302,7 +302,7 @@ def test_a_bug_outside_connexions_handlers_is_still_a_500_in_the_openai_shape(mo
 @pytest.mark.parametrize("override", [{"max_tokens": "lots"}, {"n": 0}, {"prompt": {"a": 1}}])
 def test_override_params_the_engine_cannot_take_are_the_configs_error(client, override):
     """The engine reads validated bodies; a config's override_params are checked where they are merged."""
-    config = '{"provider": "openai", "api_key": "sk-x", "override_params": %s}' % json.dumps(override)
+    config = json.dumps({"provider": "openai", "api_key": "sk-x", "override_params": override})
     headers = {"x-portkey-api-key": "pk-test", "x-portkey-config": config}  # the config alternative alone
     response = client.post("/v1/completions", json=BODY, headers=headers)
     error = assert_error(response, 400, param="x-portkey-config", says="override_params")
