@@ -289,10 +289,10 @@ def test_a_bug_outside_connexions_handlers_is_still_a_500_in_the_openai_shape(mo
     errors.ServerErrorMiddleware replaces it. A fault planted in the journal, our outermost layer:"""
     from portkey_completions.testing import journal
 
-    def broken(raw):
+    def broken(self, scope):
         raise RuntimeError("planted")
 
-    monkeypatch.setattr(journal, "headers_of", broken)
+    monkeypatch.setattr(journal.Journal, "open", broken)
     with create_app().test_client(raise_server_exceptions=False) as client:
         response = post(client, BODY)
     error = assert_error(response, 500)

@@ -8,7 +8,6 @@ the scenario rule) through `server.notes.note()`.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -17,43 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portkey_completions.core import untrusted
 from portkey_completions.server import namespaces, notes
 
+from .redaction import headers_of
 from .state import Memory, State
 
-SECRET_HEADERS = frozenset({"authorization", "x-portkey-api-key", "x-portkey-virtual-key", "cookie", "x-admin-token"})
 MAX_BODY = 64 * 1024
-
-
-def redact(value: str) -> str:
-    return "***" + value[-4:] if len(value) > 8 else "***"
-
-
-def _redact_config(value: str) -> str:
-    def scrub(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: (redact(str(v)) if k == "api_key" else scrub(v)) for k, v in node.items()}
-        if isinstance(node, list):
-            return [scrub(v) for v in node]
-        return node
-
-    if not value.lstrip().startswith(("{", "[")):
-        return value  # a saved config's id
-    try:
-        return json.dumps(scrub(untrusted.loads(value)))
-    except (ValueError, RecursionError):
-        # JSON that cannot be read, or too deep to scrub, may still hold a key: none of it is kept.
-        return redact(value)
-
-
-def headers_of(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    headers = {}
-    for key, value in raw:
-        name, text = key.decode("latin-1").lower(), value.decode("latin-1")
-        if name in SECRET_HEADERS:
-            text = redact(text)
-        elif name == "x-portkey-config":
-            text = _redact_config(text)
-        headers[name] = text
-    return headers
 
 
 class Journal:
@@ -64,20 +30,20 @@ class Journal:
 
     async def read(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """The entries of `namespace`, oldest first; None: every entry."""
-        # Bodies are kept raw and parsed when someone reads the journal, not on every request.
-        return [{**e, "body": _body(e["body"])} for e in await self.state.entries(namespace)]
+        return [readable(e) for e in await self.state.entries(namespace)]  # Redis's are already
 
     async def clear(self, namespace: str | None = None) -> None:
         """Forget the entries of `namespace`; None: every entry."""
         await self.state.forget(namespace)
 
     def open(self, scope: Scope) -> dict[str, Any]:
+        """A request's entry, raw: its header list as received, its body as bytes (see `readable`)."""
         entry = {
             "id": None,
             "time": time.time(),
             "method": scope["method"],
             "path": scope["path"],
-            "headers": headers_of(scope["headers"]),
+            "headers": scope["headers"],
             "body": None,
             "alternative": None,
             "route": None,
@@ -109,7 +75,7 @@ class JournalMiddleware:
             return
         entry = self.journal.open(scope)
         started = time.perf_counter()
-        body = bytearray()
+        body = b""
         streaming = False
         state = self.journal.state
 
@@ -118,11 +84,13 @@ class JournalMiddleware:
             entry["done"] = True
 
         async def receiving() -> Message:
+            nonlocal body
             message = await receive()
             if message["type"] == "http.request" and len(body) < MAX_BODY:
-                body.extend(message.get("body", b"")[: MAX_BODY - len(body)])
+                # Most bodies come in one message: kept as the same bytes object, nothing copied.
+                body = message.get("body", b"") if not body else body + message.get("body", b"")
                 if not message.get("more_body"):
-                    entry["body"] = bytes(body)
+                    entry["body"] = body[:MAX_BODY]
             return message
 
         async def sending(message: Message) -> None:
@@ -130,8 +98,10 @@ class JournalMiddleware:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
                 entry["ttfb_ms"] = round((time.perf_counter() - started) * 1000, 3)
-                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
-                streaming = content_type.startswith(b"text/event-stream")
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":
+                        streaming = value.startswith(b"text/event-stream")
+                        break
             elif message["type"] == "http.response.body":
                 if streaming:
                     entry["events"] += message.get("body", b"").count(b"\n\n")
@@ -142,10 +112,11 @@ class JournalMiddleware:
                     await state.closed(entry)
             await send(message)
 
+        token = notes.open_record(entry)
         try:
-            with notes.recording(entry):
-                await self.app(scope, receiving, sending)
+            await self.app(scope, receiving, sending)
         finally:
+            notes.close_record(token)
             if not entry["done"]:  # the answer never finished (the caller left): journaled as it stands
                 finish()
                 task = asyncio.get_running_loop().create_task(state.closed(entry))
@@ -153,11 +124,19 @@ class JournalMiddleware:
                 task.add_done_callback(self._closing.discard)
 
 
-def _body(raw: bytes | str | None) -> Any:
+def readable(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as it may leave the process: headers redacted, the body parsed (raw until someone asks)."""
+    headers = entry["headers"]
+    return {
+        **entry,
+        "headers": headers_of(headers) if isinstance(headers, list) else headers,
+        "body": _body(entry["body"]) if isinstance(entry["body"], bytes) else entry["body"],  # bytes: still raw
+    }
+
+
+def _body(raw: bytes) -> Any:
     # Standard JSON only: a body with NaN is kept as its text, or the journal could not be sent.
-    if raw is None:
-        return None
     try:
         return untrusted.loads(raw, standard=True)
     except ValueError:
-        return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        return raw.decode("utf-8", errors="replace")

@@ -32,6 +32,7 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from .journal import readable
 from .scenarios import Rule, rule
 from .state import JOURNAL_SIZE, State, StateUnavailable, worker_name
 
@@ -260,10 +261,9 @@ class RedisState(State):
         entry["id"] = None  # given by Redis when the entry is written
 
     async def closed(self, entry: dict[str, Any]) -> None:
-        body = entry["body"]
-        fields = {k: v for k, v in entry.items() if k != "id"}
-        if isinstance(body, bytes):  # parsed when read, as in memory
-            fields["body"] = body.decode("utf-8", errors="replace")
+        # Leaving the process: redacted and parsed now (in memory that waits for a read).
+        fields = readable(entry)
+        del fields["id"]
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         self._queue.append((orjson.dumps(fields), written))
