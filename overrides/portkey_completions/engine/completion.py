@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from .engine import Engine
@@ -18,8 +17,7 @@ from .lm import Copying
 from .sampler import Sampler
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """What one choice asks for, resolved: token ids and limits, no defaults left open."""
 
     prompt: tuple[int, ...]

@@ -24,19 +24,20 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import NamedTuple
 
 from .lm import Copying, Distribution, NGramModel, Random
 
 
-@dataclass(frozen=True)
-class Sampling:
+class Sampling(NamedTuple):
+    """How to pick each token."""
+
     temperature: float = 1.0
     top_p: float = 1.0
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
-    logit_bias: Mapping[int, float] = field(default_factory=dict)
+    logit_bias: Mapping[int, float] = MappingProxyType({})
 
     @property
     def lowering(self) -> bool:

@@ -19,8 +19,9 @@ become an upstream call (times its retries), so an unbounded config is a request
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from portkey_completions.core import untrusted
 
@@ -43,8 +44,9 @@ class Retry:
     on_status_codes: frozenset[int] = DEFAULT_RETRY_CODES
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
+    """One node of a config tree."""
+
     path: str  # where it sits, as the gateway names it: "config", "config.targets[1]"
     mode: str = "single"
     on_status_codes: frozenset[int] | None = None  # None: fall back on any failure
@@ -56,7 +58,7 @@ class Node:
     custom_host: str | None = None
     retry: Retry = Retry()
     request_timeout: float | None = None  # seconds
-    override_params: Mapping[str, Any] = field(default_factory=dict)
+    override_params: Mapping[str, Any] = MappingProxyType({})
 
 
 def decode(header: str) -> Mapping[str, Any] | str:

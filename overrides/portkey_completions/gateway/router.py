@@ -20,7 +20,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.responses import Response
 
@@ -56,8 +56,7 @@ _OURS = frozenset(
 # Trace ids: unique per process, without a read of urandom per request.
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):
     provider: str
     base_url: str | None  # None: the stub engine
     api_key: str | None

@@ -17,8 +17,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from connexion import request as current_request
@@ -57,8 +56,7 @@ MAX_LOGIT_BIAS = 300
 _DEFAULTS: Mapping[str, Any] = {name: field.default for name, field in _FIELDS.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class Asked:
+class Asked(NamedTuple):
     """What a request asks, read from a body the spec's validator has accepted: no second parse.
 
     Fields the API defaults on an explicit null too are read with `_or_default`; the others keep
@@ -158,8 +156,7 @@ def _logit_bias(engine: Engine, raw: Mapping[str, int] | None) -> dict[int, floa
     return bias
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """A request resolved: the choices to generate, per prompt, and how to answer."""
 
     request: Asked
