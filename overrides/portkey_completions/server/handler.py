@@ -1,7 +1,7 @@
 """The createCompletion operation: a validated request in, a completion or an SSE stream out.
 
 The request is read straight from the body the spec's validator has accepted (`Asked`, with the
-defaults the generated models carry; a test holds it to the models' own reading), then checked
+spec's defaults; a test holds it to the generated models' own reading), then checked
 for what a schema cannot say (model table, context window, best_of, logit_bias keys) and resolved
 into a Plan: one engine `Choice` per generated completion. Responses are plain dicts in the spec's shape (the generated
 models drop `nullable` from `top_logprobs` items, which echo needs); the tests validate them
@@ -24,12 +24,11 @@ from connexion import request as current_request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from portkey_completions.core import sse
+from portkey_completions.core import spec, sse
 from portkey_completions.engine.catalog import ModelCard
 from portkey_completions.engine.completion import Choice, Piece, Run, Token
 from portkey_completions.engine.engine import Engine
 from portkey_completions.engine.sampler import Sampler, Sampling
-from portkey_completions_spec import models
 
 from . import lifecycle, shaping
 from .errors import ServerAPIError
@@ -38,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 Route = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Response]]
 
-_FIELDS = models.CreateCompletionRequest.model_fields
 # The most tokens one request may have generated (prompts x best_of x max_tokens): about five
 # seconds of the slowest sampling path. Past it, an explicit max_tokens is a 400.
 MAX_REQUEST_TOKENS = 131_072
@@ -53,7 +51,12 @@ _TOKEN_ID = re.compile(r"[0-9]{1,7}")
 MAX_LOGIT_BIAS = 300
 
 
-_DEFAULTS: Mapping[str, Any] = {name: field.default for name, field in _FIELDS.items()}
+# The spec's defaults, which the generated models carry too (tests/unit/test_reading.py holds the
+# two to the same reading); read from the spec, so that serving never imports pydantic's models.
+_DEFAULTS: Mapping[str, Any] = {
+    name: field.get("default")
+    for name, field in spec.load()["components"]["schemas"]["CreateCompletionRequest"]["properties"].items()
+}
 
 
 class Asked(NamedTuple):
