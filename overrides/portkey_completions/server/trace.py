@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,7 +53,7 @@ class PortkeyHeaders:
                 keyed = True
         plain = self.openai_compatible and not keyed
 
-        async def sending(message: Message) -> None:
+        def sending(message: Message) -> Awaitable[None]:  # the inner send's awaitable: no frame of its own
             if message["type"] == "http.response.start":
                 raw = list(message.get("headers", ()))
                 if plain:
@@ -64,6 +65,6 @@ class PortkeyHeaders:
                         (b"x-portkey-cache-status", b"DISABLED"),
                     ]
                 message = {**message, "headers": raw}
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, sending)
