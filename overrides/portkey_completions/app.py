@@ -172,19 +172,21 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     app.add_middleware(NamespaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, namespaces=namespaces)
     # Next: the journal sees every answer, errors included, as it leaves.
     app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
-    # Next: Portkey's headers on every answer, as the caller sent the request (before --openai-compatible).
-    app.add_middleware(PortkeyHeaders, MiddlewarePosition.BEFORE_EXCEPTION, openai_compatible=options.openai_compatible)
-    app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=options.body_timeout)
     app.add_middleware(DisconnectMiddleware, MiddlewarePosition.BEFORE_EXCEPTION)
     if options.fast_path:
+        # Outside the two layers below, whose work it does itself for the requests it answers.
         app.add_middleware(
             FastPath,
             MiddlewarePosition.BEFORE_EXCEPTION,
             handle=handle,
             alternatives=alternatives,
             max_body_bytes=options.max_body_bytes,
+            body_timeout=options.body_timeout,
             openai_compatible=options.openai_compatible,
         )
+    # Portkey's headers on every answer, as the caller sent the request (before --openai-compatible).
+    app.add_middleware(PortkeyHeaders, MiddlewarePosition.BEFORE_EXCEPTION, openai_compatible=options.openai_compatible)
+    app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=options.body_timeout)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=options.max_body_bytes)
     if options.openai_compatible:
         app.add_middleware(OpenAICompatible, MiddlewarePosition.BEFORE_SECURITY)

@@ -7,11 +7,17 @@ checks, done faster and decided up front:
 - the auth alternatives, read from the spec's security table (`auth.Alternatives`);
 - the body, by a validator compiled once (jsonschema-rs, draft 4) from the effective spec's
   CreateCompletionRequest, the schema connexion validates against;
-- the size limit, by Content-Length.
+- the size limit, by Content-Length;
+- the header checks of PaceMiddleware (`limits.headers_fit`), and its deadline on the body.
+
+It sits outside the layers only the slow path needs (PortkeyHeaders, PaceMiddleware): it stamps
+its own answers with Portkey's headers (`trace.stamped`) and bounds its own body read, so that a
+request whose body arrives in one piece pays for neither layer.
 
 A request that fails any check, or that it cannot judge (no Content-Length, not JSON), goes on to
-connexion untouched. Refusals therefore keep connexion's exact errors: this path only accepts,
-it never refuses. A test holds the two validators to the same verdicts.
+connexion untouched. Refusals therefore keep connexion's exact errors (and the layers' 431, 400
+and 408): this path only accepts, it never refuses, except a body that stops arriving (408).
+A test holds the two validators to the same verdicts.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from portkey_completions.core import spec
 
 from .auth import Alternatives
 from .errors import ServerAPIError
-from .limits import replay_body
+from .limits import BodyDeadline, SlowBody, headers_fit, replay_body
+from .trace import stamped
 
 logger = logging.getLogger(__name__)
 
@@ -61,17 +68,24 @@ class FastPath:
         handle: Handle,
         alternatives: Alternatives,
         max_body_bytes: int,
+        body_timeout: float,
         openai_compatible: bool = False,
     ) -> None:
         self.app = app
         self.handle = handle
         self.alternatives = alternatives
         self.max_body_bytes = max_body_bytes
+        self.deadline = BodyDeadline(body_timeout)
         self.openai_compatible = openai_compatible
         self.valid = compile_request_validator()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != PATH
+            or not headers_fit(scope["headers"])
+        ):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -85,7 +99,11 @@ class FastPath:
             return
         chunks = []
         while True:
-            message = await receive()
+            try:
+                message = await self.deadline.receive(receive)
+            except SlowBody:
+                await self.deadline.error().response()(scope, receive, send)
+                return
             if message["type"] != "http.request":  # the client went away
                 return
             chunks.append(message.get("body", b""))
@@ -93,6 +111,9 @@ class FastPath:
                 break
         raw = b"".join(chunks)
         replay = replay_body(raw, receive)
+        # Portkey's headers on the answer, as the caller sent the request (before --openai-compatible).
+        plain = self.openai_compatible and portkey.API_KEY not in headers
+        trace = headers.get(portkey.TRACE_ID)
         if self.openai_compatible:
             added = portkey.openai_compatible(headers)
             if added:
@@ -111,4 +132,5 @@ class FastPath:
         except Exception:
             logger.exception("POST %s failed", PATH)
             response = ServerAPIError(500, "The server had an error while processing your request.").response()
+        response.raw_headers = stamped(response.raw_headers, None if trace is None else trace.encode("latin-1"), plain)
         await response(scope, replay, send)

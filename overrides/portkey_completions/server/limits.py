@@ -76,7 +76,7 @@ DEFAULT_BODY_TIMEOUT = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 
 
-class _SlowBody(BaseException):
+class SlowBody(BaseException):
     """The client stopped sending its body."""
 
 
@@ -119,10 +119,49 @@ class _Watch:
             if deadline <= now:
                 del self.deadlines[task]
                 self.expired.add(task)
-                task.cancel()  # the task waits in `receiving`, which turns this into _SlowBody
+                task.cancel()  # the task waits in `BodyDeadline.receive`, which turns this into SlowBody
         self.ticking = bool(self.deadlines)
         if self.ticking:
             self.loop.call_later(self.RESOLUTION, self._tick)
+
+
+class BodyDeadline:
+    """Every wait for the next piece of a request body, bounded by `seconds` (PaceMiddleware's, and the fast path's)."""
+
+    def __init__(self, seconds: float = DEFAULT_BODY_TIMEOUT) -> None:
+        self.seconds = seconds
+        self._watch: _Watch | None = None
+
+    def _watching(self) -> _Watch:
+        loop = asyncio.get_running_loop()  # a test client runs its own loop
+        if self._watch is None or self._watch.loop is not loop:
+            self._watch = _Watch(loop)
+        return self._watch
+
+    async def receive(self, receive: Receive) -> Message:
+        """The next message; SlowBody when nothing came for `seconds`."""
+        watch = self._watching()
+        task = asyncio.current_task()
+        assert task is not None
+        watch.arm(task, self.seconds)
+        try:
+            return await receive()
+        except asyncio.CancelledError:
+            if not watch.fired(task):
+                raise
+            if task.uncancel() > 0:  # cancelled by someone else as well (a shutdown): that wins
+                raise
+            raise SlowBody from None
+        finally:
+            watch.disarm(task)
+
+    def error(self) -> ServerAPIError:
+        return ServerAPIError(
+            408,
+            f"The request body stopped arriving: nothing for {self.seconds:g} s.",
+            type="timeout_error",
+            code="request_timeout",
+        )
 
 
 class PaceMiddleware:
@@ -132,18 +171,12 @@ class PaceMiddleware:
     A slow upload (slowloris) holds a connection open at almost no cost to the client; every
     wait for the next piece of a body is bounded by `body_timeout`. Once the body is in, the
     receive channel is left alone (a streaming response waits on it for the client's disconnect).
+    The fast path, outside this layer, makes the same checks itself (`headers_fit`, `BodyDeadline`).
     """
 
     def __init__(self, app: ASGIApp, body_timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
         self.app = app
-        self.body_timeout = body_timeout
-        self._watch: _Watch | None = None
-
-    def _watching(self) -> _Watch:
-        loop = asyncio.get_running_loop()  # a test client runs its own loop
-        if self._watch is None or self._watch.loop is not loop:
-            self._watch = _Watch(loop)
-        return self._watch
+        self.deadline = BodyDeadline(body_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,25 +196,13 @@ class PaceMiddleware:
             return
         body_done = False
         started = False
-        watch = self._watching()
+        deadline = self.deadline
 
         async def receiving() -> Message:
             nonlocal body_done
             if body_done:
                 return await receive()
-            task = asyncio.current_task()
-            assert task is not None
-            watch.arm(task, self.body_timeout)
-            try:
-                message = await receive()
-            except asyncio.CancelledError:
-                if not watch.fired(task):
-                    raise
-                if task.uncancel() > 0:  # cancelled by someone else as well (a shutdown): that wins
-                    raise
-                raise _SlowBody from None
-            finally:
-                watch.disarm(task)
+            message = await deadline.receive(receive)
             if message["type"] != "http.request" or not message.get("more_body"):
                 body_done = True
             return message
@@ -194,15 +215,15 @@ class PaceMiddleware:
 
         try:
             await self.app(scope, receiving, sending)
-        except _SlowBody:
+        except SlowBody:
             if not started:
-                error = ServerAPIError(
-                    408,
-                    f"The request body stopped arriving: nothing for {self.body_timeout:g} s.",
-                    type="timeout_error",
-                    code="request_timeout",
-                )
-                await error.response()(scope, receive, send)
+                await deadline.error().response()(scope, receive, send)
+
+
+def headers_fit(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the headers pass PaceMiddleware's checks (size, UTF-8): the fast path, outside it, asks this."""
+    size, garbled = _read_headers(headers)
+    return size <= MAX_HEADER_BYTES and garbled is None
 
 
 def _read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int, str | None]:

@@ -34,8 +34,25 @@ def new_trace_id() -> str:
     return f"{_PREFIX}-{next(_count):012x}"
 
 
+def stamped(raw: list[tuple[bytes, bytes]], trace: bytes | None, plain: bool) -> list[tuple[bytes, bytes]]:
+    """An answer's headers as they leave: Portkey's added where missing, or (`plain`) none of them."""
+    if plain:
+        return [(n, v) for n, v in raw if not n.lower().startswith(_OURS)]
+    if any(n.lower() == _TRACE for n, _ in raw):
+        return raw  # the gateway has set them
+    return [
+        *raw,
+        (_TRACE, trace or new_trace_id().encode()),
+        (b"x-portkey-retry-attempt-count", b"0"),
+        (b"x-portkey-cache-status", b"DISABLED"),
+    ]
+
+
 class PortkeyHeaders:
-    """The ASGI layer that sees every /v1 answer leave, and the request as the caller sent it."""
+    """The ASGI layer that sees every /v1 answer leave, and the request as the caller sent it.
+
+    The fast path, outside it, stamps its own answers with `stamped`.
+    """
 
     def __init__(self, app: ASGIApp, *, openai_compatible: bool = False) -> None:
         self.app = app
@@ -55,16 +72,7 @@ class PortkeyHeaders:
 
         def sending(message: Message) -> Awaitable[None]:  # the inner send's awaitable: no frame of its own
             if message["type"] == "http.response.start":
-                raw = list(message.get("headers", ()))
-                if plain:
-                    raw = [(n, v) for n, v in raw if not n.lower().startswith(_OURS)]
-                elif not any(n.lower() == _TRACE for n, _ in raw):
-                    raw += [
-                        (_TRACE, trace or new_trace_id().encode()),
-                        (b"x-portkey-retry-attempt-count", b"0"),
-                        (b"x-portkey-cache-status", b"DISABLED"),
-                    ]
-                message = {**message, "headers": raw}
+                message = {**message, "headers": stamped(list(message.get("headers", ())), trace, plain)}
             return send(message)
 
         await self.app(scope, receive, sending)

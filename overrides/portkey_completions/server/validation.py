@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import typing as t
 
 from connexion.datastructures import MediaTypeDict
@@ -71,6 +72,29 @@ class RequestBodyValidator(JSONRequestBodyValidator):
             param = param_of(error)
             where = f" - '{param}'" if param else ""
             raise ServerAPIError(400, f"{error.message}{where}", param=param)
+        # Python's JSON reads NaN and Infinity, which JSON has not, and which every `minimum` and
+        # `maximum` lets through (a comparison with NaN is false): refused here, by name.
+        found = _non_finite(body)
+        if found is not None:
+            name = ".".join(found) or None
+            raise ServerAPIError(400, f"Invalid value for '{name}': it must be a finite number.", param=name)
+
+
+def _non_finite(node: t.Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where the first NaN or infinity is in a parsed body, or None."""
+    if isinstance(node, float):
+        return None if math.isfinite(node) else path
+    if isinstance(node, dict):
+        items: t.Iterable[tuple[t.Any, t.Any]] = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return None
+    for key, value in items:
+        found = _non_finite(value, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
 
 
 VALIDATORS = {"body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBodyValidator})}
