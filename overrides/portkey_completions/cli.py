@@ -231,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # uvicorn builds each access line's arguments before its logger drops them: above info, none
     # would print, so it is told not to log access at all.
     access_log = LEVELS.index(args.log_level) >= LEVELS.index("info")
+    # server_header=False below: answers do not name the software behind them (Portkey's do not),
+    # and uvicorn checks every header of every answer with two regexes.
     if args.workers > 1:
         # Each worker process builds its own app from the same arguments (checked above, once).
         os.environ[_ARGV_ENV] = json.dumps(list(argv if argv is not None else sys.argv[1:]))
@@ -242,9 +244,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             log_level=args.log_level,
             access_log=access_log,
+            server_header=False,
         )
         return 0
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=access_log)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=access_log, server_header=False
+    )
     lifecycle.Server(config).run()
     return 0
 

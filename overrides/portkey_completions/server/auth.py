@@ -70,6 +70,8 @@ class Alternatives:
         self.common = tuple(s for s in alternatives[0].schemes if all(s in a.schemes for a in alternatives))
         self.common_label = " + ".join(s.label for s in self.common)
         self.schemes = tuple(dict.fromkeys(s for a in alternatives for s in a.schemes))
+        # The first one satisfied in this order is the most specific (ties: spec order).
+        self._largest_first = sorted(alternatives, key=lambda a: -len(a.schemes))
         self._last: tuple[Mapping[str, str], Requirement | None] | None = None
 
     @classmethod
@@ -94,9 +96,8 @@ class Alternatives:
         last = self._last
         if last is not None and last[0] is headers:
             return last[1]
-        present = {s: s.present(headers) for s in self.schemes}  # each scheme checked once
-        satisfied = [a for a in self.alternatives if all(present[s] for s in a.schemes)]
-        match = max(satisfied, key=lambda a: len(a.schemes), default=None)
+        present = {s for s in self.schemes if s.present(headers)}  # each scheme checked once
+        match = next((a for a in self._largest_first if present.issuperset(a.schemes)), None)
         self._last = (headers, match)
         return match
 
