@@ -12,6 +12,7 @@ import itertools
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -38,13 +39,20 @@ def redis_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def fleet(redis_dir) -> Iterator[list[str]]:
+def redis_url(redis_dir) -> Iterator[str]:
+    with redis_server(redis_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def fleet(redis_url) -> Iterator[list[str]]:
     """Base URLs of: replica A, replica B, and a `--workers 2` server, all on one Redis."""
-    with redis_server(redis_dir) as url, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         bases = []
         for extra in ([], [], ["--workers", "2"]):
             port = free_port()
-            bases.append(stack.enter_context(process([*STUB, "--port", str(port), "--state", url, *extra], port)))
+            argv = [*STUB, "--port", str(port), "--state", redis_url, *extra]
+            bases.append(stack.enter_context(process(argv, port)))
         yield bases
 
 
@@ -140,6 +148,18 @@ def test_rule_ids_are_unique_across_the_fleet(fleet, ns):
     # Removed on one process: gone for every process's requests at once.
     assert httpx.delete(f"{fleet[1]}/ns/{ns}/__admin/rules").status_code == 204
     assert all(complete(base, ns).json()["choices"][0]["text"] not in {f"r{i}" for i in range(18)} for base in fleet)
+
+
+def test_fleets_on_two_databases_of_one_redis_are_apart(fleet, redis_url, ns):
+    other = redis_url.rsplit("/", 1)[0] + "/1"
+    port = free_port()
+    with process([*STUB, "--port", str(port), "--state", other], port) as apart:
+        started = time.monotonic()
+        add_rule(apart, ns, {"text": "database one"})
+        assert time.monotonic() - started < 1  # acknowledged by its own fleet, not waiting on the other
+        add_rule(fleet[0], ns, {"text": "database zero"})
+        assert complete(apart, ns).json()["choices"][0]["text"] == "database one"
+        assert all(complete(base, ns).json()["choices"][0]["text"] == "database zero" for base in fleet)
 
 
 def test_a_redis_restart_mid_run(redis_dir):

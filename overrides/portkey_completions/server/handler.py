@@ -58,12 +58,15 @@ _DEFAULTS: Mapping[str, Any] = {
     for name, field in spec.load()["components"]["schemas"]["CreateCompletionRequest"]["properties"].items()
 }
 
+_NULL_IS_DEFAULT = ("n", "echo", "temperature", "top_p", "presence_penalty", "frequency_penalty")
+
 
 class Asked(NamedTuple):
     """What a request asks, read from a body the spec's validator has accepted: no second parse.
 
-    Fields the API defaults on an explicit null too are read with `_or_default`; the others keep
-    an explicit null (max_tokens: null means "up to the window"; best_of: null means n).
+    A field left out takes the spec's default. An explicit null takes it too for the fields in
+    `_NULL_IS_DEFAULT`, as the API does; the others keep it (max_tokens: null means "up to the
+    window"; best_of: null means n).
     """
 
     model: str
@@ -87,34 +90,30 @@ class Asked(NamedTuple):
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> Asked:
-        def given(name: str) -> Any:
-            return body.get(name, _DEFAULTS[name])
-
-        def or_default(name: str) -> Any:
-            """An explicit null takes the spec's default, as the API does."""
-            value = body.get(name)
-            return _DEFAULTS[name] if value is None else value
-
-        stop = given("stop")
+        read = {**_DEFAULTS, **body}  # a field left out is the spec's default
+        for name in _NULL_IS_DEFAULT:
+            if read[name] is None:
+                read[name] = _DEFAULTS[name]
+        stop = read["stop"]
         return cls(
-            model=body["model"],
-            prompt=given("prompt"),
-            suffix=given("suffix"),
-            max_tokens=given("max_tokens"),
-            n=or_default("n"),
-            best_of=body.get("best_of"),
-            stream=bool(given("stream")),
-            include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
-            logprobs=given("logprobs"),
-            echo=or_default("echo"),
+            model=read["model"],
+            prompt=read["prompt"],
+            suffix=read["suffix"],
+            max_tokens=read["max_tokens"],
+            n=read["n"],
+            best_of=body.get("best_of"),  # left out means n, whatever default the spec writes down
+            stream=bool(read["stream"]),
+            include_usage=bool((read["stream_options"] or {}).get("include_usage")),
+            logprobs=read["logprobs"],
+            echo=read["echo"],
             stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
-            temperature=or_default("temperature"),
-            top_p=or_default("top_p"),
-            presence_penalty=or_default("presence_penalty"),
-            frequency_penalty=or_default("frequency_penalty"),
-            logit_bias=given("logit_bias"),
-            seed=given("seed"),
-            user=given("user"),
+            temperature=read["temperature"],
+            top_p=read["top_p"],
+            presence_penalty=read["presence_penalty"],
+            frequency_penalty=read["frequency_penalty"],
+            logit_bias=read["logit_bias"],
+            seed=read["seed"],
+            user=read["user"],
         )
 
 

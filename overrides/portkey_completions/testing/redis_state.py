@@ -4,7 +4,7 @@ Keys, under `portkey-stub:` in the URL's database:
 
     rules        hash  sequence number -> {"id", "namespace", "spec"} (JSON): the run-time rules
     hits         hash  counter -> hits, for run-time rules (by sequence) and file rules (by id and content)
-    version      int   bumped by every rule change, and published on the `changes` channel
+    version      int   bumped by every rule change, and published on the channel `portkey-stub:<db>:changes`
     acks:<v>     set   the processes that have applied version v
     journal      list  finished entries as JSON, oldest first, at most JOURNAL_SIZE
     ids:rule, ids:journal   the counters behind fleet-unique ids
@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 PREFIX = "portkey-stub:"
 RULES, HITS, VERSION, JOURNAL = (PREFIX + k for k in ("rules", "hits", "version", "journal"))
 RULE_IDS, JOURNAL_IDS = PREFIX + "ids:rule", PREFIX + "ids:journal"
-CHANGES = PREFIX + "changes"
 ACK_TIMEOUT = 2.0  # how long an admin change waits for every process to apply it
 FIRST_SYNC = 2.0  # how long the first request waits for the first copy of the rules
 RECONNECT = 0.2  # seconds between attempts while Redis is away
@@ -91,6 +90,9 @@ class RedisState(State):
         self._commands = redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=1.0)
         # Its own connection, without a read timeout: a quiet channel is not a dead one.
         self._changes = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_keepalive=True)
+        # Channels are not per database, as keys are: the channel names the database, so that fleets
+        # on different databases of one Redis neither reload for, nor count, each other.
+        self._channel = f"{PREFIX}{self._commands.connection_pool.connection_kwargs.get('db', 0)}:changes"
         self._hit = self._commands.register_script(_HIT)
         self._append = self._commands.register_script(_APPEND)
         self._forget = self._commands.register_script(_FORGET)
@@ -145,7 +147,7 @@ class RedisState(State):
         while True:
             try:
                 async with self._changes.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANGES)
+                    await pubsub.subscribe(self._channel)
                     await self._reload()  # after subscribing: no change falls between the two
                     self._in_sync = True
                     self._synced.set()
@@ -180,7 +182,7 @@ class RedisState(State):
         pipe.incr(VERSION)
         try:
             version = (await pipe.execute())[-1]
-            receivers = await self._commands.publish(CHANGES, version)
+            receivers = await self._commands.publish(self._channel, version)
             acks = f"{PREFIX}acks:{version}"
             deadline = asyncio.get_running_loop().time() + ACK_TIMEOUT
             while (done := await self._commands.scard(acks)) < receivers:
