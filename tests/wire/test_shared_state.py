@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+import redis
 
 from portkey_completions.testing.serving import free_port, process, redis_server, wait_until
 
@@ -117,7 +118,7 @@ def test_times_is_exact_across_the_fleet(fleet, ns):
     assert texts.count("limited") == 5
 
 
-def test_the_journal_is_one_complete_ordered_journal_saying_who_answered(fleet, ns):
+def test_the_journal_is_one_complete_ordered_journal_saying_who_answered(fleet, redis_url, ns):
     prompts = [f"p{i}" for i in range(REQUESTS)]
     for i, prompt in enumerate(prompts):
         assert complete(fleet[i % 3], ns, prompt).status_code == 200
@@ -134,6 +135,10 @@ def test_the_journal_is_one_complete_ordered_journal_saying_who_answered(fleet, 
     # `since` pages by these ids, on any process.
     later = httpx.get(f"{fleet[2]}/ns/{ns}/__admin/journal", params={"since": ids[-4]}).json()["entries"]
     assert [e["id"] for e in later] == ids[-3:]
+    # Secrets are redacted before an entry leaves the process: Redis never holds them.
+    assert all(e["headers"]["x-portkey-api-key"] == "***" for e in entries)
+    stored = redis.Redis.from_url(redis_url).lrange("portkey-stub:journal", 0, -1)
+    assert stored and not any(b"pk-test" in raw or b"vk-test" in raw for raw in stored)
     assert httpx.delete(f"{fleet[1]}/ns/{ns}/__admin/journal").status_code == 204
     assert journal(fleet[0], ns) == []
 

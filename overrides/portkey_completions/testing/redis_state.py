@@ -32,7 +32,7 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from .journal import readable
+from .redaction import headers_of
 from .scenarios import Rule, rule
 from .state import JOURNAL_SIZE, State, StateUnavailable, worker_name
 
@@ -263,9 +263,12 @@ class RedisState(State):
         entry["id"] = None  # given by Redis when the entry is written
 
     async def closed(self, entry: dict[str, Any]) -> None:
-        # Leaving the process: redacted and parsed now (in memory that waits for a read).
-        fields = readable(entry)
+        # Leaving the process: secrets redacted now. The body stays raw (its bytes as latin-1 text,
+        # which maps each byte to one character and back) and is parsed when someone reads it.
+        fields = {**entry, "headers": headers_of(entry["headers"])}
         del fields["id"]
+        if isinstance(fields["body"], bytes):
+            fields["body"] = fields["body"].decode("latin-1")
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         self._queue.append((orjson.dumps(fields), written))
@@ -299,6 +302,9 @@ class RedisState(State):
         except FAILURES as exc:
             raise self.unavailable("the journal cannot be read", exc) from None
         entries = [orjson.loads(r) for r in raw]
+        for entry in entries:
+            if isinstance(entry["body"], str):  # raw, as written: the journal parses bytes when read
+                entry["body"] = entry["body"].encode("latin-1")
         return [e for e in entries if namespace is None or e["namespace"] == namespace]
 
     async def forget(self, namespace: str | None) -> None:
