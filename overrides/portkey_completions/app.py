@@ -41,7 +41,6 @@ from portkey_completions.server.validation import VALIDATORS
 from portkey_completions.testing.admin import PREFIX as ADMIN_PREFIX
 from portkey_completions.testing.admin import Admin
 from portkey_completions.testing.cassette import Cassette
-from portkey_completions.testing.faults import DisconnectMiddleware
 from portkey_completions.testing.front import Front
 from portkey_completions.testing.journal import Journal, JournalMiddleware
 from portkey_completions.testing.scenarios import Scenarios
@@ -172,7 +171,6 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     app.add_middleware(NamespaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, namespaces=namespaces)
     # Next: the journal sees every answer, errors included, as it leaves.
     app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
-    app.add_middleware(DisconnectMiddleware, MiddlewarePosition.BEFORE_EXCEPTION)
     if options.fast_path:
         # Outside the two layers below, whose work it does itself for the requests it answers.
         app.add_middleware(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Mapping
@@ -11,7 +12,9 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.server_error import ServerErrorMiddleware as ConnexionServerErrorMiddleware
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .shaping import Hangup
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +124,34 @@ class ServerErrorMiddleware(ConnexionServerErrorMiddleware):
     connexion 3.3's default one is a coroutine function that starlette calls without awaiting:
     an exception raised outside connexion's exception middleware (in one of ours) ended in a
     TypeError and a dropped connection instead of a 500.
+
+    It also ends the exchange where a pace raised `shaping.Hangup`: returning without the last
+    body message makes uvicorn drop the connection, which is the fault asked for, and uvicorn's
+    line about the unfinished response is filtered out for these exchanges (and only these).
     """
 
     def __init__(self, next_app: ASGIApp) -> None:
         super().__init__(next_app, handler=handle_error)
+        uvicorn_errors = logging.getLogger("uvicorn.error")
+        if _QUIET not in uvicorn_errors.filters:
+            uvicorn_errors.addFilter(_QUIET)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Hangup:
+            _hung_up.set(True)  # stays set in this task's context while uvicorn logs
+
+
+# Set in the request's task when it ended by a Hangup, for the log filter below.
+_hung_up: contextvars.ContextVar[bool] = contextvars.ContextVar("hung_up", default=False)
+
+
+class _PlannedHangups(logging.Filter):
+    """uvicorn logs an ERROR for a response left unfinished; for one a scenario asked for, that is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_hung_up.get() and "without completing response" in record.getMessage())
+
+
+_QUIET = _PlannedHangups()

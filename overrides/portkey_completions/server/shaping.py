@@ -22,3 +22,11 @@ class Shape:
 
 
 current: contextvars.ContextVar[Shape | None] = contextvars.ContextVar("answer_shape", default=None)
+
+
+class Hangup(BaseException):
+    """Raised by a pace to drop the connection mid-answer, as asked (a scenario's disconnect).
+
+    A BaseException, so that no handler on the way turns it into an error answer: the outermost
+    layer (`errors.ServerErrorMiddleware`) ends the exchange there, leaving the response unfinished.
+    """
