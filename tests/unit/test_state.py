@@ -15,7 +15,7 @@ BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "hi"}
 
 async def _match_all(rules: Scenarios, n: int) -> list[int | None]:
     async def one() -> int | None:
-        matched = await rules.match(BODY, {}, None, ["hi"])
+        matched = await rules.match(BODY, {}, None, lambda: ["hi"])
         return None if matched is None else matched[1]
 
     return list(await asyncio.gather(*(one() for _ in range(n))))

@@ -90,9 +90,10 @@ class Run:
         ids: list[int] = []
         counts: dict[int, int] = {}
         finish = "length"
+        sampled = 0
         for _ in range(choice.max_tokens):
             token = draw(a, b, copying, counts, rng)
-            self.sampled += 1
+            sampled += 1
             if token == eot or token == join:
                 finish = "stop"
                 break
@@ -100,6 +101,7 @@ class Run:
                 counts[token] = counts.get(token, 0) + 1
             ids.append(token)
             a, b = b, token
+        self.sampled += sampled
         token_bytes = self.engine.tokenizer.token_bytes
         return Piece(b"".join([token_bytes[t] for t in ids]).decode("utf-8", errors="replace"), [], finish)
 

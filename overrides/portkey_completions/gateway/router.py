@@ -169,12 +169,11 @@ class Router:
                     "x-portkey-request-timeout must be a positive number of milliseconds.",
                     param="x-portkey-request-timeout",
                 )
-        caller = dict(headers)
         if timeout is None:
-            return await self._run(node, body, caller)
+            return await self._run(node, body, headers)
         try:
             async with asyncio.timeout(timeout):
-                return await self._run(node, body, caller)
+                return await self._run(node, body, headers)
         except TimeoutError:
             raise ServerAPIError(
                 408,
@@ -227,7 +226,7 @@ class Router:
 
     # -- running a config tree -------------------------------------------------------------------
 
-    async def _run(self, node: configs.Node, body: dict[str, Any], caller: dict[str, str]) -> Outcome:
+    async def _run(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Outcome:
         if not node.targets:
             return await self._leaf(node, body, caller)
         if node.mode == "loadbalance":
@@ -247,9 +246,9 @@ class Router:
         assert outcome is not None
         return outcome
 
-    async def _leaf(self, node: configs.Node, body: dict[str, Any], caller: dict[str, str]) -> Outcome:
+    async def _leaf(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Outcome:
         leaf = await self._resolve(node)
-        sent = {**body, **node.override_params}
+        sent = {**body, **node.override_params} if node.override_params else body
         if node.override_params and leaf.base_url is None:
             # The engine reads bodies the spec's validator accepted: the caller's was, what a
             # config merged into it was not. (An upstream judges its own.)
@@ -267,7 +266,7 @@ class Router:
             await asyncio.sleep(_wait(answer.retry_after, retries))
             retries += 1
 
-    async def _answer(self, leaf: Leaf, body: dict[str, Any], caller: dict[str, str]) -> Answer:
+    async def _answer(self, leaf: Leaf, body: dict[str, Any], caller: Mapping[str, str]) -> Answer:
         if leaf.base_url is None:
             try:
                 response = await self.stub(body)

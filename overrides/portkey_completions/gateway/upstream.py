@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,7 +59,7 @@ async def forward(
     base_url: str,
     api_key: str | None,
     body: dict[str, Any],
-    caller_headers: dict[str, str],
+    caller_headers: Mapping[str, str],
     *,
     provider: str,
     validate: bool,

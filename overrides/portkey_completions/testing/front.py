@@ -54,7 +54,7 @@ class Front:
             except ServerAPIError as missing:
                 return missing.response()
         try:
-            matched = await self.rules.match(body, headers, alternative, self._prompts(body))
+            matched = await self.rules.match(body, headers, alternative, functools.partial(self._prompts, body))
         except scenarios.RuleError as exc:
             return ServerAPIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
         except StateUnavailable as exc:

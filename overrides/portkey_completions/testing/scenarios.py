@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -281,16 +281,27 @@ class Scenarios:
         return listed
 
     async def match(
-        self, body: Mapping[str, Any], headers: Mapping[str, str], alternative: str | None, prompts: list[str]
+        self,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        alternative: str | None,
+        prompts: Callable[[], list[str]],
     ) -> tuple[Rule, int] | None:
-        """The first rule that matches, with its hit number (counted: `times` and `fail_first` are exact)."""
+        """The first rule that matches, with its hit number (counted: `times` and `fail_first` are exact).
+
+        `prompts` gives the request's prompts as text, asked for only when there is a rule to match.
+        """
         prefer = headers.get("prefer")
         if prefer:
             one = from_prefer(prefer)
             if one is not None:
                 return one, 1
-        for candidate in [*await self.state.rules(namespaces.current.get()), *self._file()]:
-            if candidate.matches(body, headers, alternative, prompts):
+        candidates = [*await self.state.rules(namespaces.current.get()), *self._file()]
+        if not candidates:
+            return None
+        texts = prompts()
+        for candidate in candidates:
+            if candidate.matches(body, headers, alternative, texts):
                 hit = await self.state.hit(candidate)
                 if hit is not None:  # None: its `times` ran out, here or in another process
                     return candidate, hit
