@@ -247,7 +247,7 @@ class Router:
         return outcome
 
     async def _leaf(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Outcome:
-        leaf = await self._resolve(node)
+        leaf = self._resolve(node)
         sent = {**body, **node.override_params} if node.override_params else body
         if node.override_params and leaf.base_url is None:
             # The engine reads bodies the spec's validator accepted: the caller's was, what a
@@ -285,7 +285,7 @@ class Router:
             timeout=self.timeout,
         )
 
-    async def _resolve(self, node: configs.Node) -> Leaf:
+    def _resolve(self, node: configs.Node) -> Leaf:
         """Where a leaf goes: a custom host, a virtual key's target, or a provider's base URL."""
         store = self.store
         if node.custom_host:
