@@ -48,6 +48,10 @@ bench: install
 bench-engine: install
 	python scripts/bench_engine.py
 
+.PHONY: bench-asgi  ## The app's own cost per request, in-process (no sockets), beside bare Starlette's
+bench-asgi: install
+	python scripts/bench_asgi.py
+
 .PHONY: bench-gateway  ## The gateway's added latency (p50, p99) against calling the upstream directly
 bench-gateway: install
 	python scripts/bench_gateway.py

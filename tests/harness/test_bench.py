@@ -29,7 +29,8 @@ def test_bench_quick_runs_and_reports_every_row():
         [sys.executable, str(SCRIPT.with_name("bench.py")), "--quick", "--seconds", "1"],
         capture_output=True, text=True, check=True, timeout=300,
     ).stdout  # fmt: skip
-    for row in ("bare Starlette (baseline)", "stub / bare", "SSE events/s", "RSS after", "gateway added", "tokens/s"):
+    rows = ("bare Starlette (baseline)", "stub / bare", "redis state / memory state", "SSE events/s", "RSS after")
+    for row in (*rows, "start-up: launch to first answer", "gateway added", "tokens/s"):
         assert row in out, out
     assert "non-2xx 0, socket errors 0" in out, out
 
@@ -49,4 +50,13 @@ def test_bench_fixture_runs_and_reports_both_modes():
         capture_output=True, text=True, check=True, timeout=300,
     ).stdout  # fmt: skip
     for row in ("portkey_stub (the fixture)", "respx (in-process mock)", "fixture - respx"):
+        assert row in out, out
+
+
+def test_bench_asgi_runs_and_reports_both_apps():
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("bench_asgi.py")), "--requests", "50"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    for row in ("bare Starlette (baseline)", "portkey-stub", "stub - bare"):
         assert row in out, out
