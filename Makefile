@@ -40,7 +40,7 @@ fuzz: install
 robustness: install
 	python scripts/robustness.py
 
-.PHONY: bench  ## The server under load (wrk), streams, gateway, RSS, engine: medians beside same-run baselines
+.PHONY: bench  ## The server under load (wrk; memory and Redis state), streams, RSS, start-up, gateway, engine: medians beside same-run baselines
 bench: install
 	python scripts/bench.py
 
