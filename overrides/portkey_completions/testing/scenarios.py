@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema
 import jsonschema_rs
@@ -37,8 +37,7 @@ import yaml
 from portkey_completions.server import namespaces
 from portkey_completions.server.errors import ServerAPIError
 
-if TYPE_CHECKING:
-    from .state import State
+from .state import Memory, State
 
 
 @functools.cache
@@ -230,8 +229,6 @@ class Scenarios:
     """File rules (every process reads the file, reloaded on change) over run-time rules kept in the state."""
 
     def __init__(self, path: str | Path | None = None, state: State | None = None) -> None:
-        from .state import Memory  # state.py builds on Rule: imported here, not at the top
-
         self.path = Path(path) if path else None
         self.state: State = state or Memory()
         self.file_rules: list[Rule] = []

@@ -14,11 +14,12 @@ import itertools
 import os
 import socket
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portkey_completions.server.errors import ServerAPIError
 
-from .scenarios import Rule
+if TYPE_CHECKING:
+    from .scenarios import Rule
 
 JOURNAL_SIZE = 1000  # entries kept, oldest dropped first
 MEMORY = "memory"  # one process; refused with --workers > 1
