@@ -281,6 +281,7 @@ def test_a_stalled_upload_is_408():
         after = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json=BODY, headers=AUTH, timeout=10)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"timeout_error" in answer and 0.9 <= waited < 5
+    assert b"x-portkey-trace-id: " in answer  # like every answer under /v1, so that SDKs do not retry it
     assert after.status_code == 200, after.text
 
 

@@ -97,12 +97,17 @@ class FastPath:
         ):
             await self.app(scope, receive, send)
             return
+        # Portkey's headers on the answer, as the caller sent the request (before --openai-compatible).
+        plain = self.openai_compatible and portkey.API_KEY not in headers
+        trace = headers[portkey.TRACE_ID].encode("latin-1") if portkey.TRACE_ID in headers else None
         chunks = []
         while True:
             try:
                 message = await self.deadline.receive(receive)
             except SlowBody:
-                await self.deadline.error().response()(scope, receive, send)
+                response = self.deadline.error().response()
+                response.raw_headers = stamped(response.raw_headers, trace, plain)
+                await response(scope, receive, send)
                 return
             if message["type"] != "http.request":  # the client went away
                 return
@@ -111,9 +116,6 @@ class FastPath:
                 break
         raw = b"".join(chunks)
         replay = replay_body(raw, receive)
-        # Portkey's headers on the answer, as the caller sent the request (before --openai-compatible).
-        plain = self.openai_compatible and portkey.API_KEY not in headers
-        trace = headers.get(portkey.TRACE_ID)
         if self.openai_compatible:
             added = portkey.openai_compatible(headers)
             if added:
@@ -132,5 +134,5 @@ class FastPath:
         except Exception:
             logger.exception("POST %s failed", PATH)
             response = ServerAPIError(500, "The server had an error while processing your request.").response()
-        response.raw_headers = stamped(response.raw_headers, None if trace is None else trace.encode("latin-1"), plain)
+        response.raw_headers = stamped(response.raw_headers, trace, plain)
         await response(scope, replay, send)
