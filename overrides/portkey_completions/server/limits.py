@@ -81,7 +81,7 @@ class SlowBody(BaseException):
 
 
 class _Watch:
-    """Coarse deadlines for body reads: one ticking timer per event loop, not one per receive.
+    """Coarse deadlines for body reads: one ticking timer per deadline and event loop, not one per receive.
 
     asyncio.timeout arms and cancels a timer handle per use, about 4.6 us under uvloop: the
     largest cost of a small request's way in. Here a read costs a dict entry; every RESOLUTION

@@ -49,9 +49,9 @@ def stamped(raw: list[tuple[bytes, bytes]], trace: bytes | None, plain: bool) ->
 
 
 class PortkeyHeaders:
-    """The ASGI layer that sees every /v1 answer leave, and the request as the caller sent it.
+    """The ASGI layer that sees every /v1 answer of connexion's path leave, and the request as the caller sent it.
 
-    The fast path, outside it, stamps its own answers with `stamped`.
+    The fast path, outside it, stamps its own answers with `stamped`: between the two, every answer.
     """
 
     def __init__(self, app: ASGIApp, *, openai_compatible: bool = False) -> None:

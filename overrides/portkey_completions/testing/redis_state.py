@@ -74,6 +74,11 @@ for i = 1, #kept do redis.call('RPUSH', KEYS[1], kept[i]) end
 """
 
 
+def _acks(version: int) -> str:
+    """The set of the processes that have applied rule version `version`."""
+    return f"{PREFIX}acks:{version}"
+
+
 def shown(url: str) -> str:
     """The URL without its password, for messages and /__admin/health."""
     parts = urllib.parse.urlsplit(url)
@@ -157,8 +162,11 @@ class RedisState(State):
                     async for message in pubsub.listen():
                         if message["type"] == "message":
                             await self._reload()
-                            await self._commands.sadd(f"{PREFIX}acks:{int(message['data'])}", self.worker)
-                            await self._commands.expire(f"{PREFIX}acks:{int(message['data'])}", 60)
+                            acks = _acks(int(message["data"]))
+                            pipe = self._commands.pipeline(transaction=False)
+                            pipe.sadd(acks, self.worker)
+                            pipe.expire(acks, 60)
+                            await pipe.execute()
             except FAILURES as exc:
                 self._in_sync = False
                 if not was_down:
@@ -183,7 +191,7 @@ class RedisState(State):
         try:
             version = (await pipe.execute())[-1]
             receivers = await self._commands.publish(self._channel, version)
-            acks = f"{PREFIX}acks:{version}"
+            acks = _acks(version)
             deadline = asyncio.get_running_loop().time() + ACK_TIMEOUT
             while (done := await self._commands.scard(acks)) < receivers:
                 if asyncio.get_running_loop().time() > deadline:
@@ -243,10 +251,7 @@ class RedisState(State):
             n = int(await self._hit(keys=[HITS], args=[self._counter(rule), -1 if rule.times is None else rule.times]))
         except FAILURES as exc:
             raise self.unavailable(f"scenario rule {rule.id!r} cannot be counted", exc) from None
-        if n < 0:
-            return None
-        rule.hits = n
-        return n
+        return None if n < 0 else n
 
     async def count(self, rules: Iterable[Rule]) -> None:
         rules = list(rules)
@@ -260,7 +265,7 @@ class RedisState(State):
             one.hits = int(n or 0)
 
     def opened(self, entry: dict[str, Any]) -> None:
-        entry["id"] = None  # given by Redis when the entry is written
+        pass  # the entry's id (None until then) is given by Redis when the entry is written
 
     async def closed(self, entry: dict[str, Any]) -> None:
         # Leaving the process: secrets redacted now. The body stays raw (its bytes as latin-1 text,
