@@ -46,30 +46,43 @@ class Followers:
         self.n += 1
         self.share = self.n / (self.n + len(self.counts))  # Witten-Bell
 
+    @classmethod
+    def of(cls, tokens: Iterable[int]) -> Followers:
+        made = cls()
+        for token in tokens:
+            made.add(token)
+        return made
+
 
 def key(a: int, b: int) -> int:
     return a * _STRIDE + b
 
 
 class Copying:
-    """What followed each one- and two-token context in the prompt (and the suffix)."""
+    """What followed each one- and two-token context in the prompt (and the suffix).
+
+    Plain lists of followers, with repetition: built once per choice on the request path, where
+    sampling only picks from them uniformly (Followers' counts would cost more to build than the
+    draws they serve). A distribution that needs counts makes them (`_components`).
+    """
 
     __slots__ = ("bigrams", "trigrams")
 
     def __init__(self, ids: Iterable[int] = ()) -> None:
-        self.trigrams: dict[int, Followers] = {}
-        self.bigrams: dict[int, Followers] = {}
+        self.trigrams: dict[int, list[int]] = {}
+        self.bigrams: dict[int, list[int]] = {}
+        add = self.add
         a = b = -1
         for w in ids:
-            self.add(a, b, w)
+            add(a, b, w)
             a, b = b, w
 
     def add(self, a: int, b: int, w: int) -> None:
         if b < 0:
             return
         if a >= 0:
-            self.trigrams.setdefault(key(a, b), Followers()).add(w)
-        self.bigrams.setdefault(b, Followers()).add(w)
+            self.trigrams.setdefault(key(a, b), []).append(w)
+        self.bigrams.setdefault(b, []).append(w)
 
 
 class Distribution:
@@ -141,12 +154,12 @@ class NGramModel:
 
     def _components(self, k: int, b: int, copying: Copying | None) -> Iterable[tuple[Followers, float]]:
         if copying is not None:
-            f = copying.trigrams.get(k)
-            if f is not None:
-                yield f, COPY_TRIGRAM
-            f = copying.bigrams.get(b)
-            if f is not None:
-                yield f, COPY_BIGRAM
+            copied = copying.trigrams.get(k)
+            if copied is not None:
+                yield Followers.of(copied), COPY_TRIGRAM
+            copied = copying.bigrams.get(b)
+            if copied is not None:
+                yield Followers.of(copied), COPY_BIGRAM
         f = self.trigrams.get(k)
         if f is not None:
             yield f, f.share
@@ -162,15 +175,15 @@ class NGramModel:
         r = random()
         k = a * _STRIDE + b
         if copying is not None:
-            f = copying.trigrams.get(k)
-            if f is not None:
+            copied = copying.trigrams.get(k)
+            if copied is not None:
                 if r < COPY_TRIGRAM:
-                    return f.tokens[int(random() * f.n)]
+                    return copied[int(random() * len(copied))]
                 r = (r - COPY_TRIGRAM) / (1 - COPY_TRIGRAM)
-            f = copying.bigrams.get(b)
-            if f is not None:
+            copied = copying.bigrams.get(b)
+            if copied is not None:
                 if r < COPY_BIGRAM:
-                    return f.tokens[int(random() * f.n)]
+                    return copied[int(random() * len(copied))]
                 r = (r - COPY_BIGRAM) / (1 - COPY_BIGRAM)
         f = self.trigrams.get(k)
         if f is not None:
