@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.server_error import ServerErrorMiddleware as ConnexionServerErrorMiddleware
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .shaping import Hangup
 
@@ -128,19 +128,40 @@ class ServerErrorMiddleware(ConnexionServerErrorMiddleware):
     It also ends the exchange where a pace raised `shaping.Hangup`: returning without the last
     body message makes uvicorn drop the connection, which is the fault asked for, and uvicorn's
     line about the unfinished response is filtered out for these exchanges (and only these).
+
+    Its own `__call__`, not starlette's: that one wraps `send` in a coroutine of its own, a frame
+    per message on every request, to learn whether the answer has started.
     """
 
     def __init__(self, next_app: ASGIApp) -> None:
-        super().__init__(next_app, handler=handle_error)
+        super().__init__(next_app)
         uvicorn_errors = logging.getLogger("uvicorn.error")
         if _QUIET not in uvicorn_errors.filters:
             uvicorn_errors.addFilter(_QUIET)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        def sending(message: Message) -> Awaitable[None]:  # the inner send's awaitable: no frame of its own
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            return send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await self.app(scope, receive, sending)
         except Hangup:
             _hung_up.set(True)  # stays set in this task's context while uvicorn logs
+        except Exception as exc:
+            error = as_api_error(exc)
+            if error.status >= 500:
+                logger.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
+            if not started:
+                await error.response()(scope, receive, send)
+            raise  # as starlette's does: uvicorn logs it, and a test client can raise it
 
 
 # Set in the request's task when it ended by a Hangup, for the log filter below.
