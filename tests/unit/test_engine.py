@@ -11,6 +11,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portkey_completions.engine.engine import Engine
 from portkey_completions.engine.lm import Copying
@@ -196,3 +198,16 @@ def test_a_vanishing_temperature_is_greedy():
     greedy = Sampler(MODEL, Sampling(temperature=0)).step(a, b, copying, {}, random.random).token
     for temperature in (5e-324, 1e-300, 1e-5):
         assert Sampler(MODEL, Sampling(temperature=temperature)).step(a, b, copying, {}, random.random).token == greedy
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["<|endoftext|>", "<|fim_prefix|>", "<|endof", "text|>", " the", "é", "\n", "x"])).map(
+        "".join
+    )
+)
+def test_the_tokenizer_reads_endoftext_as_the_special_token_and_other_special_text_as_text(text):
+    """encode skips tiktoken's special-token scan when the text has no <|endoftext|>: the ids are the same."""
+    assert TOKENIZER.encode(text) == TOKENIZER.encoding.encode(
+        text, allowed_special={"<|endoftext|>"}, disallowed_special=()
+    )
