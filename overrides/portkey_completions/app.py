@@ -19,7 +19,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolution, Resolver
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from portkey_completions.core.spec import load
 from portkey_completions.engine import catalog
@@ -128,13 +128,10 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         store = _loaded("store", store, Store.load)
     engine = Engine(models)
 
-    async def stub(body: dict[str, Any]) -> Response:
-        return await handler.answer(body, engine)
-
     router = Router(
         alternatives,
         store or Store(),
-        stub,
+        functools.partial(handler.answer, engine=engine),
         trusted_hosts=options.trusted_hosts,
         validate_upstream=options.validate_upstream,
         timeout=options.upstream_timeout,

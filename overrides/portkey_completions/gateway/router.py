@@ -226,14 +226,21 @@ class Router:
 
     # -- running a config tree -------------------------------------------------------------------
 
-    async def _run(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Outcome:
+    def _run(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Awaitable[Outcome]:
+        """The node's outcome: a leaf's answer, or its targets' as its mode picks them.
+
+        Not a coroutine itself: it hands back the chosen node's, so that a leaf costs no frame here.
+        """
+        while node.targets and node.mode != "fallback":
+            if node.mode == "loadbalance":
+                node = random.choices(node.targets, weights=[t.weight for t in node.targets])[0]
+            else:  # single
+                node = node.targets[0]
         if not node.targets:
-            return await self._leaf(node, body, caller)
-        if node.mode == "loadbalance":
-            chosen = random.choices(node.targets, weights=[t.weight for t in node.targets])[0]
-            return await self._run(chosen, body, caller)
-        if node.mode == "single":
-            return await self._run(node.targets[0], body, caller)
+            return self._leaf(node, body, caller)
+        return self._fallback(node, body, caller)
+
+    async def _fallback(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Outcome:
         outcome = None
         for i, target in enumerate(node.targets):
             outcome = await self._run(target, body, caller)
