@@ -19,7 +19,6 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from starlette.responses import Response
@@ -63,8 +62,7 @@ class Leaf(NamedTuple):
     custom: bool = False  # a host the caller chose: dialled only at checked addresses
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     answer: Answer
     provider: str
     path: str

@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import httpcore
@@ -40,8 +39,7 @@ _PASSED_ON = ("accept", "user-agent")
 _PASSED_BACK = ("content-type", "retry-after", "retry-after-ms", "x-request-id", "openai-processing-ms")
 
 
-@dataclass
-class Answer:
+class Answer(NamedTuple):
     """An upstream's answer: its status, and the response to send on (not yet sent)."""
 
     status: int

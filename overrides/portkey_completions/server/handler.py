@@ -187,6 +187,8 @@ class Plan(NamedTuple):
     best_of: int
     sampler: Sampler
     logprobs: int | None
+    tokens: int  # the most tokens it can generate: what decides whether it runs on the event loop
+    prompt_tokens: int  # each prompt once, however many choices it has; a suffix is part of the input
 
     @classmethod
     def from_body(cls, body: dict[str, Any], engine: Engine, text: str | None = None) -> Plan:
@@ -250,7 +252,9 @@ class Plan(NamedTuple):
                 seed = None if request.seed is None else f"{request.seed}:{p}:{j}"
                 # Positional, as in Asked.of: prompt, max_tokens, suffix, stop, logprobs, echo, score, seed, forced.
                 choices.append(Choice(ids, max_tokens, suffix, request.stop, logprobs, echo, best_of > n, seed, forced))
-        return cls(request, engine, card, prompts, choices, n, best_of, sampler, logprobs)
+        prompt_tokens = sum(len(ids) for ids in prompts) + len(suffix) * len(prompts)
+        tokens = sum(budgets) * best_of
+        return cls(request, engine, card, prompts, choices, n, best_of, sampler, logprobs, tokens, prompt_tokens)
 
     @property
     def model(self) -> str:
@@ -274,15 +278,6 @@ class Plan(NamedTuple):
             for p in range(len(self.prompts))
         ]
 
-    def tokens(self) -> int:
-        """The most tokens the plan can generate: what decides whether it runs on the event loop."""
-        return sum(c.max_tokens for c in self.choices)
-
-    def prompt_tokens(self) -> int:
-        # Each prompt once, however many choices it has; a suffix is part of the input.
-        suffix = len(self.choices[0].suffix) if self.choices else 0
-        return sum(len(p) + suffix for p in self.prompts)
-
     def record(self, completion_id: str, completion_tokens: int) -> None:
         if not logger.isEnabledFor(logging.INFO):  # its arguments cost more than the check
             return
@@ -291,7 +286,7 @@ class Plan(NamedTuple):
             completion_id,
             self.model,
             self.request.user,
-            self.prompt_tokens(),
+            self.prompt_tokens,
             completion_tokens,
         )
 
@@ -347,7 +342,7 @@ def complete(plan: Plan) -> dict[str, Any]:
                     "finish_reason": whole.finish_reason,
                 }
             )
-    body = {**plan.envelope(), "choices": choices, "usage": _usage(plan.prompt_tokens(), completion_tokens)}
+    body = {**plan.envelope(), "choices": choices, "usage": _usage(plan.prompt_tokens, completion_tokens)}
     plan.record(body["id"], completion_tokens)
     return body
 
@@ -387,7 +382,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
                     running.remove(entry)
         completion_tokens = sum(run.sampled for run in runs)
         if include_usage:
-            usage = {**base, "usage": _usage(plan.prompt_tokens(), completion_tokens), "choices": []}
+            usage = {**base, "usage": _usage(plan.prompt_tokens, completion_tokens), "choices": []}
             yield sse.event(orjson.dumps(usage))
         plan.record(base["id"], completion_tokens)
     except Exception as exc:  # the status line is already sent: the error can only go in-band
@@ -409,7 +404,7 @@ async def answer(body: dict[str, Any], engine: Engine) -> Response:
     if plan.request.stream:
         events = stream(plan) if shape is None or shape.pace is None else shape.pace(stream(plan))
         return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
-    if plan.tokens() <= INLINE_TOKENS:
+    if plan.tokens <= INLINE_TOKENS:
         response = complete(plan)
     else:
         # Long generations are CPU work: off the event loop, so other connections are served meanwhile.
