@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Mapping
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from connexion.middleware.server_error import ServerErrorMiddleware as ConnexionServerErrorMiddleware
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -110,16 +109,21 @@ def as_api_error(exc: Exception) -> ServerAPIError:
     return ServerAPIError(status, message, headers=headers)
 
 
-async def handle_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """The one error handler, registered for every exception class."""
+def _answering(exc: Exception, method: str, path: str) -> ServerAPIError:
+    """What an exception is answered with; a server error is logged, with its traceback."""
     error = as_api_error(exc)
     if error.status >= 500:
-        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error.to_response()
+        logger.error("%s %s failed", method, path, exc_info=exc)
+    return error
 
 
-class ServerErrorMiddleware(ConnexionServerErrorMiddleware):
-    """connexion's outermost layer, with a last-resort 500 handler that works.
+async def handle_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """The one error handler, registered for every exception class."""
+    return _answering(exc, request.method, request.url.path).to_response()
+
+
+class ServerErrorMiddleware:
+    """In place of connexion's outermost layer: a last-resort 500 handler that works.
 
     connexion 3.3's default one is a coroutine function that starlette calls without awaiting:
     an exception raised outside connexion's exception middleware (in one of ours) ended in a
@@ -129,12 +133,12 @@ class ServerErrorMiddleware(ConnexionServerErrorMiddleware):
     body message makes uvicorn drop the connection, which is the fault asked for, and uvicorn's
     line about the unfinished response is filtered out for these exchanges (and only these).
 
-    Its own `__call__`, not starlette's: that one wraps `send` in a coroutine of its own, a frame
-    per message on every request, to learn whether the answer has started.
+    Not a subclass of connexion's (starlette's): that one wraps `send` in a coroutine of its own,
+    a frame per message on every request, to learn whether the answer has started.
     """
 
     def __init__(self, next_app: ASGIApp) -> None:
-        super().__init__(next_app)
+        self.app = next_app
         uvicorn_errors = logging.getLogger("uvicorn.error")
         if _QUIET not in uvicorn_errors.filters:
             uvicorn_errors.addFilter(_QUIET)
@@ -156,9 +160,7 @@ class ServerErrorMiddleware(ConnexionServerErrorMiddleware):
         except Hangup:
             _hung_up.set(True)  # stays set in this task's context while uvicorn logs
         except Exception as exc:
-            error = as_api_error(exc)
-            if error.status >= 500:
-                logger.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
+            error = _answering(exc, scope["method"], scope["path"])
             if not started:
                 await error.response()(scope, receive, send)
             raise  # as starlette's does: uvicorn logs it, and a test client can raise it
