@@ -220,7 +220,7 @@ def startup(runs: int = 3) -> tuple[float, float]:
             proc.terminate()
             proc.wait()
         began = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "portkey_completions.cli", "--help"], check=True, capture_output=True)
+        subprocess.run(serving.stub_command("--help"), check=True, capture_output=True)
         helped.append(time.perf_counter() - began)
     return statistics.median(first), statistics.median(helped)
 

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import httpx
 from portkey_completions.testing import serving
 
 SERVER_CORE, LOAD_CORE = "0", "1"  # servers on one core, the load generator on the other
-STUB = [sys.executable, "-m", "portkey_completions.cli", "serve", "--log-level", "warning"]
+STUB = serving.stub_command("serve", "--log-level", "warning")
 
 
 def pinned(core: str | None, argv: list[str]) -> list[str]:

@@ -37,6 +37,7 @@ import httpx
 import yaml
 
 from portkey_completions.testing import serving
+from portkey_completions.testing.admin_client import AdminClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTED = ROOT / "tests" / "support" / "scripted_server.py"
@@ -93,8 +94,8 @@ def last_error_code(events: list[str]) -> str | None:
 
 
 def health(url: str) -> dict[str, Any]:
-    data: dict[str, Any] = httpx.get(f"{url}/__admin/health", timeout=10).json()
-    return data
+    with AdminClient.at(url) as admin:
+        return admin.health()
 
 
 # -- hostile input ----------------------------------------------------------------------------------

@@ -6,15 +6,16 @@ Constants and the hypothesis profile are in `support`; starting and waiting for 
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from portkey_completions.testing import serving
 from portkey_completions.testing.serving import free_port, process
 from support import ALTERNATIVES, FUZZ_STATUSES, SCRIPTED_SERVER
-
-STUB = [sys.executable, "-m", "portkey_completions.cli", "serve"]
+from support.scripted import Scripted
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -41,10 +42,19 @@ def client(app):
 @pytest.fixture(scope="session")
 def server() -> Iterator[str]:
     """Base URL of `portkey-stub serve` running in its own process on loopback."""
-    port = free_port()
-    argv = [*STUB, "--port", str(port), "--validate-responses", "--openai-compatible", "--log-level", "warning"]
-    with process(argv, port) as url:
+    with serving.stub("--validate-responses", "--openai-compatible", "--log-level", "warning") as url:
         yield url
+
+
+@pytest.fixture
+def start_stub() -> Iterator[Callable[..., str]]:
+    """A factory: `start_stub("--store", path, …)` starts `portkey-stub serve` with these flags; returns its URL.
+
+    Keywords go to `serving.stub` (port=, output=, started=, env=). Every server it started
+    stops when the test ends.
+    """
+    with contextlib.ExitStack() as stack:
+        yield lambda *flags, **options: stack.enter_context(serving.stub(*map(str, flags), **options))
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +64,7 @@ def upstream() -> Iterator[str]:
     Starting it points `ALTERNATIVES["custom_host"]` at it; a test that sends that header set asks
     for this fixture (most through `pytestmark = pytest.mark.usefixtures("upstream")`).
     """
-    port = free_port()
-    with process([*STUB, "--port", str(port), "--openai-compatible", "--log-level", "warning"], port) as url:
+    with serving.stub("--openai-compatible", "--log-level", "warning") as url:
         ALTERNATIVES["custom_host"]["x-portkey-custom-host"] = f"{url}/v1"
         yield url
 
@@ -66,6 +75,12 @@ def scripted_server() -> Iterator[str]:
     port = free_port()
     with process([sys.executable, str(SCRIPTED_SERVER), str(port)], port, ready_path="/__log") as url:
         yield url
+
+
+@pytest.fixture
+def scripted(scripted_server: str) -> Scripted:
+    """The scripted upstream's client: `scripted.script([...])` its next answers, `scripted.log()` what it received."""
+    return Scripted(scripted_server)
 
 
 TIERS = ("unit", "contract", "wire", "harness")

@@ -1,3 +1,3 @@
 """portkey-completions: a spec-first server and client for POST /v1/completions."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

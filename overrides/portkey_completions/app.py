@@ -21,6 +21,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from portkey_completions.control.admin import PREFIX as ADMIN_PREFIX
+from portkey_completions.control.admin import Admin
+from portkey_completions.control.cassette import Cassette
+from portkey_completions.control.front import Front
+from portkey_completions.control.journal import Journal, JournalMiddleware
+from portkey_completions.control.scenarios import Scenarios
+from portkey_completions.control.state import open_state
 from portkey_completions.core.spec import load
 from portkey_completions.engine import catalog
 from portkey_completions.engine.engine import Engine
@@ -38,13 +45,6 @@ from portkey_completions.server.limits import (
 from portkey_completions.server.namespaces import NamespaceMiddleware, Namespaces
 from portkey_completions.server.trace import PortkeyHeaders
 from portkey_completions.server.validation import VALIDATORS
-from portkey_completions.testing.admin import PREFIX as ADMIN_PREFIX
-from portkey_completions.testing.admin import Admin
-from portkey_completions.testing.cassette import Cassette
-from portkey_completions.testing.front import Front
-from portkey_completions.testing.journal import Journal, JournalMiddleware
-from portkey_completions.testing.scenarios import Scenarios
-from portkey_completions.testing.state import open_state
 
 from . import __version__
 from .options import OptionError, ServerOptions
@@ -140,8 +140,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         state = open_state(options.state)
     except ValueError as exc:
         raise OptionError("state", str(exc)) from None
-    rules = _loaded("scenarios_path", options.scenarios_path, functools.partial(Scenarios, state=state))
-    rules = rules or Scenarios(state=state)
+    rules = _loaded("scenarios_path", options.scenarios_path, functools.partial(Scenarios, state)) or Scenarios(state)
     journal = Journal(state)
     cassette = _loaded("replay_path", options.replay_path, Cassette, must_exist=True)
     front = Front(router, rules, engine.tokenizer, cassette, options.replay_speed)

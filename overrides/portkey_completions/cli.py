@@ -10,11 +10,11 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
 from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.server import lifecycle
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
-from portkey_completions.testing.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
 
 from . import __version__
 from .options import OptionError, ServerOptions
@@ -200,7 +200,7 @@ def check_state(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             file=sys.stderr,
         )
     if args.state.startswith(REDIS_SCHEMES):  # any other URL is create_app's to refuse
-        from portkey_completions.testing import redis_state
+        from portkey_completions.control import redis_state
 
         problem = redis_state.check(args.state)
         if problem:
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     if args.command == "record":
-        from portkey_completions.testing.cassette import Cassette, recorder
+        from portkey_completions.control.cassette import Cassette, recorder
 
         try:
             cassette = Cassette(args.cassette)

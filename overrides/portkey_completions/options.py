@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from portkey_completions.control.state import MEMORY
+from portkey_completions.core import names
 from portkey_completions.engine.catalog import DEFAULT_MODELS, ModelCard
 from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.gateway.store import Store
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
-from portkey_completions.testing.state import MEMORY
 
 
 class OptionError(ValueError):
@@ -77,7 +78,7 @@ class ServerOptions:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(fields) - known)
         if unknown:
-            raise ValueError(f"unknown server option {unknown[0]!r}; the options are: {', '.join(sorted(known))}")
+            raise ValueError(names.unknown("server option", unknown[0], known))
         return cls(**fields)
 
     def replace(self, **fields: Any) -> ServerOptions:

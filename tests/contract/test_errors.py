@@ -252,33 +252,30 @@ def test_headers_over_64_kib_are_431(client):
 
 
 @pytest.mark.wire
-def test_a_stalled_upload_is_408():
+def test_a_stalled_upload_is_408(start_stub):
     """Slowloris: headers, one byte of a 100-byte body, then nothing. The server answers 408 and moves on."""
     import socket
-    import sys
     import time
 
-    from portkey_completions.testing.serving import free_port, process
+    from portkey_completions.testing.serving import free_port
 
     port = free_port()
-    # A 1 s stall keeps the test short.
-    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--body-timeout", "1"]
-    with process(argv, port):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            head = "".join(f"{k}: {v}\r\n" for k, v in {**AUTH, "content-type": "application/json"}.items())
-            sock.sendall(f"POST /v1/completions HTTP/1.1\r\nhost: x\r\n{head}content-length: 100\r\n\r\n{{".encode())
-            started = time.monotonic()
-            answer = sock.recv(4096)
-            waited = time.monotonic() - started
-            head, _, rest = answer.partition(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            while len(rest) < length:  # the body may come in a second packet
-                rest += sock.recv(4096)
-            answer = head + b"\r\n\r\n" + rest
-        # ...and moves on: the next request is answered (the stall's cancellation did not linger).
-        import httpx
+    start_stub("--body-timeout", "1", port=port)  # a 1 s stall keeps the test short
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        head = "".join(f"{k}: {v}\r\n" for k, v in {**AUTH, "content-type": "application/json"}.items())
+        sock.sendall(f"POST /v1/completions HTTP/1.1\r\nhost: x\r\n{head}content-length: 100\r\n\r\n{{".encode())
+        started = time.monotonic()
+        answer = sock.recv(4096)
+        waited = time.monotonic() - started
+        head, _, rest = answer.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(rest) < length:  # the body may come in a second packet
+            rest += sock.recv(4096)
+        answer = head + b"\r\n\r\n" + rest
+    # ...and moves on: the next request is answered (the stall's cancellation did not linger).
+    import httpx
 
-        after = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json=BODY, headers=AUTH, timeout=10)
+    after = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json=BODY, headers=AUTH, timeout=10)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"timeout_error" in answer and 0.9 <= waited < 5
     assert b"x-portkey-trace-id: " in answer  # like every answer under /v1, so that SDKs do not retry it
@@ -288,7 +285,7 @@ def test_a_stalled_upload_is_408():
 def test_a_bug_outside_connexions_handlers_is_still_a_500_in_the_openai_shape(monkeypatch):
     """connexion 3.3's last-resort handler is never awaited (a TypeError, a dropped connection);
     errors.ServerErrorMiddleware replaces it. A fault planted in the journal, our outermost layer:"""
-    from portkey_completions.testing import journal
+    from portkey_completions.control import journal
 
     def broken(self, scope):
         raise RuntimeError("planted")

@@ -44,8 +44,8 @@ def test_the_rooms_keep_their_import_rule():
             "from portkey_completions.gateway.store import Store",
             "server is not allowed to import",
         ),
-        ("server/handler.py", "from portkey_completions.testing import faults", "server is not allowed to import"),
-        ("gateway/router.py", "from portkey_completions.testing import journal", "gateway is not allowed to import"),
+        ("server/handler.py", "from portkey_completions.control import faults", "server is not allowed to import"),
+        ("gateway/router.py", "from portkey_completions.control import journal", "gateway is not allowed to import"),
         # Spelled the ways a string match would miss.
         ("client/params.py", "import portkey_completions.server.errors as e", "client is not allowed to import"),
         ("engine/sampler.py", "from portkey_completions import client", "engine is not allowed to import"),

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from portkey_completions.testing.serving import free_port, process
+from portkey_completions.testing.serving import stub
 from support import AUTH, ROOT
 
 SPEC = "openapi/portkey-completions.yaml"
@@ -59,10 +59,8 @@ def project_env(project: Path) -> dict[str, str]:
 
 @contextmanager
 def serving(project: Path, *flags: str, log: Path | None = None) -> Iterator[str]:
-    port = free_port()
-    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), *flags]
     with log.open("w") if log else open(os.devnull, "w") as out:
-        with process(argv, port, env=project_env(project), output=out) as url:
+        with stub(*flags, env=project_env(project), output=out) as url:
             yield url
 
 

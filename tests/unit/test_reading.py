@@ -1,6 +1,6 @@
 """The engine reads a request straight from the body the validator accepted; the generated models must agree.
 
-`handler.Asked.of` replaced a pydantic parse of every body (about 28 µs a request). The
+`reading.Asked.of` replaced a pydantic parse of every body (about 28 µs a request). The
 generated `CreateCompletionRequest` still describes the body: for every drawn body the spec's
 validator accepts, the model's reading (the handler's former code) gives the same request.
 """
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portkey_completions.server.fastpath import compile_request_validator
-from portkey_completions.server.handler import Asked
+from portkey_completions.server.reading import Asked
 from portkey_completions_spec import models
 from support.bodies import FIELDS as NAMES
 from support.bodies import bodies

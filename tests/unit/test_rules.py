@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from portkey_completions.control import rules, scenarios
 from portkey_completions.core.alternatives import Alternative
-from portkey_completions.testing import scenarios
 
 
 @pytest.mark.parametrize(
@@ -21,28 +21,34 @@ from portkey_completions.testing import scenarios
     ],
 )
 def test_a_file_rule_and_a_prefer_rule_are_refused_alike(respond, where):
-    with pytest.raises(scenarios.RuleError, match=f"^{where}: ") as from_file:
-        scenarios.rule({"respond": respond}, "file")
+    with pytest.raises(rules.RuleError, match=f"^{where}: ") as from_file:
+        rules.rule({"respond": respond}, "file")
     prefer = ", ".join(f"{k}={v}" for k, v in respond.items())
     if prefer and "colour" not in respond:  # Prefer names its own unknown keys, before the schema
-        with pytest.raises(scenarios.RuleError) as from_prefer:
+        with pytest.raises(rules.RuleError) as from_prefer:
             scenarios.from_prefer(prefer)
         assert str(from_prefer.value) == str(from_file.value)
 
 
 def test_a_prompt_that_is_no_regex_is_refused():
-    with pytest.raises(scenarios.RuleError, match=r"^match\.prompt: "):
-        scenarios.rule({"match": {"prompt": "("}, "respond": {"text": "x"}}, "file")
+    with pytest.raises(rules.RuleError, match=r"^match\.prompt: "):
+        rules.rule({"match": {"prompt": "("}, "respond": {"text": "x"}}, "file")
 
 
 def test_the_rule_schema_names_the_four_alternatives():
-    schema = scenarios._rule_schema()["properties"]["match"]["properties"]["alternative"]
+    schema = rules._rule_schema()["properties"]["match"]["properties"]["alternative"]
     assert schema["enum"] == list(Alternative)
 
 
 def test_a_valid_rule_reads_its_fields():
-    rule = scenarios.rule(
-        {"match": {"alternative": "config"}, "respond": {"fail_first": 2, "retry_after": 1.5}}, "file"
-    )
-    assert (rule.alternative, rule.fail_first, rule.status) == ("config", 2, 500)
-    assert rule.response_headers == {"Retry-After": "1.5"}
+    made = rules.rule({"match": {"alternative": "config"}, "respond": {"fail_first": 2, "retry_after": 1.5}}, "file")
+    assert (made.alternative, made.fail_first, made.status) == ("config", 2, 500)
+    assert made.response_headers == {"Retry-After": "1.5"}
+
+
+def test_a_misspelt_key_is_named_beside_the_closest_known_one():
+    with pytest.raises(rules.RuleError) as refused:
+        rules.rule({"respond": {"disconect_after": 3}}, "file")
+    assert str(refused.value).startswith("respond: unknown key 'disconect_after' (did you mean 'disconnect_after'?)")
+    with pytest.raises(rules.RuleError, match=r"unknown preference 'latncy' \(did you mean 'latency'\?\)"):
+        scenarios.from_prefer("latncy=1")

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from portkey_completions.testing import state
-from portkey_completions.testing.redis_state import shown
-from portkey_completions.testing.scenarios import Scenarios
+from portkey_completions.control import state
+from portkey_completions.control.redis_state import shown
+from portkey_completions.control.scenarios import Scenarios
 
 BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "hi"}
 
@@ -22,14 +22,14 @@ async def _match_all(rules: Scenarios, n: int) -> list[int | None]:
 
 
 def test_times_and_hit_numbers_are_exact():
-    rules = Scenarios()
+    rules = Scenarios(state.Memory())
     asyncio.run(rules.add({"respond": {"text": "x", "times": 3}}))
     assert sorted(asyncio.run(_match_all(rules, 10)), key=lambda h: h or 0) == [None] * 7 + [1, 2, 3]
 
 
 def test_run_time_rules_and_entries_belong_to_their_namespace():
     memory = state.Memory()
-    rules = Scenarios(state=memory)
+    rules = Scenarios(memory)
 
     async def scenario() -> None:
         first = await rules.add({"respond": {"text": "a"}}, "ns1")

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from portkey_completions.testing.serving import free_port, process, wait_until
+from portkey_completions.testing import serving
+from portkey_completions.testing.serving import free_port, process, stub_command, wait_until
 
 pytestmark = pytest.mark.wire
 
-STUB = [sys.executable, "-m", "portkey_completions.cli"]
 PORTKEY = {"x-portkey-api-key": "pk-test", "x-portkey-virtual-key": "vk-test"}
 PLAIN = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 12, "temperature": 1.3}
 STREAMED = {**PLAIN, "prompt": "Once upon a time", "stream": True, "max_tokens": 20, "logit_bias": {"100257": -100}}
+
+
+@contextlib.contextmanager
+def recording(upstream: str, path: Path) -> Iterator[str]:
+    """`portkey-stub record` in front of `upstream` into the cassette at `path`; yields its URL."""
+    port = free_port()
+    argv = stub_command("record", "--upstream", upstream, "--cassette", str(path), "--port", str(port))
+    with process([*argv, "--log-level", "warning"], port) as url:
+        yield url
 
 
 def wait_for(path: Path, interactions: int) -> dict:
@@ -42,9 +52,7 @@ def raw_post(url: str, body: dict, headers: dict) -> tuple[int, bytes, list[byte
 def cassette(tmp_path_factory, upstream) -> tuple[Path, dict[str, bytes]]:
     """A cassette recorded from a live upstream, and the bytes the recording client received."""
     path = tmp_path_factory.mktemp("cassette") / "completions.json"
-    port = free_port()
-    argv = [*STUB, "record", "--upstream", f"{upstream}/v1", "--cassette", str(path), "--port", str(port)]
-    with process([*argv, "--log-level", "warning"], port) as recorder:
+    with recording(f"{upstream}/v1", path) as recorder:
         bearer = {"Authorization": "Bearer sk-upstream"}  # the upstream runs --openai-compatible
         received = {
             "plain": raw_post(recorder, PLAIN, bearer)[1],
@@ -57,9 +65,7 @@ def cassette(tmp_path_factory, upstream) -> tuple[Path, dict[str, bytes]]:
 @pytest.fixture(scope="module")
 def replayer(cassette) -> str:
     path, _ = cassette
-    port = free_port()
-    argv = [*STUB, "serve", "--replay", str(path), "--replay-speed", "0", "--port", str(port), "--log-level", "warning"]
-    with process(argv, port) as url:
+    with serving.stub("--replay", str(path), "--replay-speed", "0", "--log-level", "warning") as url:
         yield url
 
 
@@ -90,20 +96,16 @@ def test_an_unmatched_request_names_the_closest_recorded_one(replayer):
     assert '"max_tokens":12' in error["message"] and "Say this is a test" in error["message"]
 
 
-def test_replay_keeps_the_recorded_pace_or_scales_it(tmp_path, scripted_server):
+def test_replay_keeps_the_recorded_pace_or_scales_it(tmp_path, scripted):
     """An upstream that streams 5 events 0.1 s apart: replayed at speed 1 and at speed 4."""
     events = [f"data: {json.dumps({'n': i})}" for i in range(5)] + ["data: [DONE]"]
-    httpx.post(f"{scripted_server}/__script", json=[{"events": events, "interval": 0.1}]).raise_for_status()
+    scripted.script([{"events": events, "interval": 0.1}])
     path = tmp_path / "paced.json"
-    port = free_port()
-    argv = [*STUB, "record", "--upstream", f"{scripted_server}/v1", "--cassette", str(path), "--port", str(port)]
-    with process([*argv, "--log-level", "warning"], port) as recorder:
+    with recording(f"{scripted.url}/v1", path) as recorder:
         raw_post(recorder, STREAMED, {"Authorization": "Bearer sk"})
         wait_for(path, 1)
     for speed, low, high in [("1", 0.4, 1.5), ("4", 0.08, 0.35)]:
-        port = free_port()
-        argv = [*STUB, "serve", "--replay", str(path), "--replay-speed", speed, "--port", str(port)]
-        with process([*argv, "--log-level", "warning"], port) as url:
+        with serving.stub("--replay", str(path), "--replay-speed", speed, "--log-level", "warning") as url:
             started = time.monotonic()
             _, _, got = raw_post(url, STREAMED, PORTKEY)
             elapsed = time.monotonic() - started

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 
 import pytest
 
-STUB = [sys.executable, "-m", "portkey_completions.cli"]
+from portkey_completions.testing.serving import stub_command
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*STUB, *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(stub_command(*args), capture_output=True, text=True, timeout=60)
 
 
 def test_an_unknown_option_prints_the_subcommands_usage():
@@ -90,12 +89,8 @@ def test_a_state_that_cannot_be_used_is_refused_before_anything_starts(state, sa
     assert last.startswith("portkey-stub serve: error: --state") and says in last, last
 
 
-def test_per_process_state_is_an_opt_in_that_warns_at_start(tmp_path):
-    from portkey_completions.testing.serving import free_port, process
-
-    port = free_port()
-    argv = [*STUB, "serve", "--port", str(port), "--workers", "2", "--state", "per-process", "--log-level", "warning"]
+def test_per_process_state_is_an_opt_in_that_warns_at_start(tmp_path, start_stub):
     log = tmp_path / "serve.log"
-    with log.open("w") as output, process(argv, port, output=output):
-        pass
+    with log.open("w") as output:
+        start_stub("--workers", "2", "--state", "per-process", "--log-level", "warning", output=output)
     assert "warning: --state per-process: each of the 2 workers has its own" in log.read_text()

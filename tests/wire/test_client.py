@@ -31,6 +31,7 @@ from portkey_completions.client import (
 from portkey_completions.testing.serving import wait_until
 from portkey_completions_client.models import CreateCompletionChunk, CreateCompletionResponse
 from support import NO_END
+from support.scripted import Scripted
 from support.scripted_server import COMPLETION
 
 pytestmark = pytest.mark.wire
@@ -43,14 +44,6 @@ ALTERNATIVES: dict[str, dict[str, Any]] = {
     "custom host": {"provider": "openai", "authorization": "sk-test", "custom_host": "http://127.0.0.1:9/v1"},
 }
 PARAMS = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 5, "logit_bias": NO_END}
-
-
-def script(url: str, answers: list[dict[str, Any]]) -> None:
-    httpx.post(f"{url}/__script", json=answers).raise_for_status()
-
-
-def log(url: str) -> list[dict[str, Any]]:
-    return httpx.get(f"{url}/__log").json()
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -160,12 +153,12 @@ def test_server_errors_are_typed(server):
 # -- what goes on the wire -----------------------------------------------------------------------
 
 
-def test_only_what_the_caller_set_is_sent(scripted_server):
-    script(scripted_server, [])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+def test_only_what_the_caller_set_is_sent(scripted):
+    scripted.script([])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
         client.create(model="gpt-3.5-turbo-instruct", prompt="hi")
         client.create(model="gpt-3.5-turbo-instruct", prompt=None, stop=None, n=2)
-    first, second = log(scripted_server)
+    first, second = scripted.log()
     assert first["body"] == {"model": "gpt-3.5-turbo-instruct", "prompt": "hi"}
     assert second["body"] == {"model": "gpt-3.5-turbo-instruct", "prompt": None, "stop": None, "n": 2}
 
@@ -182,22 +175,22 @@ def test_only_what_the_caller_set_is_sent(scripted_server):
         ({"prompt": "x", "stream": True}, "stream"),
     ],
 )
-def test_parameters_are_checked_against_the_spec_before_sending(scripted_server, params, param):
-    script(scripted_server, [])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+def test_parameters_are_checked_against_the_spec_before_sending(scripted, params, param):
+    scripted.script([])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
         with pytest.raises(ParameterError) as info:
             client.create(model="gpt-3.5-turbo-instruct", **params)
     assert info.value.param == param and param in str(info.value)
-    assert log(scripted_server) == []
+    assert scripted.log() == []
 
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
-def test_headers_of_each_alternative_and_the_extras(scripted_server, name):
-    script(scripted_server, [])
+def test_headers_of_each_alternative_and_the_extras(scripted, name):
+    scripted.script([])
     extras = {"trace_id": "trace-1", "metadata": {"team": "a"}, "request_timeout": 2.5}
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", **ALTERNATIVES[name], **extras) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", **ALTERNATIVES[name], **extras) as client:
         client.create(model="m", prompt="x")
-    [entry] = log(scripted_server)
+    [entry] = scripted.log()
     headers = entry["headers"]
     assert headers["x-portkey-api-key"] == "pk"
     assert headers["x-portkey-trace-id"] == "trace-1"
@@ -236,10 +229,10 @@ def test_headers_of_each_alternative_and_the_extras(scripted_server, name):
         (415, APIError),
     ],
 )
-def test_each_status_raises_its_class(scripted_server, status, cls):
+def test_each_status_raises_its_class(scripted, status, cls):
     body = error_body(f"scripted {status}", "some_error", param="p", code="c")
-    script(scripted_server, [{"status": status, "body": body}])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=0) as client:
+    scripted.script([{"status": status, "body": body}])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=0) as client:
         with pytest.raises(cls) as info:
             client.create(model="m", prompt="x")
     error = info.value
@@ -253,9 +246,9 @@ def test_each_status_raises_its_class(scripted_server, status, cls):
     )
 
 
-def test_a_body_that_is_not_json_still_gives_a_typed_error(scripted_server):
-    script(scripted_server, [{"status": 502, "body": "upstream fell over"}])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=0) as client:
+def test_a_body_that_is_not_json_still_gives_a_typed_error(scripted):
+    scripted.script([{"status": 502, "body": "upstream fell over"}])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=0) as client:
         with pytest.raises(InternalServerError, match="upstream fell over"):
             client.create(model="m", prompt="x")
 
@@ -266,11 +259,9 @@ def test_connection_refused_is_a_connection_error():
             client.create(model="m", prompt="x")
 
 
-def test_a_slow_server_is_a_timeout(scripted_server):
-    script(scripted_server, [{"delay": 2}])
-    with Completions(
-        api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=0, timeout=0.3
-    ) as client:
+def test_a_slow_server_is_a_timeout(scripted):
+    scripted.script([{"delay": 2}])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=0, timeout=0.3) as client:
         with pytest.raises(APITimeoutError):
             client.create(model="m", prompt="x")
 
@@ -282,73 +273,71 @@ def fast(n: int = 3) -> Retries:
     return Retries(max_retries=n, initial_delay=0.01, max_delay=0.05)
 
 
-def test_retries_429_and_500_honouring_retry_after(scripted_server):
-    script(
-        scripted_server,
+def test_retries_429_and_500_honouring_retry_after(scripted):
+    scripted.script(
         [
             {"status": 429, "headers": {"Retry-After": "1"}, "body": error_body("slow down", "rate_limit_error")},
             {"status": 500, "body": error_body("oops", "server_error")},
         ],
     )
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
         completion = client.create(model="m", prompt="x")
     assert completion.choices[0].text == "scripted"
-    times = [entry["time"] for entry in log(scripted_server)]
+    times = [entry["time"] for entry in scripted.log()]
     assert len(times) == 3
     assert times[1] - times[0] >= 0.95  # Retry-After: 1
     assert times[2] - times[1] < 0.9  # backoff, no Retry-After
 
 
-def test_retries_give_up_with_the_last_error(scripted_server):
-    script(scripted_server, [{"status": 503, "body": error_body(f"down {i}", "server_error")} for i in range(3)])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast(2)) as client:
+def test_retries_give_up_with_the_last_error(scripted):
+    scripted.script([{"status": 503, "body": error_body(f"down {i}", "server_error")} for i in range(3)])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast(2)) as client:
         with pytest.raises(InternalServerError, match="down 2"):
             client.create(model="m", prompt="x")
-    assert len(log(scripted_server)) == 3
+    assert len(scripted.log()) == 3
 
 
-def test_a_retry_after_beyond_max_wait_is_not_waited_for(scripted_server):
-    script(scripted_server, [{"status": 429, "headers": {"Retry-After": "3600"}, "body": error_body("later", "x")}])
+def test_a_retry_after_beyond_max_wait_is_not_waited_for(scripted):
+    scripted.script([{"status": 429, "headers": {"Retry-After": "3600"}, "body": error_body("later", "x")}])
     started = time.monotonic()
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
         with pytest.raises(RateLimitError):
             client.create(model="m", prompt="x")
-    assert time.monotonic() - started < 5 and len(log(scripted_server)) == 1
+    assert time.monotonic() - started < 5 and len(scripted.log()) == 1
 
 
-def test_400_is_not_retried(scripted_server):
-    script(scripted_server, [{"status": 400, "body": error_body("bad", "invalid_request_error")}])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+def test_400_is_not_retried(scripted):
+    scripted.script([{"status": 400, "body": error_body("bad", "invalid_request_error")}])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
         with pytest.raises(BadRequestError):
             client.create(model="m", prompt="x")
-    assert len(log(scripted_server)) == 1
+    assert len(scripted.log()) == 1
 
 
-def test_a_stream_is_retried_before_its_first_event(scripted_server):
-    script(
-        scripted_server,
+def test_a_stream_is_retried_before_its_first_event(scripted):
+    scripted.script(
         [{"status": 503, "body": error_body("busy", "server_error")}, {"events": sse(text_chunk("a", "stop"))}],
     )
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
         chunks = list(client.stream(model="m", prompt="x"))
     assert [c.choices[0].text for c in chunks] == ["a"]
-    assert len(log(scripted_server)) == 2
+    assert len(scripted.log()) == 2
 
 
-def test_a_stream_is_never_retried_after_its_first_event(scripted_server):
-    script(scripted_server, [{"events": sse(text_chunk("a"), done=False), "cut": True}])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()) as client:
+def test_a_stream_is_never_retried_after_its_first_event(scripted):
+    scripted.script([{"events": sse(text_chunk("a"), done=False), "cut": True}])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
         stream = client.stream(model="m", prompt="x")
         assert next(stream).choices[0].text == "a"
         with pytest.raises(APIConnectionError):
             next(stream)
-    assert len(log(scripted_server)) == 1
+    assert len(scripted.log()) == 1
 
 
-def test_an_error_event_raises(scripted_server):
+def test_an_error_event_raises(scripted):
     events = [*sse(text_chunk("a"), done=False), f"data: {json.dumps(error_body('boom', 'server_error'))}"]
-    script(scripted_server, [{"events": events}])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+    scripted.script([{"events": events}])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
         stream = client.stream(model="m", prompt="x")
         next(stream)
         with pytest.raises(InternalServerError, match="boom") as info:
@@ -363,9 +352,9 @@ def slow_stream(n: int = 200) -> dict[str, Any]:
     return {"events": sse(*(text_chunk(f"t{i} ") for i in range(n))), "interval": 0.02}
 
 
-def wait_for_disconnect(url: str) -> dict[str, Any]:
+def wait_for_disconnect(scripted: Scripted) -> dict[str, Any]:
     def disconnected() -> dict[str, Any] | None:
-        [entry] = log(url)
+        [entry] = scripted.log()
         return entry if entry.get("disconnected") else None
 
     return wait_until(disconnected, timeout=5, what="the scripted server to see the client go")
@@ -380,39 +369,38 @@ def first_two(stream: Iterator[CreateCompletionChunk]) -> list[str]:
     return texts
 
 
-def test_breaking_out_of_a_stream_closes_the_connection(scripted_server):
-    script(scripted_server, [slow_stream()])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+def test_breaking_out_of_a_stream_closes_the_connection(scripted):
+    scripted.script([slow_stream()])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
         assert first_two(client.stream(model="m", prompt="x")) == ["t0 ", "t1 "]
-        entry = wait_for_disconnect(scripted_server)
+        entry = wait_for_disconnect(scripted)
     assert entry["sent"] < 100
 
 
-def test_leaving_a_stream_context_closes_the_connection(scripted_server):
-    script(scripted_server, [slow_stream()])
-    with Completions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+def test_leaving_a_stream_context_closes_the_connection(scripted):
+    scripted.script([slow_stream()])
+    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
         with client.stream(model="m", prompt="x") as stream:
             next(stream)
-        entry = wait_for_disconnect(scripted_server)
+        entry = wait_for_disconnect(scripted)
     assert entry["sent"] < 100
 
 
-def test_breaking_out_of_an_async_stream_closes_the_connection(scripted_server):
-    script(scripted_server, [slow_stream()])
+def test_breaking_out_of_an_async_stream_closes_the_connection(scripted):
+    scripted.script([slow_stream()])
 
     async def main() -> dict[str, Any]:
-        async with AsyncCompletions(api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk") as client:
+        async with AsyncCompletions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
             async with await client.stream(model="m", prompt="x") as stream:
                 async for _ in stream:
                     break
-            return await asyncio.to_thread(wait_for_disconnect, scripted_server)
+            return await asyncio.to_thread(wait_for_disconnect, scripted)
 
     assert asyncio.run(main())["sent"] < 100
 
 
-def test_async_retries_and_errors(scripted_server):
-    script(
-        scripted_server,
+def test_async_retries_and_errors(scripted):
+    scripted.script(
         [
             {"status": 429, "headers": {"Retry-After": "0.2"}, "body": error_body("slow", "rate_limit_error")},
             {"status": 404, "body": error_body("no such model", "invalid_request_error", "model", "model_not_found")},
@@ -421,14 +409,14 @@ def test_async_retries_and_errors(scripted_server):
 
     async def main() -> None:
         async with AsyncCompletions(
-            api_key="pk", base_url=f"{scripted_server}/v1", virtual_key="vk", retries=fast()
+            api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()
         ) as client:
             with pytest.raises(NotFoundError) as info:
                 await client.create(model="m", prompt="x")
             assert info.value.code == "model_not_found"
 
     asyncio.run(main())
-    first, second = log(scripted_server)
+    first, second = scripted.log()
     assert second["time"] - first["time"] >= 0.19
 
 

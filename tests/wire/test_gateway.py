@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +22,7 @@ import yaml
 from portkey_completions.app import create_app
 from portkey_completions.gateway import hosts
 from portkey_completions.gateway.store import Store, VirtualKey
-from portkey_completions.testing.serving import free_port, process
+from portkey_completions.testing import serving
 
 pytestmark = pytest.mark.wire
 
@@ -61,22 +60,12 @@ def store_data(upstream: str, scripted: str) -> dict[str, Any]:
 def gateway(tmp_path_factory, upstream, scripted_server) -> Iterator[str]:
     path = tmp_path_factory.mktemp("gateway") / "store.yaml"
     path.write_text(yaml.safe_dump(store_data(upstream, scripted_server)))
-    port = free_port()
-    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
-    with process([*argv, "--validate-upstream", "--log-level", "warning"], port) as url:
+    with serving.stub("--store", str(path), "--validate-upstream", "--log-level", "warning") as url:
         yield url
 
 
 def post(url: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
     return httpx.post(f"{url}/v1/completions", json=body or BODY, headers={**KEY, **headers}, timeout=30)
-
-
-def script(url: str, answers: list[dict[str, Any]]) -> None:
-    httpx.post(f"{url}/__script", json=answers).raise_for_status()
-
-
-def log(url: str) -> list[dict[str, Any]]:
-    return httpx.get(f"{url}/__log").json()
 
 
 def config(value: dict[str, Any]) -> dict[str, str]:
@@ -110,13 +99,13 @@ def test_virtual_key_to_the_stub_and_an_unknown_one(gateway):
     assert unknown.status_code == 401 and unknown.json()["error"]["code"] == "invalid_virtual_key"
 
 
-def test_provider_forwards_only_the_body_and_the_bearer(gateway, scripted_server):
-    script(scripted_server, [])
+def test_provider_forwards_only_the_body_and_the_bearer(gateway, scripted):
+    scripted.script([])
     headers = {"Authorization": "Bearer sk-caller", "x-portkey-provider": "flaky", "x-portkey-trace-id": "t-1"}
     response = post(gateway, headers)
     assert response.status_code == 200
     assert response.headers["x-portkey-provider"] == "flaky" and response.headers["x-portkey-trace-id"] == "t-1"
-    [seen] = log(scripted_server)
+    [seen] = scripted.log()
     assert seen["headers"]["authorization"] == "Bearer sk-caller"
     assert not [h for h in seen["headers"] if h.startswith("x-portkey")]
     assert "pk-gw" not in json.dumps(seen["headers"])
@@ -128,20 +117,20 @@ def test_an_unknown_provider_is_400(gateway):
     assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_provider"
 
 
-def test_custom_host_goes_to_that_base_url(gateway, scripted_server):
-    script(scripted_server, [])
+def test_custom_host_goes_to_that_base_url(gateway, scripted):
+    scripted.script([])
     headers = {
         "Authorization": "Bearer sk-host",
         "x-portkey-provider": "openai",
-        "x-portkey-custom-host": f"{scripted_server}/v1",
+        "x-portkey-custom-host": f"{scripted.url}/v1",
     }
     response = post(gateway, headers)
     assert response.status_code == 200 and response.headers["x-portkey-provider"] == "openai"
-    assert log(scripted_server)[0]["headers"]["authorization"] == "Bearer sk-host"
+    assert scripted.log()[0]["headers"]["authorization"] == "Bearer sk-host"
 
 
-def test_config_json_id_and_errors(gateway, scripted_server):
-    script(scripted_server, [{"status": 429, "body": {"error": {"message": "slow", "type": "rate_limit_error"}}}])
+def test_config_json_id_and_errors(gateway, scripted):
+    scripted.script([{"status": 429, "body": {"error": {"message": "slow", "type": "rate_limit_error"}}}])
     saved = post(gateway, {"x-portkey-config": "pc-fallback"})
     assert saved.status_code == 200 and saved.headers["x-portkey-last-used-option-index"] == "config.targets[1]"
     for header, words in [
@@ -160,17 +149,17 @@ def test_config_json_id_and_errors(gateway, scripted_server):
 # -- strategies ---------------------------------------------------------------------------------
 
 
-def test_fallback_moves_on_only_for_the_listed_codes(gateway, scripted_server):
+def test_fallback_moves_on_only_for_the_listed_codes(gateway, scripted):
     targets = [{"virtual_key": "vk-flaky"}, {"virtual_key": "vk-up"}]
     limited = {"error": {"message": "slow down", "type": "rate_limit_error", "param": None, "code": None}}
-    script(scripted_server, [{"status": 429, "body": limited}])
+    scripted.script([{"status": 429, "body": limited}])
     moved = post(gateway, config({"strategy": {"mode": "fallback", "on_status_codes": [429]}, "targets": targets}))
     assert moved.status_code == 200
     assert (moved.headers["x-portkey-provider"], moved.headers["x-portkey-last-used-option-index"]) == (
         "up",
         "config.targets[1]",
     )
-    script(scripted_server, [{"status": 429, "body": limited}])
+    scripted.script([{"status": 429, "body": limited}])
     kept = post(gateway, config({"strategy": {"mode": "fallback", "on_status_codes": [500]}, "targets": targets}))
     assert kept.status_code == 429 and kept.json() == limited
     assert kept.headers["x-portkey-last-used-option-index"] == "config.targets[0]"
@@ -194,39 +183,39 @@ def test_loadbalance_splits_as_weighted():
     assert abs(share - 750) < 5 * (1000 * 0.75 * 0.25) ** 0.5, counts  # within 5 sigma
 
 
-def test_retries_count_attempts_and_honour_retry_after(gateway, scripted_server):
+def test_retries_count_attempts_and_honour_retry_after(gateway, scripted):
     slow = {"status": 429, "headers": {"Retry-After": "1"}, "body": {"error": {"message": "wait", "type": "x"}}}
-    script(scripted_server, [slow])
+    scripted.script([slow])
     response = post(gateway, config({"retry": {"attempts": 3, "on_status_codes": [429]}, "virtual_key": "vk-flaky"}))
     assert response.status_code == 200 and response.headers["x-portkey-retry-attempt-count"] == "1"
-    first, second = log(scripted_server)
+    first, second = scripted.log()
     assert second["time"] - first["time"] >= 0.95
 
     down = {"status": 503, "body": {"error": {"message": "down", "type": "server_error"}}}
-    script(scripted_server, [down, down, down])
+    scripted.script([down, down, down])
     response = post(gateway, config({"retry": {"attempts": 2}, "virtual_key": "vk-flaky"}))
     assert response.status_code == 503 and response.headers["x-portkey-retry-attempt-count"] == "2"
-    assert len(log(scripted_server)) == 3
+    assert len(scripted.log()) == 3
 
 
-def test_request_timeout_is_408(gateway, scripted_server):
-    script(scripted_server, [{"delay": 2}])
+def test_request_timeout_is_408(gateway, scripted):
+    scripted.script([{"delay": 2}])
     started = time.monotonic()
     response = post(gateway, config({"request_timeout": 300, "virtual_key": "vk-flaky"}))
     assert response.status_code == 408 and response.json()["error"]["type"] == "timeout_error"
     assert time.monotonic() - started < 1.8
 
 
-def test_override_params_are_merged_into_the_body(gateway, scripted_server):
-    script(scripted_server, [])
+def test_override_params_are_merged_into_the_body(gateway, scripted):
+    scripted.script([])
     post(gateway, config({"virtual_key": "vk-flaky", "override_params": {"max_tokens": 99, "user": "cfg"}}))
-    assert log(scripted_server)[0]["body"] == {**BODY, "max_tokens": 99, "user": "cfg"}
+    assert scripted.log()[0]["body"] == {**BODY, "max_tokens": 99, "user": "cfg"}
 
 
 # -- forwarding ---------------------------------------------------------------------------------
 
 
-def test_a_stream_through_the_gateway_is_byte_identical(gateway, scripted_server):
+def test_a_stream_through_the_gateway_is_byte_identical(gateway, scripted):
     chunk = {
         "id": "cmpl-s",
         "object": "text_completion",
@@ -235,7 +224,7 @@ def test_a_stream_through_the_gateway_is_byte_identical(gateway, scripted_server
         "choices": [{"index": 0, "text": "é 🙂", "logprobs": None, "finish_reason": None}],
     }
     events = [f"data: {json.dumps(chunk, ensure_ascii=False)}", ": comment", "data: [DONE]"]
-    script(scripted_server, [{"events": events, "interval": 0.01}])
+    scripted.script([{"events": events, "interval": 0.01}])
     body = {**BODY, "stream": True}
     with httpx.stream(
         "POST", f"{gateway}/v1/completions", json=body, headers={**KEY, "x-portkey-virtual-key": "vk-flaky"}
@@ -245,8 +234,8 @@ def test_a_stream_through_the_gateway_is_byte_identical(gateway, scripted_server
     assert raw == "".join(e + "\n\n" for e in events).encode()
 
 
-def test_upstream_errors_keep_their_status_in_the_openai_shape(gateway, scripted_server):
-    script(scripted_server, [{"status": 503, "body": "upstream maintenance"}])
+def test_upstream_errors_keep_their_status_in_the_openai_shape(gateway, scripted):
+    scripted.script([{"status": 503, "body": "upstream maintenance"}])
     response = post(gateway, {"x-portkey-virtual-key": "vk-flaky"})
     assert response.status_code == 503
     error = response.json()["error"]
@@ -261,8 +250,8 @@ def test_an_unreachable_upstream_is_502(gateway):
     assert "Traceback" not in response.text
 
 
-def test_a_connection_reset_mid_answer_is_502(gateway, scripted_server):
-    script(scripted_server, [{"reset": True}])
+def test_a_connection_reset_mid_answer_is_502(gateway, scripted):
+    scripted.script([{"reset": True}])
     response = post(gateway, {"x-portkey-virtual-key": "vk-flaky"})
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_error"
 
@@ -298,9 +287,9 @@ def stream_data(url: str, headers: dict[str, str]) -> list[str]:
     ],
     ids=["cut-between-events", "cut-mid-event", "malformed-event", "closed-without-done"],
 )
-def test_an_upstream_stream_that_goes_wrong_ends_with_an_error_event(gateway, scripted_server, answer, code):
+def test_an_upstream_stream_that_goes_wrong_ends_with_an_error_event(gateway, scripted, answer, code):
     """What came whole comes through; then one error event, and the caller's stream ends cleanly."""
-    script(scripted_server, [answer])
+    scripted.script([answer])
     data = stream_data(gateway, {"x-portkey-virtual-key": "vk-flaky"})
     assert data[0] == CHUNK and len(data) == 2, data
     error = json.loads(data[1])["error"]
@@ -308,10 +297,10 @@ def test_an_upstream_stream_that_goes_wrong_ends_with_an_error_event(gateway, sc
     assert error["message"].startswith("The upstream flaky ")
 
 
-def test_the_openai_sdk_raises_on_a_malformed_upstream_event(gateway, scripted_server):
+def test_the_openai_sdk_raises_on_a_malformed_upstream_event(gateway, scripted):
     import openai
 
-    script(scripted_server, [{"events": [f"data: {CHUNK}", "data: {oops", "data: [DONE]"]}])
+    scripted.script([{"events": [f"data: {CHUNK}", "data: {oops", "data: [DONE]"]}])
     client = openai.OpenAI(
         base_url=f"{gateway}/v1", api_key="unused", default_headers={**KEY, "x-portkey-virtual-key": "vk-flaky"}
     )
@@ -322,11 +311,11 @@ def test_the_openai_sdk_raises_on_a_malformed_upstream_event(gateway, scripted_s
     assert texts == ["a"]
 
 
-def test_a_stalled_upstream_stream_ends_with_a_timeout_event(scripted_server):
+def test_a_stalled_upstream_stream_ends_with_a_timeout_event(scripted):
     """Nothing for longer than --upstream-timeout between chunks: an upstream_timeout event (in-process)."""
-    store = Store(api_keys=("pk-gw",), virtual_keys={"vk": VirtualKey("flaky", base_url=f"{scripted_server}/v1")})
+    store = Store(api_keys=("pk-gw",), virtual_keys={"vk": VirtualKey("flaky", base_url=f"{scripted.url}/v1")})
     app = create_app(store=store, upstream_timeout=0.5)
-    script(scripted_server, [{"events": [f"data: {CHUNK}", f"data: {CHUNK}"], "interval": 3}])
+    scripted.script([{"events": [f"data: {CHUNK}", f"data: {CHUNK}"], "interval": 3}])
     started = time.monotonic()
     with app.test_client() as client:
         response = client.post(
@@ -340,12 +329,12 @@ def test_a_stalled_upstream_stream_ends_with_a_timeout_event(scripted_server):
     assert took < 2.5
 
 
-def test_validate_upstream_reports_a_broken_contract(gateway, scripted_server):
-    script(scripted_server, [{"body": {"id": "x", "object": "text_completion", "created": 0, "model": "m"}}])
+def test_validate_upstream_reports_a_broken_contract(gateway, scripted):
+    scripted.script([{"body": {"id": "x", "object": "text_completion", "created": 0, "model": "m"}}])
     response = post(gateway, {"x-portkey-virtual-key": "vk-flaky"})
     assert response.status_code == 200
     assert "choices" in response.headers["x-portkey-upstream-violation"]
-    script(scripted_server, [])
+    scripted.script([])
     assert "x-portkey-upstream-violation" not in post(gateway, {"x-portkey-virtual-key": "vk-flaky"}).headers
 
 
@@ -456,19 +445,17 @@ def test_store_files_toml_and_errors(tmp_path):
             Store.load(path)
 
 
-def test_no_store_is_announced_at_start(tmp_path):
-    port = free_port()
+def test_no_store_is_announced_at_start(tmp_path, start_stub):
     log_file = tmp_path / "err.log"
-    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--log-level", "warning"]
-    with log_file.open("w") as err, process(argv, port, output=err):
-        pass  # the notice is printed before the server answers
+    with log_file.open("w") as err:
+        start_stub("--log-level", "warning", output=err)  # the notice is printed before the server answers
     assert "any non-empty x-portkey-api-key is accepted" in log_file.read_text()
 
 
-def test_a_stream_is_passed_on_as_it_arrives(gateway, scripted_server):
+def test_a_stream_is_passed_on_as_it_arrives(gateway, scripted):
     """Five events 0.3 s apart: the first reaches the caller long before the upstream is done."""
     events = [f"data: {json.dumps({'n': i})}" for i in range(5)] + ["data: [DONE]"]
-    script(scripted_server, [{"events": events, "interval": 0.3}])
+    scripted.script([{"events": events, "interval": 0.3}])
     started = time.monotonic()
     with httpx.stream(
         "POST",
@@ -487,20 +474,18 @@ def test_a_stream_is_passed_on_as_it_arrives(gateway, scripted_server):
     assert (first + rest).endswith(b"data: [DONE]\n\n")
 
 
-def test_sigterm_ends_a_relayed_stream_cleanly(tmp_path, scripted_server):
+def test_sigterm_ends_a_relayed_stream_cleanly(tmp_path, scripted):
     """A gateway told to stop, mid-way through relaying a slow upstream stream: the caller's stream
     ends at the next event with server_shutting_down, as the engine's do, instead of holding the
     shutdown until the upstream is done."""
     import signal
 
     path = tmp_path / "store.yaml"
-    path.write_text(yaml.safe_dump({"api_keys": ["pk-gw"], "providers": {"flaky": f"{scripted_server}/v1"}}))
-    script(scripted_server, [{"events": [f"data: {CHUNK}"] * 40 + ["data: [DONE]"], "interval": 0.1}])
-    port = free_port()
-    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
+    path.write_text(yaml.safe_dump({"api_keys": ["pk-gw"], "providers": {"flaky": f"{scripted.url}/v1"}}))
+    scripted.script([{"events": [f"data: {CHUNK}"] * 40 + ["data: [DONE]"], "interval": 0.1}])
     started: list = []
     headers = {**KEY, "authorization": "Bearer sk", "x-portkey-provider": "flaky"}
-    with process([*argv, "--log-level", "warning"], port, started=started) as url:
+    with serving.stub("--store", str(path), "--log-level", "warning", started=started) as url:
         data = []
         began = time.monotonic()
         with httpx.stream(

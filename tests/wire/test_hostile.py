@@ -2,7 +2,7 @@
 
 Each case is sent as raw bytes (headers included) to a real server on loopback, so nothing in a
 client library tidies it up first. Caps are the documented ones: errors.MAX_MESSAGE,
-config.MAX_NODES / MAX_DEPTH / MAX_WEIGHT / MAX_TIMEOUT_MS, handler.MAX_REQUEST_TOKENS.
+config.MAX_NODES / MAX_DEPTH / MAX_WEIGHT / MAX_TIMEOUT_MS, plan.MAX_REQUEST_TOKENS.
 """
 
 from __future__ import annotations

@@ -213,6 +213,23 @@ def test_a_client_that_leaves_mid_stream_stops_generation(portkey_stub):
     entry = portkey_stub.journal.entries[-1]
     assert entry["events"] <= 3 + 5  # what was in flight (socket buffers) when the client went: a handful
     assert entry["duration_ms"] < 2000  # 2000 tokens at 50/s would take 40 s
+    assert entry["client_gone"] and entry["status"] == 200
+
+
+def test_a_client_that_gives_up_on_a_slow_answer_is_journaled_as_gone(portkey_stub):
+    """A 3 s latency rule, a client that waits 0.5 s: the entry says it left, with no answer it never got."""
+    with portkey_stub.scenario(latency=3):
+        with pytest.raises(openai.APITimeoutError):
+            sdk(portkey_stub, max_retries=0, timeout=0.5).completions.create(model=MODEL, prompt="x", max_tokens=2)
+        entry = wait_until(
+            lambda: (e := portkey_stub.journal.entries[-1])["done"] and e, timeout=2, what="the entry to close"
+        )
+    assert entry["client_gone"] and entry["status"] is None, entry
+    assert entry["duration_ms"] < 2000  # ended when the client left, not when the latency ran out
+    with portkey_stub.scenario(latency=0.2):  # a client that waits is answered, and is not "gone"
+        sdk(portkey_stub).completions.create(model=MODEL, prompt="x", max_tokens=2)
+    entry = portkey_stub.journal.entries[-1]
+    assert (entry["status"], entry["client_gone"]) == (200, False)
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from portkey_completions.testing.serving import free_port, process, wait_until
+from portkey_completions.testing.serving import wait_until
 
 pytestmark = pytest.mark.wire
 
@@ -26,7 +25,7 @@ BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "hello", "max_tokens": 3}
 
 
 @pytest.fixture
-def gateway(tmp_path, scripted_server):
+def gateway(tmp_path, scripted_server, start_stub):
     store = {
         "api_keys": [PORTKEY_KEY],
         "providers": {"flaky": f"{scripted_server}/v1"},
@@ -35,10 +34,8 @@ def gateway(tmp_path, scripted_server):
     path = tmp_path / "store.yaml"
     path.write_text(yaml.safe_dump(store))
     log = tmp_path / "server.log"
-    port = free_port()
-    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--store", str(path)]
-    with log.open("w") as out, process([*argv, "--log-level", "debug"], port, output=out) as url:
-        yield url, log
+    with log.open("w") as out:
+        yield start_stub("--store", path, "--log-level", "debug", output=out), log
 
 
 def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_server):

@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 
@@ -20,9 +19,11 @@ import openai
 import pytest
 import redis
 
-from portkey_completions.testing.serving import free_port, process, redis_server, wait_until
+from portkey_completions.testing import serving
+from portkey_completions.testing.admin_client import AdminClient
+from portkey_completions.testing.serving import free_port, redis_server, wait_until
 
-STUB = [sys.executable, "-m", "portkey_completions.cli", "serve", "--log-level", "warning", "--openai-compatible"]
+FLAGS = ("--log-level", "warning", "--openai-compatible")
 BODY = {"model": "gpt-3.5-turbo-instruct", "max_tokens": 8}
 AUTH = {"x-portkey-api-key": "pk-test", "x-portkey-virtual-key": "vk-test"}
 REQUESTS = 40
@@ -51,9 +52,7 @@ def fleet(redis_url) -> Iterator[list[str]]:
     with contextlib.ExitStack() as stack:
         bases = []
         for extra in ([], [], ["--workers", "2"]):
-            port = free_port()
-            argv = [*STUB, "--port", str(port), "--state", redis_url, *extra]
-            bases.append(stack.enter_context(process(argv, port)))
+            bases.append(stack.enter_context(serving.stub(*FLAGS, "--state", redis_url, *extra)))
         yield bases
 
 
@@ -67,16 +66,24 @@ def complete(base: str, ns: str, prompt: str = "hi") -> httpx.Response:
     return httpx.post(f"{base}/ns/{ns}/v1/completions", json={**BODY, "prompt": prompt}, headers=AUTH, timeout=10)
 
 
+def admin(base: str, ns: str) -> AdminClient:
+    """The namespace's admin API on `base`, on a connection of its own (a new one per call spreads over workers)."""
+    return AdminClient.at(base, ns)
+
+
 def add_rule(base: str, ns: str, respond: dict) -> dict:
-    response = httpx.post(f"{base}/ns/{ns}/__admin/rules", json={"respond": respond}, timeout=10)
-    assert response.status_code == 201, response.text
-    return response.json()
+    with admin(base, ns) as a:
+        return a.add_rule({"respond": respond})
 
 
-def journal(base: str, ns: str) -> list[dict]:
-    response = httpx.get(f"{base}/ns/{ns}/__admin/journal", timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["entries"]
+def rules(base: str, ns: str) -> list[dict]:
+    with admin(base, ns) as a:
+        return a.rules()
+
+
+def journal(base: str, ns: str, since: int | None = None) -> list[dict]:
+    with admin(base, ns) as a:
+        return a.journal.since(since)
 
 
 def test_a_rule_added_on_one_replica_answers_every_request_on_every_process(fleet, ns):
@@ -85,7 +92,7 @@ def test_a_rule_added_on_one_replica_answers_every_request_on_every_process(flee
     assert texts == ["from the rule"] * REQUESTS
     # Every read of the rules, from every process, lists it (the issue saw it in 1 to 3 reads of 6).
     for base in fleet * 2:
-        listed = httpx.get(f"{base}/ns/{ns}/__admin/rules").json()["rules"]
+        listed = rules(base, ns)
         assert [r["respond"] for r in listed] == [{"text": "from the rule"}]
         assert listed[0]["hits"] == REQUESTS
 
@@ -133,13 +140,14 @@ def test_the_journal_is_one_complete_ordered_journal_saying_who_answered(fleet, 
     workers = {e["worker"] for e in entries}
     assert len(workers) >= 3, workers  # A, B and at least one of the --workers 2 server's
     # `since` pages by these ids, on any process.
-    later = httpx.get(f"{fleet[2]}/ns/{ns}/__admin/journal", params={"since": ids[-4]}).json()["entries"]
+    later = journal(fleet[2], ns, since=ids[-4])
     assert [e["id"] for e in later] == ids[-3:]
     # Secrets are redacted before an entry leaves the process: Redis never holds them.
     assert all(e["headers"]["x-portkey-api-key"] == "***" for e in entries)
     stored = redis.Redis.from_url(redis_url).lrange("portkey-stub:journal", 0, -1)
     assert stored and not any(b"pk-test" in raw or b"vk-test" in raw for raw in stored)
-    assert httpx.delete(f"{fleet[1]}/ns/{ns}/__admin/journal").status_code == 204
+    with admin(fleet[1], ns) as a:
+        a.journal.clear()
     assert journal(fleet[0], ns) == []
 
 
@@ -148,17 +156,16 @@ def test_rule_ids_are_unique_across_the_fleet(fleet, ns):
         added = list(pool.map(lambda i: add_rule(fleet[i % 3], ns, {"text": f"r{i}"}), range(18)))
     ids = [r["id"] for r in added]
     assert len(set(ids)) == 18
-    listed = httpx.get(f"{fleet[0]}/ns/{ns}/__admin/rules").json()["rules"]
-    assert sorted(r["id"] for r in listed) == sorted(ids)
+    assert sorted(r["id"] for r in rules(fleet[0], ns)) == sorted(ids)
     # Removed on one process: gone for every process's requests at once.
-    assert httpx.delete(f"{fleet[1]}/ns/{ns}/__admin/rules").status_code == 204
+    with admin(fleet[1], ns) as a:
+        a.clear_rules()
     assert all(complete(base, ns).json()["choices"][0]["text"] not in {f"r{i}" for i in range(18)} for base in fleet)
 
 
 def test_fleets_on_two_databases_of_one_redis_are_apart(fleet, redis_url, ns):
     other = redis_url.rsplit("/", 1)[0] + "/1"
-    port = free_port()
-    with process([*STUB, "--port", str(port), "--state", other], port) as apart:
+    with serving.stub(*FLAGS, "--state", other) as apart:
         started = time.monotonic()
         add_rule(apart, ns, {"text": "database one"})
         assert time.monotonic() - started < 1  # acknowledged by its own fleet, not waiting on the other
@@ -174,10 +181,7 @@ def test_a_redis_restart_mid_run(redis_dir):
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(contextlib.ExitStack())
         url = redis.enter_context(redis_server(redis_dir, port))
-        bases = [
-            stack.enter_context(process([*STUB, "--port", str(p), "--state", url], p))
-            for p in (free_port(), free_port())
-        ]
+        bases = [stack.enter_context(serving.stub(*FLAGS, "--state", url)) for _ in range(2)]
         add_rule(bases[0], ns, {"fail_first": 2, "status": 500, "text": "after"})
         assert complete(bases[1], ns).status_code == 500  # the first of its two failures
 
@@ -187,9 +191,11 @@ def test_a_redis_restart_mid_run(redis_dir):
             assert away.status_code == 503, away.text
             assert away.json()["error"]["code"] == "state_unavailable"
             assert away.headers["retry-after"] == "1"
-        refused = httpx.post(f"{bases[0]}/ns/{ns}/__admin/rules", json={"respond": {"text": "x"}})
+        with admin(bases[0], ns) as a:
+            refused = a.request("POST", "rules", json={"respond": {"text": "x"}})
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "state_unavailable"
-        health = httpx.get(f"{bases[0]}/__admin/health")  # a readiness check: not ready without the state
+        with AdminClient.at(bases[0]) as a:
+            health = a.request("GET", "health")  # a readiness check: not ready without the state
         assert health.status_code == 503 and health.json()["error"]["code"] == "state_unavailable"
 
         stack.enter_context(redis_server(redis_dir, port))  # back, on the same port and files

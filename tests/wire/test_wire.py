@@ -12,6 +12,7 @@ import openai
 import pytest
 from portkey_ai import Portkey
 
+from portkey_completions.testing.admin_client import AdminClient
 from portkey_completions.testing.serving import wait_until
 from portkey_completions_client import Client
 from portkey_completions_client.api.completions import create_completion
@@ -155,7 +156,10 @@ def test_plain_openai_requests_in_openai_compatible_mode(server):
     completion = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="x")
     assert not [name for name in completion.headers if name.lower().startswith("x-portkey-")], completion.headers
     assert completion.parse().choices
-    assert httpx.get(f"{server}/__admin/journal").json()["entries"][-1]["provider"] == "stub"
+    with AdminClient.at(server) as admin:
+        entry = admin.journal.entries[-1]
+    # Journaled as what it was: a plain OpenAI request, not the provider alternative it stands for.
+    assert (entry["alternative"], entry["provider"]) == ("openai_compatible", "stub")
     # Without even a bearer it is still a 401.
     response = httpx.post(f"{server}/v1/completions", json=BODY)
     assert response.status_code == 401 and response.json()["error"]["code"] == "missing_credentials"
@@ -240,34 +244,17 @@ def test_generated_client_parses_echoed_logprobs(server):
     assert all(len(top.to_dict()) in (2, 3) for top in logprobs.top_logprobs[1:])
 
 
-def test_serve_with_two_workers_answers_from_two_processes():
+def test_serve_with_two_workers_answers_from_two_processes(start_stub):
     """`serve --workers 2`: uvicorn's worker processes, each with its own app (ids carry a per-process prefix)."""
-    import sys
-
-    from portkey_completions.testing.serving import free_port, process
-
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "portkey_completions.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        "--state",
-        "per-process",
-    ]
-    with process([*argv, "--log-level", "warning"], port) as url:
-        prefixes = set()
-        for _ in range(60):
-            # A new connection each time, so the kernel spreads them over the workers.
-            response = httpx.post(f"{url}/v1/completions", json={**BODY, "max_tokens": 1}, headers=AUTH)
-            assert response.status_code == 200
-            prefixes.add(response.json()["id"][:-8])
-            if len(prefixes) == 2:
-                break
+    url = start_stub("--workers", "2", "--state", "per-process", "--log-level", "warning")
+    prefixes = set()
+    for _ in range(60):
+        # A new connection each time, so the kernel spreads them over the workers.
+        response = httpx.post(f"{url}/v1/completions", json={**BODY, "max_tokens": 1}, headers=AUTH)
+        assert response.status_code == 200
+        prefixes.add(response.json()["id"][:-8])
+        if len(prefixes) == 2:
+            break
     assert len(prefixes) == 2
 
 
@@ -280,16 +267,13 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path, work
     With --workers, uvicorn runs its own server in each worker process; SIGTERM to the parent
     must end the stream there too, rather than hold the shutdown until it is done."""
     import signal
-    import sys
 
-    from portkey_completions.testing.serving import free_port, process
+    from portkey_completions.testing import serving
 
     rules = tmp_path / "slow.yaml"
     rules.write_text("rules:\n  - respond: {tokens_per_second: 20}\n")
-    port = free_port()
-    argv = [sys.executable, "-m", "portkey_completions.cli", "serve", "--port", str(port), "--scenarios", str(rules)]
     started: list = []
-    with process([*argv, *workers, "--log-level", "warning"], port, started=started) as url:
+    with serving.stub("--scenarios", str(rules), *workers, "--log-level", "warning", started=started) as url:
         body = {**BODY, "stream": True, "max_tokens": 400, "logit_bias": NO_END}
         events = []
         begun = time.monotonic()
@@ -330,7 +314,8 @@ def test_clients_that_leave_mid_stream_leave_no_task_behind(server):
     where they were (health counts asyncio tasks), within a couple of seconds."""
 
     def tasks() -> int:
-        return httpx.get(f"{server}/__admin/health").json()["tasks"]
+        with AdminClient.at(server) as admin:
+            return admin.health()["tasks"]
 
     before = tasks()
     body = {**BODY, "stream": True, "max_tokens": 3000, "logit_bias": NO_END, "model": "davinci-002"}

@@ -1,7 +1,7 @@
 """The spec's four auth alternatives, named once.
 
 Every alternative needs `x-portkey-api-key`; each adds its own headers. The server routes by
-them, the client builds them, the journal records them: all by these names.
+them, the client builds them, the journal notes them: all by these names.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portkey_completions.core import headers as portkey
+from portkey_completions.server import notes
 
 
 class OpenAICompatible:
@@ -20,6 +21,7 @@ class OpenAICompatible:
         if scope["type"] == "http":
             added = portkey.openai_compatible(Headers(scope=scope))
             if added:
+                notes.note(alternative=portkey.OPENAI_COMPATIBLE)
                 raw = [(name.encode(), value.encode()) for name, value in added]
                 scope = {**scope, "headers": [*scope["headers"], *raw]}
         await self.app(scope, receive, send)

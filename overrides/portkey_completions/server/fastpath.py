@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import spec
 
+from . import notes
 from .auth import Alternatives
 from .errors import ServerAPIError
 from .limits import BodyDeadline, SlowBody, headers_fit, replay_body
@@ -120,6 +121,7 @@ class FastPath:
             added = portkey.openai_compatible(headers)
             if added:
                 headers = {**headers, **dict(added)}
+                notes.note(alternative=portkey.OPENAI_COMPATIBLE)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:

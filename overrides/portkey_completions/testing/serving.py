@@ -1,8 +1,9 @@
 """A server on loopback, and knowing when it answers: the one way for the pytest plugin, the tests and the scripts.
 
-`process` runs a server command (a `portkey-stub serve`, a baseline app, a scripted upstream) in
-its own process; `thread` runs an ASGI app under uvicorn in a thread of this one. Both return
-once the server answers, and stop it when the block ends. `wait_until` is the polling loop every
+`stub` runs `portkey-stub serve` with flags in its own process (`stub_command` is its command
+line); `process` runs any server command (a baseline app, a scripted upstream) likewise; `thread`
+runs an ASGI app under uvicorn in a thread of this one. Each returns once the server answers, and
+stops it when the block ends. `wait_until` is the polling loop every
 wait for an event uses, so that no test sleeps a fixed time and hopes.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -97,6 +99,32 @@ def process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def stub_command(*args: str) -> list[str]:
+    """`portkey-stub ARGS…`, run by this interpreter (so by the environment the tests run in)."""
+    return [sys.executable, "-m", "portkey_completions.cli", *args]
+
+
+@contextlib.contextmanager
+def stub(
+    *flags: str,
+    port: int | None = None,
+    output: IO[Any] | int | None = None,
+    cwd: str | Path | None = None,
+    started: list[subprocess.Popen[bytes]] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """`portkey-stub serve --port PORT FLAGS…` until the block ends; yield its root URL once it answers.
+
+    Args:
+        port: the port to listen on; None: a free one.
+        output, cwd, started, env: as for `process`.
+    """
+    port = port or free_port()
+    argv = stub_command("serve", "--port", str(port), *flags)
+    with process(argv, port, output=output, cwd=cwd, started=started, env=env) as url:
+        yield url
 
 
 @contextlib.contextmanager

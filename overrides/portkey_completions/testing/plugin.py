@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the heavy imports wait for a test that uses the fixture
     from portkey_completions.app import StubApp
     from portkey_completions.client import Completions
 
+    from .admin_client import AdminClient
+
 API_KEY = "pk-test"  # the credentials every client the fixture hands out sends
 ALTERNATIVE_ARGS: Mapping[Alternative, Mapping[str, Any]] = {
     Alternative.VIRTUAL_KEY: {"virtual_key": "vk-test"},
@@ -44,65 +46,13 @@ ALTERNATIVE_ARGS: Mapping[Alternative, Mapping[str, Any]] = {
 _tests = itertools.count(1)
 
 
-class _Admin:
-    """The admin API in one namespace: the one way in to rules and journal, whatever keeps them (memory, Redis)."""
-
-    def __init__(self, client: httpx.Client, namespace: str) -> None:
-        self.client = client
-        self.prefix = f"/ns/{namespace}/__admin/"
-
-    def call(self, method: str, path: str, json: Any = None) -> httpx.Response:
-        response = self.client.request(method, self.prefix + path, json=json)
-        if response.status_code == 400:
-            raise ValueError(response.json()["error"]["message"])  # a rule the contract refuses
-        response.raise_for_status()
-        return response
-
-
-class Journal:
-    """What the code under test sent, in its namespace: `entries` (newest last) and assertion helpers.
-
-    An entry is the admin API's `Entry` (`/__admin/openapi.yaml`): id, time, method, path,
-    headers (secrets redacted), body, alternative, route, provider, rule, status, events,
-    ttfb_ms, duration_ms, done and namespace.
-    """
-
-    def __init__(self, admin: _Admin, namespace: str) -> None:
-        self._admin = admin
-        self.namespace = namespace
-
-    @property
-    def entries(self) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = self._admin.call("GET", "journal").json()["entries"]
-        return entries
-
-    @property
-    def bodies(self) -> list[Any]:
-        return [e["body"] for e in self.entries]
-
-    def clear(self) -> None:
-        self._admin.call("DELETE", "journal")
-
-    def assert_called_with(self, **fields: Any) -> dict[str, Any]:
-        """Some request's body had all these fields (e.g. prompt=…, max_tokens=…); returns its entry."""
-        entry: dict[str, Any]
-        for entry in reversed(self.entries):
-            body = entry["body"]
-            if isinstance(body, dict) and all(k in body and body[k] == v for k, v in fields.items()):
-                return entry
-        sent = "\n".join(f"  {e['method']} {e['path']} -> {e['status']}: {e['body']!r}" for e in self.entries)
-        raise AssertionError(f"no request had {fields!r}; the requests were:\n{sent or '  (none)'}")
-
-    def assert_count(self, n: int) -> None:
-        assert len(self.entries) == n, f"expected {n} requests, the journal has {len(self.entries)}"
-
-
 class PortkeyStub:
     """One test's namespace of the session's server.
 
     Attributes:
         base_url: The API root for any client (`…/ns/<test>/v1`): requests there are this test's.
-        journal: What this test's code sent.
+        admin: The admin API in this test's namespace (rules, journal), over HTTP.
+        journal: What this test's code sent (`admin.journal`).
         namespace: The namespace's name.
     """
 
@@ -110,8 +60,10 @@ class PortkeyStub:
         self.app = app
         self.namespace = namespace
         self.base_url = f"{server_url}/ns/{namespace}/v1"
-        self._admin = _Admin(admin, namespace)
-        self.journal = Journal(self._admin, namespace)
+        from .admin_client import AdminClient
+
+        self.admin: AdminClient = AdminClient(admin, namespace)
+        self.journal = self.admin.journal
 
     @contextlib.contextmanager
     def scenario(
@@ -140,11 +92,11 @@ class PortkeyStub:
             match["headers"] = dict(match_headers)
         if response_headers is not None:
             respond["headers"] = dict(response_headers)
-        rule: dict[str, Any] = self._admin.call("POST", "rules", {"match": match, "respond": respond}).json()
+        rule = self.admin.add_rule({"match": match, "respond": respond})
         try:
             yield rule
         finally:
-            self._admin.call("DELETE", f"rules/{rule['id']}")
+            self.admin.remove_rule(rule["id"])
 
     def client(self, alternative: str = "virtual_key", **kwargs: Any) -> Completions:
         """The project's client, set up for one auth alternative (virtual_key, provider, config, custom_host)."""
@@ -187,7 +139,8 @@ class _Servers:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 from portkey_completions.app import create_app
             from portkey_completions.options import ServerOptions
-            from portkey_completions.testing import serving
+
+            from . import serving
 
             with warnings.catch_warnings():
                 # connexion's imports warn about its own use of jsonschema: not the user's business.
@@ -233,5 +186,5 @@ def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers)
     finally:
         # What the test left running (a request its client gave up on) ends here, not later.
         app.namespaces.end(stub.namespace)
-        stub._admin.call("DELETE", "rules")
+        stub.admin.clear_rules()
         stub.journal.clear()

@@ -7,7 +7,6 @@ engine's answer (text, stream pacing, faults) is handed on to the engine through
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -19,8 +18,10 @@ from portkey_completions.gateway.router import Router
 from portkey_completions.server import notes, shaping
 from portkey_completions.server.errors import ServerAPIError
 
-from . import faults, scenarios
+from . import faults, journal
 from .cassette import Cassette, replay
+from .rules import RuleError
+from .scenarios import Scenarios
 from .state import StateUnavailable, unavailable
 
 DEFAULT_MESSAGES = {
@@ -33,7 +34,7 @@ class Front:
     def __init__(
         self,
         router: Router,
-        rules: scenarios.Scenarios,
+        rules: Scenarios,
         tokenizer: Tokenizer,
         cassette: Cassette | None = None,
         replay_speed: float = 1.0,
@@ -46,7 +47,8 @@ class Front:
 
     async def handle(self, headers: Mapping[str, str], body: dict[str, Any]) -> Response:
         alternative = self.router.alternative_name(headers)
-        notes.note(alternative=alternative)
+        if notes.noted("alternative") is None:  # --openai-compatible labelled a plain OpenAI request already
+            notes.note(alternative=alternative)
         if self.cassette is not None:
             notes.note(rule="replay")
             try:
@@ -55,7 +57,7 @@ class Front:
                 return missing.response()
         try:
             matched = await self.rules.match(body, headers, alternative, functools.partial(self._prompts, body))
-        except scenarios.RuleError as exc:
+        except RuleError as exc:
             return ServerAPIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
         except StateUnavailable as exc:
             # Answering without the rules would let a fault-injection test pass on a normal answer.
@@ -68,8 +70,8 @@ class Front:
         wait = rule.latency
         if rule.ttft and not body.get("stream"):
             wait += rule.ttft
-        if wait:
-            await asyncio.sleep(wait)
+        if wait and await journal.client_leaves_within(wait):
+            raise shaping.Hangup  # nobody is left to answer: the journal says the client went away
         if rule.fails(hit):
             assert rule.status is not None
             default = DEFAULT_MESSAGES.get(rule.status, f"Scenario {rule.id}: {rule.status}.")

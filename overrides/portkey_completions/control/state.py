@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from portkey_completions.server.errors import ServerAPIError
 
 if TYPE_CHECKING:
-    from .scenarios import Rule
+    from .rules import Rule
 
 JOURNAL_SIZE = 1000  # entries kept, oldest dropped first
 MEMORY = "memory"  # one process; refused with --workers > 1

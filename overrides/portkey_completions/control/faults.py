@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from portkey_completions.core import sse
 from portkey_completions.server import shaping
 
-from .scenarios import Rule
+from .rules import Rule
 
 MID_STREAM_MESSAGE = "The server had an error while processing your request (scenario)."
 # Not JSON: an event a client's parser must refuse.

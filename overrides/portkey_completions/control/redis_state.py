@@ -33,7 +33,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from .redaction import headers_of
-from .scenarios import Rule, rule
+from .rules import Rule, rule
 from .state import JOURNAL_SIZE, State, StateUnavailable, worker_name
 
 logger = logging.getLogger(__name__)
@@ -175,9 +175,9 @@ class RedisState(State):
                 await asyncio.sleep(RECONNECT)
 
     async def _reload(self) -> None:
-        records = await self._commands.hgetall(RULES)
+        stored = await self._commands.hgetall(RULES)
         loaded = []
-        for seq, raw in sorted(records.items(), key=lambda item: int(item[0])):
+        for seq, raw in sorted(stored.items(), key=lambda item: int(item[0])):
             data = orjson.loads(raw)
             one = rule(data["spec"], "admin", data["id"])
             one.namespace = data["namespace"]
@@ -217,9 +217,9 @@ class RedisState(State):
             raise self.unavailable("the rule cannot be added", exc) from None
         new.id = new.id or f"rule-{seq}"
         new.counter = f"r{seq}"
-        record = orjson.dumps({"id": new.id, "namespace": new.namespace, "spec": new.spec})
+        kept = orjson.dumps({"id": new.id, "namespace": new.namespace, "spec": new.spec})
         pipe = self._commands.pipeline(transaction=True)
-        pipe.hset(RULES, str(seq), record)
+        pipe.hset(RULES, str(seq), kept)
         await self._changed(pipe)
         return new
 

@@ -21,10 +21,12 @@ from portkey_completions.server import namespaces
 from portkey_completions.server.errors import ServerAPIError
 
 from .journal import Journal
-from .scenarios import RuleError, Scenarios
+from .rules import RuleError
+from .scenarios import Scenarios
 from .state import StateUnavailable, unavailable
 
 PREFIX = "/__admin"
+TOKEN_HEADER = "x-admin-token"  # or Authorization: Bearer <token>
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -45,7 +47,7 @@ class Admin:
             return True
         if not self.token:
             return False
-        given = request.headers.get("x-admin-token") or request.headers.get("authorization", "").partition(" ")[2]
+        given = request.headers.get(TOKEN_HEADER) or request.headers.get("authorization", "").partition(" ")[2]
         return hmac.compare_digest(given.encode(), self.token.encode())
 
     def guarded(self, endpoint: Endpoint) -> Endpoint:

@@ -8,6 +8,7 @@ the scenario rule) through `server.notes.note()`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -18,16 +19,38 @@ from portkey_completions.core import untrusted
 from portkey_completions.server import namespaces, notes
 
 from .redaction import headers_of
-from .state import Memory, State
+from .state import State
 
 MAX_BODY = 64 * 1024
+
+# The request's receive, as the journal hands it on: what `client_leaves_within` listens on.
+_receive: contextvars.ContextVar[Receive | None] = contextvars.ContextVar("journal_receive", default=None)
+
+
+async def client_leaves_within(seconds: float) -> bool:
+    """Wait `seconds`, or less if the client goes away meanwhile; whether it went away (its entry says so too).
+
+    For a deliberate wait once the body is read (a scenario's latency): nothing else listens for
+    the client then, so without this a client that gave up would be journaled as answered.
+    """
+    receive = _receive.get()
+    if receive is None:
+        await asyncio.sleep(seconds)
+        return False
+    try:
+        async with asyncio.timeout(seconds):
+            while (await receive())["type"] != "http.disconnect":
+                pass  # a body the app left unread: nothing to keep
+            return True
+    except TimeoutError:
+        return False
 
 
 class Journal:
     """The journal's entries, kept by the state: this process's memory, or Redis for a fleet."""
 
-    def __init__(self, state: State | None = None) -> None:
-        self.state: State = state or Memory()
+    def __init__(self, state: State) -> None:
+        self.state = state
 
     async def read(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """The entries of `namespace`, oldest first; None: every entry."""
@@ -55,6 +78,7 @@ class Journal:
             "ttfb_ms": None,
             "duration_ms": None,
             "done": False,
+            "client_gone": False,
             "namespace": namespaces.current.get(),
             "worker": self.state.worker,
         }
@@ -87,7 +111,11 @@ class JournalMiddleware:
         async def receiving() -> Message:
             nonlocal body
             message = await receive()
-            if message["type"] == "http.request" and len(body) < MAX_BODY:
+            if message["type"] == "http.disconnect":
+                # Before the answer's end only: a server also says so once it has sent all of it.
+                if not entry["done"]:
+                    entry["client_gone"] = True
+            elif len(body) < MAX_BODY:
                 # Most bodies come in one message: kept as the same bytes object, nothing copied.
                 body = message.get("body", b"") if not body else body + message.get("body", b"")
                 if not message.get("more_body"):
@@ -118,11 +146,13 @@ class JournalMiddleware:
                         return closed_then_sent(message)
             return send(message)
 
-        token = notes.open_record(entry)
+        token = notes.open_entry(entry)
+        listening = _receive.set(receiving)
         try:
             await self.app(scope, receiving, sending)
         finally:
-            notes.close_record(token)
+            _receive.reset(listening)
+            notes.close_entry(token)
             if not entry["done"]:  # the answer never finished (the caller left): journaled as it stands
                 finish()
                 task = asyncio.get_running_loop().create_task(state.closed(entry))

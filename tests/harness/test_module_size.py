@@ -1,0 +1,35 @@
+"""Hand-written modules stay under 400 lines; one that must be longer says why in its first line (CONTRIBUTING.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support import ROOT
+
+LIMIT = 400
+REASON = "# Over 400 lines: "  # the first line of a module that must be longer, followed by why
+HAND_WRITTEN = ("overrides", "scripts", "tests")
+
+
+def too_long(root: Path) -> list[str]:
+    """The Python modules under `root` over LIMIT lines whose first line does not say why."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if len(lines) > LIMIT and not (lines[0].startswith(REASON) and len(lines[0]) > len(REASON) + 10):
+            found.append(f"{path.relative_to(root)} ({len(lines)} lines)")
+    return found
+
+
+def test_no_hand_written_module_passes_400_lines_without_saying_why():
+    found = [m for folder in HAND_WRITTEN for m in too_long(ROOT / folder)]
+    assert not found, f"split these, or start them with {REASON!r} and the reason: {', '.join(found)}"
+
+
+def test_the_check_bites(tmp_path):
+    body = "\n".join(f"x{i} = {i}" for i in range(LIMIT + 1)) + "\n"
+    (tmp_path / "long.py").write_text(body, encoding="utf-8")
+    (tmp_path / "short.py").write_text("x = 1\n" * LIMIT, encoding="utf-8")
+    (tmp_path / "said.py").write_text(f"{REASON}one table, read top to bottom.\n{body}", encoding="utf-8")
+    (tmp_path / "empty_reason.py").write_text(f"{REASON}\n{body}", encoding="utf-8")
+    assert too_long(tmp_path) == [f"empty_reason.py ({LIMIT + 2} lines)", f"long.py ({LIMIT + 1} lines)"]
