@@ -36,6 +36,7 @@ import benchkit
 import httpx
 import yaml
 
+from portkey_completions.core import sse
 from portkey_completions.testing import serving
 from portkey_completions.testing.admin_client import AdminClient
 
@@ -82,8 +83,7 @@ def stream_data(url: str, body: dict[str, Any], headers: dict[str, str]) -> list
     with httpx.stream(
         "POST", f"{url}/v1/completions", json={**body, "stream": True}, headers=headers, timeout=30
     ) as response:
-        raw = b"".join(response.iter_raw()).decode()
-    return [line[6:] for line in raw.split("\n") if line.startswith("data: ")]
+        return list(sse.iter_data(response.iter_raw()))
 
 
 def last_error_code(events: list[str]) -> str | None:

@@ -10,6 +10,7 @@ import schemathesis
 from hypothesis import settings
 
 from portkey_completions.app import create_app
+from portkey_completions.core import sse
 
 TOKEN = "admin-secret-token"
 ADMIN = {"x-admin-token": TOKEN}
@@ -78,7 +79,7 @@ def test_the_journal_records_every_request_with_secrets_redacted(client):
         json={**BODY, "prompt": "stream me", "stream": True},
         headers={"x-portkey-api-key": "pk-secret-key-1234", "x-portkey-config": json.dumps(config)},
     ) as response:
-        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+        events = list(sse.iter_data(response.iter_bytes()))
     client.post("/v1/completions", json={**BODY, "n": 0}, headers=AUTH)
     plain, streamed, refused = client.get("/__admin/journal", headers=ADMIN).json()["entries"]
     text = json.dumps([plain, streamed, refused])

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from portkey_completions.core import sse
 from support import AUTH, BODY, NO_END
 
 
@@ -114,7 +115,7 @@ def test_stream_in_process_is_sse(client):
     response = client.post("/v1/completions", json={**BODY, "stream": True, "n": 2}, headers=AUTH)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [line[len("data: ") :] for line in response.text.split("\n\n") if line]
+    events = sse.all_data(response.content)
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     for index in (0, 1):
@@ -140,7 +141,7 @@ def test_every_streamed_chunk_conforms_to_the_chunk_schema(client):
         "stream_options": {"include_usage": True},
     }
     response = client.post("/v1/completions", json=body, headers=AUTH)
-    events = [e[len("data: ") :] for e in response.text.split("\n\n") if e]
+    events = sse.all_data(response.content)
     assert events[-1] == "[DONE]"
     for event in events[:-1]:
         assert [e.message for e in chunk_schema.iter_errors(json.loads(event))] == [], event

@@ -13,6 +13,7 @@ import tiktoken
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from portkey_completions.core import sse
 from support import AUTH
 
 # An encoding found through tiktoken's own plugin registry, not through the server's tokenizer module.
@@ -46,7 +47,7 @@ def events(client, **body) -> list[dict]:
     body = {"model": "gpt-3.5-turbo-instruct", **body, "stream": True}
     response = client.post("/v1/completions", json=body, headers=AUTH)
     assert response.status_code == 200, response.text
-    data = [e.removeprefix("data: ") for e in response.text.split("\n\n") if e]
+    data = sse.all_data(response.content)
     assert data[-1] == "[DONE]"
     return [json.loads(d) for d in data[:-1]]
 

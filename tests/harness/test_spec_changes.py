@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from portkey_completions.core import sse
 from portkey_completions.testing.serving import stub
 from support import AUTH, ROOT
 
@@ -201,7 +202,7 @@ def test_a_new_required_response_field_is_reported_on_the_fast_path(tmp_path, st
         answer = httpx.post(f"{url}/v1/completions", json=body, headers=AUTH)
         if stream:
             assert answer.status_code == 200
-            events = [line.removeprefix("data: ") for line in answer.text.splitlines() if line.startswith("data: ")]
+            events = sse.all_data(answer.content)
             error = httpx.Response(200, content=events[-1]).json()["error"]
         else:
             assert answer.status_code == 500, answer.text

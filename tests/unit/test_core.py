@@ -98,3 +98,14 @@ def test_the_alternatives_are_the_specs():
 )
 def test_sse_data_is_what_a_whatwg_parser_dispatches(event, data):
     assert sse.data(event) == data
+
+
+BODY = b'data: {"a": 1}\r\n\r\n: a comment\n\ndata: two\rdata: lines\r\rid: 7\n\ndata: [DONE]\n\ndata: cut mid-ev'
+
+
+def test_sse_events_are_read_whole_however_the_body_is_split():
+    whole = sse.all_data(BODY)
+    assert whole == ['{"a": 1}', "two\nlines", "[DONE]"]  # the cut last event is not dispatched
+    for at in range(len(BODY) + 1):
+        assert list(sse.iter_data([BODY[:at], BODY[at:]])) == whole, at
+    assert list(sse.iter_data(BODY[i : i + 1] for i in range(len(BODY)))) == whole

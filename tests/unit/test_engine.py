@@ -212,3 +212,37 @@ def test_the_tokenizer_reads_endoftext_as_the_special_token_and_other_special_te
     assert TOKENIZER.encode(text) == TOKENIZER.encoding.encode(
         text, allowed_special={"<|endoftext|>"}, disallowed_special=()
     )
+
+
+def test_the_plan_builds_each_choice_field_by_field():
+    """Choice is built positionally on the hot path: each field read back by name pins the order.
+
+    (Asked, the other positional record, is pinned by tests/unit/test_reading.py.)"""
+    body = {
+        "model": "gpt-3.5-turbo-instruct",
+        "prompt": ["one", "two"],
+        "suffix": " end",
+        "max_tokens": 9,
+        "stop": ["\n"],
+        "logprobs": 3,
+        "n": 1,
+        "best_of": 2,
+        "seed": 11,
+    }
+    plan = Plan.from_body(body, ENGINE, text="forced")
+    tokens = ENGINE.tokenizer.encode
+    assert len(plan.choices) == 4  # two prompts, best_of 2 each
+    first = plan.choices[3]
+    assert first._asdict() == {
+        "prompt": tuple(tokens("two")),
+        "max_tokens": 9,
+        "suffix": tuple(tokens(" end")),
+        "stop": ("\n",),
+        "logprobs": 3,
+        "echo": False,
+        "score": True,  # best_of > n: ranked
+        "seed": "11:1:1",
+        "forced": tuple(tokens("forced")),
+    }
+    echoed = Plan.from_body({"model": "gpt-3.5-turbo-instruct", "prompt": "x", "echo": True}, ENGINE).choices[0]
+    assert (echoed.echo, echoed.score) == (True, False)  # the two neighbouring bools, apart

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from portkey_completions.app import create_app
+from portkey_completions.core import sse
 from portkey_completions.gateway import hosts
 from portkey_completions.gateway.store import Store, VirtualKey
 from portkey_completions.testing import serving
@@ -273,8 +274,7 @@ def stream_data(url: str, headers: dict[str, str]) -> list[str]:
         "POST", f"{url}/v1/completions", json={**BODY, "stream": True}, headers={**KEY, **headers}, timeout=10
     ) as response:
         assert response.status_code == 200
-        raw = b"".join(response.iter_raw()).decode()
-    return [line[len("data: ") :] for line in raw.split("\n") if line.startswith("data: ")]
+        return list(sse.iter_data(response.iter_raw()))
 
 
 @pytest.mark.parametrize(
@@ -322,7 +322,7 @@ def test_a_stalled_upstream_stream_ends_with_a_timeout_event(scripted):
             "/v1/completions", json={**BODY, "stream": True}, headers={**KEY, "x-portkey-virtual-key": "vk"}
         )
     took = time.monotonic() - started
-    data = [line[len("data: ") :] for line in response.text.split("\n") if line.startswith("data: ")]
+    data = sse.all_data(response.content)
     assert data[0] == CHUNK and len(data) == 2, data
     error = json.loads(data[1])["error"]
     assert (error["code"], error["type"]) == ("upstream_timeout", "timeout_error")
@@ -491,11 +491,10 @@ def test_sigterm_ends_a_relayed_stream_cleanly(tmp_path, scripted):
         with httpx.stream(
             "POST", f"{url}/v1/completions", json={**BODY, "stream": True}, headers=headers, timeout=10
         ) as response:
-            for line in response.iter_lines():
-                if line.startswith("data: "):
-                    data.append(line[len("data: ") :])
-                    if len(data) == 2:
-                        started[0].send_signal(signal.SIGTERM)
+            for event in sse.iter_data(response.iter_bytes()):
+                data.append(event)
+                if len(data) == 2:
+                    started[0].send_signal(signal.SIGTERM)
         took = time.monotonic() - began
         assert json.loads(data[-1])["error"]["code"] == "server_shutting_down", data[-3:]
         assert len(data) < 10 and took < 2.5  # the upstream would have taken 4 s

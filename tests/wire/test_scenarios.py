@@ -11,6 +11,7 @@ import openai
 import pytest
 import tiktoken
 
+from portkey_completions.core import sse
 from portkey_completions.testing.serving import wait_until
 
 pytestmark = pytest.mark.wire
@@ -201,10 +202,9 @@ def test_a_client_that_leaves_mid_stream_stops_generation(portkey_stub):
         body = {"model": MODEL, "prompt": "x", "stream": True, "max_tokens": 2000, "logit_bias": {"100257": -100}}
         headers = {"x-portkey-api-key": "pk", "x-portkey-virtual-key": "vk"}
         with httpx.stream("POST", f"{portkey_stub.base_url}/completions", json=body, headers=headers) as response:
-            lines = response.iter_lines()
             seen = 0
-            for line in lines:
-                seen += line.startswith("data: ")
+            for _ in sse.iter_data(response.iter_bytes()):
+                seen += 1
                 if seen == 3:
                     break
         wait_until(

@@ -12,6 +12,7 @@ import openai
 import pytest
 from portkey_ai import Portkey
 
+from portkey_completions.core import sse
 from portkey_completions.testing.admin_client import AdminClient
 from portkey_completions.testing.serving import wait_until
 from portkey_completions_client import Client
@@ -278,13 +279,12 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path, work
         events = []
         begun = time.monotonic()
         with httpx.stream("POST", f"{url}/v1/completions", json=body, headers=AUTH, timeout=20) as response:
-            for line in response.iter_lines():
-                if line.startswith("data: "):
-                    events.append(line)
-                    if len(events) == 3:
-                        started[0].send_signal(signal.SIGTERM)
+            for data in sse.iter_data(response.iter_bytes()):
+                events.append(data)
+                if len(events) == 3:
+                    started[0].send_signal(signal.SIGTERM)
         # The response ended cleanly (no protocol error above), on an error event that says why.
-        last = json.loads(events[-1].removeprefix("data: "))
+        last = json.loads(events[-1])
         assert last["error"]["code"] == "server_shutting_down", events[-3:]
         # 400 tokens at 20/s would take 20 s; the drain ended it at once.
         assert len(events) < 400 and time.monotonic() - begun < 10

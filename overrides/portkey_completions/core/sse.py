@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 DONE = b"data: [DONE]\n\n"
 
@@ -39,3 +40,30 @@ def data(event: bytes) -> str | None:
         lines.append(value[1:] if colon and value.startswith(" ") else value)
     joined = "\n".join(lines)
     return joined or None
+
+
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\r|\n\r\n|\n\r")
+
+
+def iter_data(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The data of each whole event, as the chunks of a body arrive; events without data are skipped.
+
+    A partial event at the end (a stream cut mid-event) is not dispatched, as a WHATWG parser
+    would not.
+    """
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        while (end := _EVENT_END.search(pending)) is not None:
+            # A CR at the very end may be half of a CRLF still on its way.
+            if end.end() == len(pending) and pending.endswith(b"\r"):
+                break
+            found = data(pending[: end.start()])
+            pending = pending[end.end() :]
+            if found is not None:
+                yield found
+
+
+def all_data(body: bytes | str) -> list[str]:
+    """The data of each whole event of a whole body, in order."""
+    return list(iter_data([body.encode() if isinstance(body, str) else body]))
