@@ -11,6 +11,7 @@ the same run.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -26,8 +27,9 @@ BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_
 def measure(requests: int, stream: bool, route: str = "provider") -> tuple[list[float], list[float]]:
     """Seconds per request, direct and through the gateway, alternating after a warm-up.
 
-    route: `provider` (a store maps a provider name to the upstream) or `custom_host` (the
-    request names the upstream's URL).
+    route: `provider` (a store maps a provider name to the upstream), `custom_host` (the
+    request names the upstream's URL) or `cached` (a config with `cache: simple`: every request
+    after the first is a HIT, answered without the upstream).
     """
     up_port, gw_port = serving.free_port(), serving.free_port()
     upstream_argv = [*benchkit.STUB, "--openai-compatible", "--port", str(up_port)]
@@ -38,6 +40,10 @@ def measure(requests: int, stream: bool, route: str = "provider") -> tuple[list[
         if route == "provider":
             gateway_argv += ["--store", str(store)]
             headers = {"x-portkey-api-key": "pk-bench", "Authorization": "Bearer sk-bench", "x-portkey-provider": "up"}
+        elif route == "cached":
+            gateway_argv += ["--store", str(store)]
+            config = {"provider": "up", "api_key": "sk-bench", "cache": {"mode": "simple"}}
+            headers = {"x-portkey-api-key": "pk-bench", "x-portkey-config": json.dumps(config)}
         else:
             headers = {
                 "x-portkey-api-key": "pk-bench",
@@ -75,6 +81,10 @@ def main() -> None:
     added = [r - d for d, r in zip(direct, routed, strict=True)]
     p50, p99 = statistics.median(added) * 1e3, benchkit.percentile(added, 0.99) * 1e3
     print(f"{'added by the gateway (pairwise)':<38}{p50:>10.2f}{p99:>10.2f}")
+    direct, cached = measure(args.requests, args.stream, "cached")
+    base = statistics.median(direct)
+    p50, p99 = statistics.median(cached), benchkit.percentile(cached, 0.99)
+    print(f"{'a cache HIT (its own direct baseline)':<38}{p50 * 1e3:>10.2f}{p99 * 1e3:>10.2f}{p50 / base:>16.2f}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from portkey_completions.control.state import open_state
 from portkey_completions.core.spec import load
 from portkey_completions.engine import catalog
 from portkey_completions.engine.engine import Engine
+from portkey_completions.gateway.backoff import BACKOFFS
 from portkey_completions.gateway.openai_compatible import OpenAICompatible
 from portkey_completions.gateway.router import Router
 from portkey_completions.gateway.store import Store
@@ -128,6 +129,12 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         store = _loaded("store", store, Store.load)
     engine = Engine(models)
 
+    try:
+        state = open_state(options.state)
+    except ValueError as exc:
+        raise OptionError("state", str(exc)) from None
+    if options.retry_backoff not in BACKOFFS:
+        raise OptionError("retry_backoff", f"give {' or '.join(BACKOFFS)}, not {options.retry_backoff!r}")
     router = Router(
         alternatives,
         store or Store(),
@@ -135,11 +142,9 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         trusted_hosts=options.trusted_hosts,
         validate_upstream=options.validate_upstream,
         timeout=options.upstream_timeout,
+        cache=state,
+        retry_backoff=options.retry_backoff,
     )
-    try:
-        state = open_state(options.state)
-    except ValueError as exc:
-        raise OptionError("state", str(exc)) from None
     rules = _loaded("scenarios_path", options.scenarios_path, functools.partial(Scenarios, state)) or Scenarios(state)
     journal = Journal(state)
     cassette = _loaded("replay_path", options.replay_path, Cassette, must_exist=True)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
+from portkey_completions.gateway import backoff
 from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.server import lifecycle
@@ -110,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long an upstream may keep the gateway waiting for its answer to start, or between the "
         "chunks of a stream, before a 504 or an upstream_timeout error event (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--retry-backoff",
+        choices=list(backoff.BACKOFFS),
+        default=backoff.DEFAULT,
+        help="the wait between a config's retries when the upstream names none (Retry-After is honoured "
+        "first): portkey waits 1 s, 2 s, 4 s… as Portkey's gateway does; fast waits 0.1 s doubling up to "
+        "2 s, for test suites (default: %(default)s)",
     )
     serve.add_argument(
         "--openai-compatible",
@@ -277,6 +286,7 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
             trusted_hosts=trusted,
             validate_upstream=args.validate_upstream,
             upstream_timeout=args.upstream_timeout,
+            retry_backoff=args.retry_backoff,
             body_timeout=args.body_timeout,
             openai_compatible=args.openai_compatible,
             scenarios_path=args.scenarios,

@@ -11,6 +11,7 @@ from typing import Any
 from portkey_completions.control.state import MEMORY
 from portkey_completions.core import names
 from portkey_completions.engine.catalog import DEFAULT_MODELS, ModelCard
+from portkey_completions.gateway import backoff
 from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.gateway.store import Store
@@ -42,6 +43,9 @@ class ServerOptions:
         validate_upstream: Check upstream responses and stream chunks against the spec.
         upstream_timeout: Seconds an upstream may keep the gateway waiting: to connect (at most
             10), for its answer to start, and between the chunks of a stream.
+        retry_backoff: The wait between a config's retries when the answer names none (a
+            Retry-After is honoured first): `portkey`, Portkey's 1 s, 2 s, 4 s…; `fast`, 0.1 s
+            doubling up to 2 s, for test suites.
         openai_compatible: Also answer plain OpenAI requests (bearer only) with the engine.
         scenarios_path: A YAML file of scenario rules, reloaded when it changes.
         replay_path: A cassette to answer from (`portkey-stub record` writes them).
@@ -63,6 +67,7 @@ class ServerOptions:
     trusted_hosts: tuple[str, ...] = DEFAULT_TRUSTED
     validate_upstream: bool = False
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
+    retry_backoff: str = backoff.DEFAULT
     openai_compatible: bool = False
     scenarios_path: str | Path | None = None
     replay_path: str | Path | None = None

@@ -288,24 +288,23 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path, work
         assert last["error"]["code"] == "server_shutting_down", events[-3:]
         # 400 tokens at 20/s would take 20 s; the drain ended it at once.
         assert len(events) < 400 and time.monotonic() - begun < 10
-        # One process closes its port at once.
-        if not workers:
-            with pytest.raises(httpx.ConnectError):
-                httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH, timeout=5)
-            return
 
+        # uvicorn sees the signal at its next tick (0.1 s) and closes the port then; the stream may end
+        # sooner (its next event), and on a loaded machine a request can slip into that window.
         # With workers the parent holds the listening socket until it exits, so the kernel takes a
-        # connection and then resets it: refused all the same. A worker that was idle takes up to
-        # uvicorn's tick (0.1 s) to see the signal, and in that window it may still answer one (CI
-        # saw it once): so refused within a few seconds, and the server gone soon after.
+        # connection and then resets it: refused all the same (an idle worker may answer one first).
         def refused() -> bool:
             try:
                 httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH, timeout=5)
-            except httpx.TransportError:
+            except httpx.ConnectError:
                 return True
+            except httpx.TransportError:
+                return bool(workers)  # a reset is a refusal only where the parent holds the socket
             return False
 
-        wait_until(refused, timeout=5, what="new connections refused after SIGTERM", interval=0.1)
+        wait_until(refused, timeout=2 if not workers else 5, what="new connections refused after SIGTERM", interval=0.1)
+        if not workers:
+            return
         assert started[0].wait(timeout=10) in (0, -signal.SIGTERM)
 
 

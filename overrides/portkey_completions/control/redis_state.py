@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any
@@ -34,12 +35,13 @@ from redis.exceptions import RedisError
 
 from .redaction import headers_of
 from .rules import Rule, rule
-from .state import JOURNAL_SIZE, State, StateUnavailable, worker_name
+from .state import CACHE_SIZE, JOURNAL_SIZE, State, StateUnavailable, worker_name
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "portkey-stub:"
 RULES, HITS, VERSION, JOURNAL = (PREFIX + k for k in ("rules", "hits", "version", "journal"))
+CACHED, CACHE_INDEX = PREFIX + "cache:", PREFIX + "cache-index"  # answers, and their keys by age
 RULE_IDS, JOURNAL_IDS = PREFIX + "ids:rule", PREFIX + "ids:journal"
 ACK_TIMEOUT = 2.0  # how long an admin change waits for every process to apply it
 FIRST_SYNC = 2.0  # how long the first request waits for the first copy of the rules
@@ -64,6 +66,17 @@ end
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
 """
 # Drops one namespace's entries, keeping the others' order.
+# Keep one answer with its expiry, and drop the oldest beyond the bound: one round trip, atomic.
+_CACHE = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  local old = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #old, 2 do redis.call('DEL', old[i]) end
+end
+"""
+
 _FORGET = """
 local kept = {}
 for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
@@ -101,6 +114,7 @@ class RedisState(State):
         self._hit = self._commands.register_script(_HIT)
         self._append = self._commands.register_script(_APPEND)
         self._forget = self._commands.register_script(_FORGET)
+        self._cache = self._commands.register_script(_CACHE)
         self._rules: list[Rule] = []
         self._in_sync = False
         self._synced = asyncio.Event()
@@ -320,6 +334,21 @@ class RedisState(State):
                 await self._forget(keys=[JOURNAL], args=[namespace])
         except FAILURES as exc:
             raise self.unavailable("the journal cannot be cleared", exc) from None
+
+    async def cached(self, key: str) -> bytes | None:
+        try:
+            entry = await self._commands.get(CACHED + key)
+        except FAILURES as exc:
+            logger.warning("response cache unavailable (%s): a miss", exc)
+            return None
+        return entry.encode() if isinstance(entry, str) else entry
+
+    async def cache(self, key: str, entry: bytes, max_age: float) -> None:
+        try:
+            args: list[bytes | int | float] = [entry, max(1, round(max_age * 1000)), time.time(), CACHE_SIZE]
+            await self._cache(keys=[CACHED + key, CACHE_INDEX], args=args)
+        except FAILURES as exc:
+            logger.warning("response cache unavailable (%s): an answer not kept", exc)
 
 
 def check(url: str) -> str | None:

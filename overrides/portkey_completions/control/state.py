@@ -1,4 +1,4 @@
-"""Where the state lives that answers depend on: run-time rules, their counters, the journal.
+"""Where the state lives that answers depend on: run-time rules, their counters, the journal, the response cache.
 
 `State` is the interface, `Memory` the default (one process, nothing to set up), and
 `redis_state.RedisState` the shared one (`--state redis://host:port/db`), for several workers or
@@ -13,6 +13,7 @@ import collections
 import itertools
 import os
 import socket
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .rules import Rule
 
 JOURNAL_SIZE = 1000  # entries kept, oldest dropped first
+CACHE_SIZE = 1000  # cached answers kept (gateway.cache: each at most 1 MB), oldest dropped first
 MEMORY = "memory"  # one process; refused with --workers > 1
 PER_PROCESS = "per-process"  # memory, with each of --workers N keeping its own (a warning says so)
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -113,6 +115,16 @@ class State(abc.ABC):
     async def forget(self, namespace: str | None) -> None:
         """Drop the namespace's entries (None: every entry)."""
 
+    # The gateway's response cache (gateway.cache.ResponseCache): bounded, expiring, one for the fleet.
+
+    @abc.abstractmethod
+    async def cached(self, key: str) -> bytes | None:
+        """The cached answer under `key`, unless it expired; None too when the state cannot be reached."""
+
+    @abc.abstractmethod
+    async def cache(self, key: str, entry: bytes, max_age: float) -> None:
+        """Keep an answer for `max_age` seconds; never raises (a cache that cannot be written is a miss later)."""
+
 
 class Memory(State):
     """One process's memory: the default, and `per-process` for workers that need not agree."""
@@ -124,6 +136,7 @@ class Memory(State):
         self._rule_ids = itertools.count(1)
         self._journal: collections.deque[dict[str, Any]] = collections.deque(maxlen=JOURNAL_SIZE)
         self._entry_ids = itertools.count(1)
+        self._cache: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
 
     async def start(self) -> None:
         pass  # nothing to connect to
@@ -174,6 +187,22 @@ class Memory(State):
         kept = [] if namespace is None else [e for e in self._journal if e["namespace"] != namespace]
         self._journal.clear()
         self._journal.extend(kept)
+
+    async def cached(self, key: str) -> bytes | None:
+        found = self._cache.get(key)
+        if found is None:
+            return None
+        expires, entry = found
+        if time.monotonic() >= expires:
+            del self._cache[key]
+            return None
+        return entry
+
+    async def cache(self, key: str, entry: bytes, max_age: float) -> None:
+        self._cache.pop(key, None)
+        self._cache[key] = (time.monotonic() + max_age, entry)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
 
 
 def open_state(url: str) -> State:

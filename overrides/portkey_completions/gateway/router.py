@@ -6,9 +6,9 @@
     custom host      -> that base URL, after the SSRF checks
 
 Every route yields a tree of config nodes; the router runs it (single, fallback, loadbalance,
-retries, request_timeout) down to leaves, each answered by the built-in `stub` engine or by an
-upstream. Without a store every leaf but a custom host is the stub, so code written for a real
-provider runs offline unchanged.
+conditional, retries, a request_timeout per attempt, the response cache) down to leaves, each
+answered by the built-in `stub` engine or by an upstream. Without a store every leaf but a custom
+host is the stub, so code written for a real provider runs offline unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
@@ -31,17 +30,20 @@ from portkey_completions.server import notes, trace
 from portkey_completions.server.auth import Alternatives, Requirement
 from portkey_completions.server.errors import ServerAPIError
 
+from . import backoff, conditions, hosts
+from . import cache as caching
 from . import config as configs
-from . import hosts
+from .call import Call
 from .pool import Pools
 from .store import Store
-from .upstream import Answer, forward
+from .upstream import Answer
+from .upstream import forward as forward_to
 
 logger = logging.getLogger(__name__)
 
 Stub = Callable[[dict[str, Any]], Awaitable[Response]]
-MAX_RETRY_AFTER = 60.0
 DEFAULT_UPSTREAM_TIMEOUT = 600.0
+NOT_APPLIED = "x-portkey-not-applied"  # config keys accepted that had no effect (see config.py)
 # The response headers the gateway sets on every routed answer.
 _OURS = frozenset(
     {
@@ -50,9 +52,9 @@ _OURS = frozenset(
         b"x-portkey-retry-attempt-count",
         b"x-portkey-last-used-option-index",
         b"x-portkey-cache-status",
+        NOT_APPLIED.encode(),
     }
 )
-# Trace ids: unique per process, without a read of urandom per request.
 
 
 class Leaf(NamedTuple):
@@ -66,7 +68,9 @@ class Outcome(NamedTuple):
     answer: Answer
     provider: str
     path: str
-    retries: int
+    retries: int  # backoff.EXHAUSTED: all were spent
+    cache: str = "DISABLED"  # x-portkey-cache-status: HIT, MISS, REFRESH, or DISABLED (no cache on the target)
+    not_applied: tuple[str, ...] = ()
 
 
 class Router:
@@ -79,8 +83,12 @@ class Router:
         trusted_hosts: tuple[str, ...] = hosts.DEFAULT_TRUSTED,
         validate_upstream: bool = False,
         timeout: float = DEFAULT_UPSTREAM_TIMEOUT,
+        cache: caching.ResponseCache | None = None,
+        retry_backoff: str = backoff.DEFAULT,
     ) -> None:
         self.store = store
+        self.cache = cache
+        self.backoff = backoff.BACKOFFS[retry_backoff]
         self.stub = stub
         self.trusted_hosts = trusted_hosts
         self.validate_upstream = validate_upstream
@@ -135,13 +143,18 @@ class Router:
         raw = response.raw_headers
         if any(name in _OURS for name, _ in raw):  # an upstream's own: ours replace them
             raw[:] = [(name, value) for name, value in raw if name not in _OURS]
+        # Portkey's option index is a path in the config; a request routed by headers alone is
+        # the config's root, "config" (the journal's route still says which alternative).
+        path = outcome.path if outcome.path.startswith("config") else "config"
         raw += [
             (b"x-portkey-trace-id", trace_id.encode("latin-1")),
             (b"x-portkey-provider", outcome.provider.encode("latin-1")),
             (b"x-portkey-retry-attempt-count", str(outcome.retries).encode()),
-            (b"x-portkey-last-used-option-index", outcome.path.encode("latin-1")),
-            (b"x-portkey-cache-status", b"DISABLED"),
+            (b"x-portkey-last-used-option-index", path.encode("latin-1")),
+            (b"x-portkey-cache-status", outcome.cache.encode()),
         ]
+        if outcome.not_applied:
+            raw.append((NOT_APPLIED.encode(), ", ".join(outcome.not_applied).encode("latin-1")))
         return response
 
     async def _route(self, headers: Mapping[str, str], body: dict[str, Any]) -> Outcome:
@@ -154,31 +167,7 @@ class Router:
             raise self.alternatives.refusal(headers)
         _, build = self.routes[alternative]
         node = build(headers)
-        timeout = node.request_timeout
-        header_timeout = headers.get("x-portkey-request-timeout")
-        if header_timeout:
-            try:
-                timeout = float(header_timeout) / 1000
-            except ValueError:
-                timeout = math.nan
-            if not 0 < timeout < math.inf:
-                raise ServerAPIError(
-                    400,
-                    "x-portkey-request-timeout must be a positive number of milliseconds.",
-                    param="x-portkey-request-timeout",
-                )
-        if timeout is None:
-            return await self._run(node, body, headers)
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._run(node, body, headers)
-        except TimeoutError:
-            raise ServerAPIError(
-                408,
-                f"Request exceeded the request_timeout of {round(timeout * 1000)} ms.",
-                type="timeout_error",
-                code="request_timeout",
-            ) from None
+        return await self._run(node, Call.of(headers, body))
 
     # -- the routes: headers -> config tree ----------------------------------------------------
 
@@ -214,6 +203,11 @@ class Router:
             if isinstance(decoded, str):
                 saved = self.store.configs.get(decoded)
                 if saved is None:
+                    if not configs.is_config_id(decoded):
+                        raise configs.ConfigError(
+                            f"Invalid config passed: x-portkey-config is neither a JSON object nor a config id "
+                            f"(pc-…): {decoded[:40]!r}."
+                        )
                     if self.store.open:  # no store: any config id is the stub
                         return configs.Node("config", provider=STUB)
                     raise configs.ConfigError(f"Invalid config id passed: {decoded!r} is not a saved config.")
@@ -224,7 +218,7 @@ class Router:
 
     # -- running a config tree -------------------------------------------------------------------
 
-    def _run(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Awaitable[Outcome]:
+    def _run(self, node: configs.Node, call: Call) -> Awaitable[Outcome]:
         """The node's outcome: a leaf's answer, or its targets' as its mode picks them.
 
         Not a coroutine itself: it hands back the chosen node's, so that a leaf costs no frame here.
@@ -232,16 +226,34 @@ class Router:
         while node.targets and node.mode != "fallback":
             if node.mode == "loadbalance":
                 node = random.choices(node.targets, weights=[t.weight for t in node.targets])[0]
+            elif node.mode == "conditional":
+                node = self._condition(node, call)
             else:  # single
                 node = node.targets[0]
         if not node.targets:
-            return self._leaf(node, body, caller)
-        return self._fallback(node, body, caller)
+            return self._leaf(node, call)
+        return self._fallback(node, call)
 
-    async def _fallback(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Outcome:
+    def _condition(self, node: configs.Node, call: Call) -> configs.Node:
+        context = call.context()
+        for condition in node.conditions:
+            if conditions.holds(condition.query, context):
+                return node.named(condition.then)
+        if node.default is not None:
+            return node.named(node.default)
+        # Portkey answers a 500 here; it is the request (and its config) that decide, so a 400.
+        raise ServerAPIError(
+            400,
+            f"Invalid config passed: no condition of {node.path}.strategy.conditions holds for this request, "
+            "and the strategy has no default target.",
+            param="x-portkey-config",
+            code="no_matching_condition",
+        )
+
+    async def _fallback(self, node: configs.Node, call: Call) -> Outcome:
         outcome = None
         for i, target in enumerate(node.targets):
-            outcome = await self._run(target, body, caller)
+            outcome = await self._run(target, call)
             status = outcome.answer.status
             failed = status >= 400 if node.on_status_codes is None else status in node.on_status_codes
             if not failed or i == len(node.targets) - 1:
@@ -251,8 +263,9 @@ class Router:
         assert outcome is not None
         return outcome
 
-    async def _leaf(self, node: configs.Node, body: dict[str, Any], caller: Mapping[str, str]) -> Outcome:
+    async def _leaf(self, node: configs.Node, call: Call) -> Outcome:
         leaf = self._resolve(node)
+        body = call.body
         sent = {**body, **node.override_params} if node.override_params else body
         if node.override_params and leaf.base_url is None:
             # The engine reads bodies the spec's validator accepted: the caller's was, what a
@@ -262,16 +275,61 @@ class Router:
                 message = f"Invalid config passed: {node.path}.override_params: {problem}"
                 error = ServerAPIError(400, message, param="x-portkey-config", code="invalid_config")
                 return Outcome(Answer(error.status, error.response()), leaf.provider, node.path, 0)  # as the stub's
+        status, key = "DISABLED", ""
+        if node.cache is not None and self.cache is not None:
+            key = caching.key(call.cache_partition(), (leaf.provider, leaf.base_url, leaf.api_key), sent)
+            if call.force_refresh():
+                status = "REFRESH"
+            else:
+                entry = await self.cache.cached(key)
+                if entry is not None:
+                    hit = Answer(200, caching.answer(entry))
+                    return Outcome(hit, leaf.provider, node.path, 0, "HIT", node.not_applied)
+                status = "MISS"
+        timeout = node.request_timeout if node.request_timeout is not None else call.timeout
+        forward = (*node.forward_headers, *call.forward)
         retries = 0
         while True:
-            answer = await self._answer(leaf, sent, caller)
+            answer = await self._attempt(leaf, sent, call.headers, node, forward, timeout)
             if answer.status not in node.retry.on_status_codes or retries >= node.retry.attempts:
-                return Outcome(answer, leaf.provider, node.path, retries)
+                if answer.status in node.retry.on_status_codes and node.retry.attempts:
+                    retries = backoff.EXHAUSTED  # as Portkey says it: every retry spent, and still failing
+                break
             await answer.discard()
-            await asyncio.sleep(_wait(answer.retry_after, retries))
+            await asyncio.sleep(backoff.wait(answer.retry_after, retries, self.backoff))
             retries += 1
+        if key and answer.status == 200 and node.cache is not None and self.cache is not None:
+            store = functools.partial(self.cache.cache, key, max_age=node.cache.max_age)
+            answer = answer._replace(response=await caching.keep(answer.response, store))
+        return Outcome(answer, leaf.provider, node.path, retries, status, node.not_applied)
 
-    async def _answer(self, leaf: Leaf, body: dict[str, Any], caller: Mapping[str, str]) -> Answer:
+    async def _attempt(
+        self,
+        leaf: Leaf,
+        body: dict[str, Any],
+        caller: Mapping[str, str],
+        node: configs.Node,
+        forward: tuple[str, ...],
+        timeout: float | None,
+    ) -> Answer:
+        """One attempt at a leaf; past `timeout` it is a 408, which a retry or a fallback acts on as Portkey's does."""
+        if timeout is None:
+            return await self._answer(leaf, body, caller, node, forward)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._answer(leaf, body, caller, node, forward)
+        except TimeoutError:
+            error = ServerAPIError(
+                408,
+                f"Request exceeded the request_timeout of {round(timeout * 1000)} ms ({node.path}).",
+                type="timeout_error",
+                code="request_timeout",
+            )
+            return Answer(error.status, error.response())
+
+    async def _answer(
+        self, leaf: Leaf, body: dict[str, Any], caller: Mapping[str, str], node: configs.Node, forward: tuple[str, ...]
+    ) -> Answer:
         if leaf.base_url is None:
             try:
                 response = await self.stub(body)
@@ -279,7 +337,7 @@ class Router:
                 return Answer(error.status, error.response())
             return Answer(response.status_code, response)
         pools = self.pools
-        return await forward(
+        return await forward_to(
             pools.custom if leaf.custom else pools.trusted,
             leaf.base_url,
             leaf.api_key,
@@ -288,6 +346,8 @@ class Router:
             provider=leaf.provider,
             validate=self.validate_upstream,
             timeout=self.timeout,
+            forward=forward,
+            extra=node.upstream_headers,
         )
 
     def _resolve(self, node: configs.Node) -> Leaf:
@@ -327,12 +387,6 @@ class Router:
 
 def _bearer(headers: Mapping[str, str]) -> str:
     return portkey.bearer(headers.get(portkey.AUTHORIZATION)) or ""
-
-
-def _wait(retry_after: float | None, retries: int) -> float:
-    if retry_after is not None:
-        return min(MAX_RETRY_AFTER, retry_after)
-    return min(2.0, 0.1 * 2.0**retries)
 
 
 __all__ = ["Router"]

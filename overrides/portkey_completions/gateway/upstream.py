@@ -1,7 +1,11 @@
 """Forwarding one request to an OpenAI-compatible upstream, and its answer back, unchanged where it can be.
 
-- Only the body and the upstream's own `Authorization` go out: no `x-portkey-*` header and not
-  the Portkey key.
+- The body and the upstream's own `Authorization` go out, with `Accept` and `User-Agent`, the
+  caller's headers a config's `forward_headers` (or `x-portkey-forward-headers`) name, and a
+  config's OpenAI organization and project; no other `x-portkey-*` header, and never the Portkey key.
+- The upstream's answer headers come back, as Portkey's gateway passes them (rate limits,
+  request ids, processing times), less those that describe one hop (`Connection`,
+  `Transfer-Encoding`, `Content-Length`, …), which belong to the connection they came on.
 - A stream is passed through as its events arrive, byte-identical, with an error event where
   the upstream fails part-way (relay.py).
 - An error keeps its status; a body that is not OpenAI's error shape is wrapped in it.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -23,7 +28,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from portkey_completions.core import headers as portkey
-from portkey_completions.core import retry_after, spec, untrusted
+from portkey_completions.core import retry_after, spec, sse, untrusted
 from portkey_completions.server.errors import ServerAPIError, error_type
 
 from . import hosts
@@ -33,10 +38,19 @@ from .relay import relay
 logger = logging.getLogger(__name__)
 
 VIOLATION_HEADER = "x-portkey-upstream-violation"
-# What the upstream may hear of the caller's request, besides the body and its own key.
+# What the upstream hears of the caller's request, besides the body, its own key and the headers forwarded.
 _PASSED_ON = ("accept", "user-agent")
-# What the caller may hear of the upstream's answer headers.
-_PASSED_BACK = ("content-type", "retry-after", "retry-after-ms", "x-request-id", "openai-processing-ms")
+# Never forwarded, even when named: the gateway sets these itself, for this hop.
+_OWN = frozenset(
+    {"host", "content-type", "content-length", "accept-encoding", "transfer-encoding", "connection", "te", "upgrade"}
+)
+# Never passed back: they describe the upstream's connection, or uvicorn writes its own.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade", "content-length", "content-encoding", "date", "server",
+    }
+)  # fmt: skip
 
 
 class Answer(NamedTuple):
@@ -62,7 +76,15 @@ async def forward(
     provider: str,
     validate: bool,
     timeout: float,
+    forward: tuple[str, ...] = (),
+    extra: Mapping[str, str] = MappingProxyType({}),
 ) -> Answer:
+    """POST the body to the upstream's /completions; its answer, not yet sent on.
+
+    Args:
+        forward: names of the caller's headers to send on (a config's `forward_headers`).
+        extra: headers a config sets for the upstream (OpenAI-Organization, OpenAI-Project).
+    """
     url = base_url.rstrip("/") + "/completions"
     # httpx's JSON encoding, which upstreams saw before the gateway spoke to httpcore.
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
@@ -74,8 +96,15 @@ async def forward(
         # without its Content-Encoding.
         (b"accept-encoding", b"identity"),
         *((k.encode(), v.encode("latin-1")) for k, v in caller_headers.items() if k in _PASSED_ON),
+        *((k.encode(), v.encode("latin-1")) for k, v in extra.items()),
     ]
-    if api_key:
+    sent = {k.decode() for k, _ in headers}
+    for name in forward:
+        if name in caller_headers and name not in _OWN and name not in sent and name != portkey.API_KEY:
+            headers.append((name.encode(), caller_headers[name].encode("latin-1")))
+            sent.add(name)
+    if api_key:  # the upstream key wins over a forwarded Authorization
+        headers = [h for h in headers if h[0] != b"authorization"]
         headers.append((b"authorization", portkey.authorization(api_key).encode("latin-1")))
     timeouts = {"connect": min(10.0, timeout), "read": timeout, "write": timeout, "pool": timeout}
     request = httpcore.Request("POST", url, headers=headers, content=payload, extensions={"timeout": timeouts})
@@ -90,11 +119,12 @@ async def forward(
         return _error(502, f"Could not reach the upstream {provider} at {base_url}: {reason}.", "upstream_unreachable")
     status = response.status
     answer_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
-    back = {k: v for k, v in answer_headers.items() if k in _PASSED_BACK}
+    back = {k: v for k, v in answer_headers.items() if k not in _HOP_BY_HOP}
     wait = retry_after.seconds(answer_headers)
     success = 200 <= status < 300
     if success and answer_headers.get("content-type", "").startswith("text/event-stream"):
         events = relay(response, provider, validate=validate)
+        back = {**{k.lower(): v for k, v in sse.HEADERS.items()}, **back}  # as Portkey: never buffered on the way
         stream = StreamingResponse(events, status, headers=back, background=BackgroundTask(response.aclose))
         return Answer(status, stream, wait)
     try:

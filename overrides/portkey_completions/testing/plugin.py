@@ -179,6 +179,7 @@ def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers)
     if "in_process" in options:
         raise pytest.UsageError("portkey_stub(in_process=…) is retired: the session's shared server is as fast")
     options.setdefault("openai_compatible", True)
+    options.setdefault("retry_backoff", "fast")  # a test suite waits 0.1 s for a retry, not Portkey's 1 s
     app, admin, url = portkey_stub_servers.get(options)
     stub = PortkeyStub(app, admin, url, f"t{next(_tests)}-{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:40]}")
     try:
