@@ -28,7 +28,7 @@ from portkey_completions.control.front import Front
 from portkey_completions.control.journal import Journal, JournalMiddleware
 from portkey_completions.control.scenarios import Scenarios
 from portkey_completions.control.state import open_state
-from portkey_completions.core.spec import load
+from portkey_completions.core.spec import base_path, load
 from portkey_completions.engine import catalog
 from portkey_completions.engine.engine import Engine
 from portkey_completions.gateway.backoff import BACKOFFS
@@ -203,10 +203,11 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     for exc_class in (ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, handle_error)
 
-    routes = {f"{m.upper()} /v1{p}": name for (m, p), name in resolver.names.items()}
+    base = base_path()
+    routes = {f"{m.upper()} {base}{p}": name for (m, p), name in resolver.names.items()}
     if options.swagger_ui:
-        routes["GET /v1/ui/"] = "Swagger UI of the effective spec"
-        routes["GET /v1/openapi.json"] = "the effective spec"
+        routes[f"GET {base}/ui/"] = "Swagger UI of the effective spec"
+        routes[f"GET {base}/openapi.json"] = "the effective spec"
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"name": "portkey-completions", "version": __version__, "status": "ok", "routes": routes})

@@ -10,6 +10,7 @@ from typing import Any, Self
 
 import httpx
 
+from portkey_completions.core import spec
 from portkey_completions_client import Client
 from portkey_completions_client.models import CreateCompletionResponse
 
@@ -19,7 +20,7 @@ from .errors import APIError, ParameterError, PortkeyError, from_response, from_
 from .retries import Retries
 from .streaming import AsyncStream, Stream
 
-DEFAULT_BASE_URL = "https://api.portkey.ai/v1"
+DEFAULT_BASE_URL = spec.server_url()  # the spec's server: https://api.portkey.ai/v1
 PATH = "/completions"
 
 

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from portkey_completions.core import untrusted
+from portkey_completions.core import spec, untrusted
 from portkey_completions.server.errors import ServerAPIError
 
 VERSION = 1
@@ -145,4 +145,4 @@ def recorder(upstream: str, cassette: Cassette) -> Starlette:
             relay(), status_code=response.status_code, headers=kept, background=BackgroundTask(keep)
         )
 
-    return Starlette(routes=[Route("/v1/completions", completions, methods=["POST"])])
+    return Starlette(routes=[Route(spec.base_path() + "/completions", completions, methods=["POST"])])

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portkey_completions.core import untrusted
+from portkey_completions.core import spec, untrusted
 from portkey_completions.server import namespaces, notes
 
 from .redaction import headers_of
@@ -87,15 +87,16 @@ class Journal:
 
 
 class JournalMiddleware:
-    """Journals every request under /v1/; everything else passes untouched."""
+    """Journals every request under the API's base path (/v1/); everything else passes untouched."""
 
     def __init__(self, app: ASGIApp, journal: Journal) -> None:
         self.app = app
         self.journal = journal
+        self.prefix = spec.base_path() + "/"
         self._closing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
         entry = self.journal.open(scope)

@@ -9,6 +9,7 @@ draft 4 as the spec writes it.
 from __future__ import annotations
 
 import functools
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,27 @@ def load() -> dict[str, Any]:
     """The effective spec as a dict (shared: do not mutate)."""
     spec: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
     return spec
+
+
+@functools.cache
+def server_url() -> str:
+    """The spec's first server URL (`https://api.portkey.ai/v1`): a client's default base URL."""
+    url: str = load()["servers"][0]["url"]
+    return url.rstrip("/")
+
+
+@functools.cache
+def base_path() -> str:
+    """The path of that URL (`/v1`), under which every operation is served: the one place it is read."""
+    return urllib.parse.urlsplit(server_url()).path.rstrip("/")
+
+
+@functools.cache
+def operations_served() -> str:
+    """Every operation of the spec as `METHOD /base/path`, for a message that says what is served."""
+    methods = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+    paths: Mapping[str, Mapping[str, Any]] = load()["paths"]
+    return ", ".join(f"{m.upper()} {base_path()}{p}" for p, item in paths.items() for m in item if m in methods)
 
 
 @functools.cache
@@ -96,17 +118,36 @@ def response_schemas(path: str, method: str, status: int) -> dict[str, dict[str,
     For `text/event-stream` the schema is that of each event's data, where the event schema names
     one: `x-contentSchema` on its `data` property (or on the event schema itself).
     """
-    operation = load()["paths"][path][method]
-    responses = operation.get("responses", {})
-    response = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+    response = _response(path, method, status)
     if response is None:
         return {}
-    response = _json_schema(response, load())
     found = {}
     for media_type, media in (response.get("content") or {}).items():
         schema = media.get("schema") or {}
         found[media_type] = event_data(schema) if media_type == "text/event-stream" else schema
     return found
+
+
+def response(path: str, method: str, status: int) -> dict[str, Any] | None:
+    """The operation's response object for `status` (or its `NXX`, or `default`), refs inlined; None if none."""
+    return _response(path, method, status)
+
+
+def response_headers(path: str, method: str, status: int) -> dict[str, dict[str, Any]]:
+    """The headers that response declares, by lower-case name (each with `required` and its `schema`)."""
+    found = _response(path, method, status)
+    return {name.lower(): header for name, header in ((found or {}).get("headers") or {}).items()}
+
+
+@functools.cache
+def _response(path: str, method: str, status: int) -> dict[str, Any] | None:
+    responses = load()["paths"][path][method].get("responses", {})
+    found = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+    if found is None:
+        return None
+    resolved = _json_schema(found, load())
+    assert isinstance(resolved, dict)
+    return resolved
 
 
 def event_data(schema: Mapping[str, Any]) -> Any:

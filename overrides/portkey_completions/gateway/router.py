@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 Stub = Callable[[dict[str, Any]], Awaitable[Response]]
 DEFAULT_UPSTREAM_TIMEOUT = 600.0
+REQUEST_ID = "x-request-id"
+_REQUEST_ID = REQUEST_ID.encode()
 NOT_APPLIED = "x-portkey-not-applied"  # config keys accepted that had no effect (see config.py)
 # The response headers the gateway sets on every routed answer.
 _OURS = frozenset(
@@ -88,6 +90,8 @@ class Router:
     ) -> None:
         self.store = store
         self.cache = cache
+        # A response header the spec declares that the gateway can produce: a request id, the trace id.
+        self.request_id = REQUEST_ID in spec.response_headers("/completions", "post", 200)
         self.backoff = backoff.BACKOFFS[retry_backoff]
         self.stub = stub
         self.trusted_hosts = trusted_hosts
@@ -153,6 +157,8 @@ class Router:
             (b"x-portkey-last-used-option-index", path.encode("latin-1")),
             (b"x-portkey-cache-status", outcome.cache.encode()),
         ]
+        if self.request_id and not any(name == _REQUEST_ID for name, _ in raw):  # an upstream's own stays
+            raw.append((_REQUEST_ID, trace_id.encode("latin-1")))
         if outcome.not_applied:
             raw.append((NOT_APPLIED.encode(), ", ".join(outcome.not_applied).encode("latin-1")))
         return response

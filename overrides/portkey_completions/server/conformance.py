@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from portkey_completions.core import spec, sse, untrusted
 
-from .errors import ServerAPIError
+from .errors import ServerAPIError, invalid_response
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ def checked(handle: Handle, path: str, method: str) -> Handle:
 
     async def checking(headers: Mapping[str, str], body: dict[str, Any]) -> Response:
         response = await handle(headers, body)
+        problem = _headers_problem(path, method, response)
+        if problem is not None:
+            return _violation(path, problem)
         media_type = (response.media_type or response.headers.get("content-type", "")).split(";")[0].strip()
         schema = _validator(path, method, response.status_code, media_type)
         if schema is None:
@@ -70,9 +73,34 @@ def _violation(path: str, problem: str) -> Response:
 
 
 def _error(path: str, problem: str) -> ServerAPIError:
-    logger.error("response to %s breaks the spec: %s", path, problem)
-    message = f"The server's answer breaks the spec (--validate-responses): {problem}"
-    return ServerAPIError(500, message, code="invalid_response")
+    return invalid_response(f"{path}: {problem}")
+
+
+def _headers_problem(path: str, method: str, response: Response) -> str | None:
+    """What the answer's status and headers break: an undeclared success status, a declared header missing or wrong."""
+    status = response.status_code
+    declared = spec.response(path, method, status)
+    if declared is None:
+        return f"status {status} is not among the operation's responses" if status < 400 else None
+    for name, (required, checker) in _declared_headers(path, method, status).items():
+        value = response.headers.get(name)
+        if value is None:
+            if required:
+                return f"the response header {name} is required and missing"
+        elif checker is not None and (problem := spec.violation(checker, value)) is not None:
+            return f"the response header {name}: {problem}"
+    return None
+
+
+@functools.cache
+def _declared_headers(path: str, method: str, status: int) -> dict[str, tuple[bool, jsonschema.Draft4Validator | None]]:
+    return {
+        name: (
+            bool(header.get("required")),
+            jsonschema.Draft4Validator(header["schema"]) if "schema" in header else None,
+        )
+        for name, header in spec.response_headers(path, method, status).items()
+    }
 
 
 @functools.cache

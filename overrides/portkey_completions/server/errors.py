@@ -7,11 +7,13 @@ import json
 import logging
 from collections.abc import Awaitable, Mapping
 
-from connexion.exceptions import ProblemException
+from connexion.exceptions import NonConformingResponse, ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portkey_completions.core import spec
 
 from .shaping import Hangup
 
@@ -85,10 +87,19 @@ class ServerAPIError(ProblemException):
         )
 
 
+def invalid_response(problem: str) -> ServerAPIError:
+    """The answer to an answer that breaks the spec (--validate-responses): a 500 naming what broke it."""
+    logger.error("a response breaks the spec: %s", problem)
+    message = f"The server's answer breaks the spec (--validate-responses): {problem}"
+    return ServerAPIError(500, message, code="invalid_response")
+
+
 def as_api_error(exc: Exception) -> ServerAPIError:
     """Translate whatever connexion or starlette raised into an ServerAPIError."""
     if isinstance(exc, ServerAPIError):
         return exc
+    if isinstance(exc, NonConformingResponse):  # connexion's own response validation, on its path
+        return invalid_response(" ".join(str(exc.detail or exc.title).split()))
     if isinstance(exc, ProblemException):
         status = exc.status
         message = exc.detail or exc.title or "Request failed"
@@ -100,7 +111,7 @@ def as_api_error(exc: Exception) -> ServerAPIError:
     else:
         return ServerAPIError(500, "The server had an error while processing your request.")
     if status == 404:
-        message = "Unknown path. This server serves POST /v1/completions."
+        message = f"Unknown path. This server serves {spec.operations_served()}."
     elif status == 405:
         allowed = {k.lower(): v for k, v in (headers or {}).items()}.get("allow")
         message = f"Method not allowed here. Allowed: {allowed}." if allowed else "Method not allowed here."

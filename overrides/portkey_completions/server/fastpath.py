@@ -43,7 +43,7 @@ from .trace import stamped
 logger = logging.getLogger(__name__)
 
 Handle = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Response]]
-PATH = "/v1/completions"
+PATH = spec.base_path() + "/completions"
 
 
 def compile_request_validator() -> Callable[[Any], bool]:

@@ -11,12 +11,24 @@ from typing import Any, NamedTuple
 
 from portkey_completions.core import spec
 
+# What the engine takes for a parameter the spec does not declare (a spec update removed it): the
+# value that asks for nothing, as if the caller had left it out of the API as it was. A removed
+# field is then neither read nor applied, and requests that never sent it answer as before.
+_NEUTRAL: Mapping[str, Any] = {
+    "model": None, "prompt": None, "suffix": None, "max_tokens": 16, "n": 1, "best_of": None, "stream": False,
+    "stream_options": None, "logprobs": None, "echo": False, "stop": None, "temperature": 1, "top_p": 1,
+    "presence_penalty": 0, "frequency_penalty": 0, "logit_bias": None, "seed": None, "user": None,
+}  # fmt: skip
+_DECLARED = spec.load()["components"]["schemas"]["CreateCompletionRequest"]["properties"]
 # The spec's defaults, which the generated models carry too (tests/unit/test_reading.py holds the
 # two to the same reading); read from the spec, so that serving never imports pydantic's models.
 _DEFAULTS: Mapping[str, Any] = {
-    name: field.get("default")
-    for name, field in spec.load()["components"]["schemas"]["CreateCompletionRequest"]["properties"].items()
+    **_NEUTRAL,
+    **{name: field.get("default") for name, field in _DECLARED.items() if name in _NEUTRAL},
 }
+# Empty unless the spec dropped a parameter: then a body that still sends it is not applied.
+_UNDECLARED = tuple(name for name in _NEUTRAL if name not in _DECLARED)
+_BEST_OF = "best_of" in _DECLARED
 
 _NULL_IS_DEFAULT = ("n", "echo", "temperature", "top_p", "presence_penalty", "frequency_penalty")
 
@@ -51,6 +63,8 @@ class Asked(NamedTuple):
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> Asked:
         read = {**_DEFAULTS, **body}  # a field left out is the spec's default
+        for name in _UNDECLARED:
+            read[name] = _NEUTRAL[name]
         for name in _NULL_IS_DEFAULT:
             if read[name] is None:
                 read[name] = _DEFAULTS[name]
@@ -62,7 +76,7 @@ class Asked(NamedTuple):
             read["suffix"],
             read["max_tokens"],
             read["n"],
-            body.get("best_of"),  # left out means n, whatever default the spec writes down
+            body.get("best_of") if _BEST_OF else None,  # left out means n, whatever default the spec writes down
             bool(read["stream"]),
             bool((read["stream_options"] or {}).get("include_usage")),
             read["logprobs"],

@@ -20,6 +20,7 @@ from collections.abc import Awaitable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portkey_completions.core import headers as portkey
+from portkey_completions.core import spec
 
 # Trace ids: unique per process without a system call per request.
 _PREFIX = secrets.token_hex(10)
@@ -49,7 +50,7 @@ def stamped(raw: list[tuple[bytes, bytes]], trace: bytes | None, plain: bool) ->
 
 
 class PortkeyHeaders:
-    """The ASGI layer that sees every /v1 answer of connexion's path leave, and the request as the caller sent it.
+    """The ASGI layer that sees connexion's path's answers under the base path (/v1) leave, and the request as sent.
 
     The fast path, outside it, stamps its own answers with `stamped`: between the two, every answer.
     """
@@ -57,9 +58,10 @@ class PortkeyHeaders:
     def __init__(self, app: ASGIApp, *, openai_compatible: bool = False) -> None:
         self.app = app
         self.openai_compatible = openai_compatible
+        self.prefix = spec.base_path() + "/"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
         trace, keyed = None, False

@@ -10,6 +10,7 @@ from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import VALIDATOR_MAP
 from connexion.validators.json import JSONRequestBodyValidator
+from connexion.validators.parameter import ParameterValidator
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -97,4 +98,32 @@ def _non_finite(node: t.Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | No
     return None
 
 
-VALIDATORS = {"body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBodyValidator})}
+class RequestParameterValidator(ParameterValidator):
+    """connexion's path, query, header and cookie parameter checks, refusing in one line that names the parameter.
+
+    connexion's own answer is a 400 whose detail is jsonschema's multi-line dump, with no `param`.
+    """
+
+    @staticmethod
+    def validate_parameter(
+        parameter_type: str, value: t.Any, param: dict[str, t.Any], param_name: str | None = None
+    ) -> str | None:
+        name = str(param["name"])
+        if value is None:
+            if param.get("required"):
+                raise ServerAPIError(400, f"Missing required {parameter_type} parameter '{name}'.", param=name)
+            return None
+        schema = param.get("schema", param)
+        if value == "null" and (param.get("nullable") or schema.get("nullable")):
+            return None
+        problem = best_match(Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).iter_errors(value))
+        if problem is not None:
+            message = " ".join(problem.message.split())  # one line, whatever the value held
+            raise ServerAPIError(400, f"Invalid {parameter_type} parameter '{name}': {message}", param=name)
+        return None
+
+
+VALIDATORS = {
+    "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBodyValidator}),
+    "parameter": RequestParameterValidator,
+}

@@ -59,7 +59,9 @@ class PortkeyStub:
     def __init__(self, app: StubApp, admin: httpx.Client, server_url: str, namespace: str) -> None:
         self.app = app
         self.namespace = namespace
-        self.base_url = f"{server_url}/ns/{namespace}/v1"
+        from portkey_completions.core import spec
+
+        self.base_url = f"{server_url}/ns/{namespace}{spec.base_path()}"
         from .admin_client import AdminClient
 
         self.admin: AdminClient = AdminClient(admin, namespace)
