@@ -21,6 +21,21 @@ from portkey_completions.engine.lm import Copying
 from portkey_completions.engine.sampler import Sampler, Sampling
 
 PROMPT = "Once upon a time there was a small server that lived on a quiet port of a busy machine."
+NO_END = {100257: -100.0}  # <|endoftext|> banned: as the bench's requests, which run to max_tokens
+# A row per sampling setting: the kinds of request `make bench`'s realistic mix sends, and more.
+SETTINGS: dict[str, tuple[Sampling, int | None]] = {
+    "sampling, default parameters": (Sampling(), None),
+    "sampling, <|endoftext|> banned + penalties": (
+        Sampling(presence_penalty=0.5, frequency_penalty=0.5, logit_bias=NO_END),
+        None,
+    ),
+    "greedy (temperature 0)": (Sampling(temperature=0.0), None),
+    "temperature 0.7": (Sampling(temperature=0.7), None),
+    "temperature 0.7, top_p 0.9": (Sampling(temperature=0.7, top_p=0.9), None),
+    "logprobs 5, <|endoftext|> banned": (Sampling(logit_bias=NO_END), 5),
+    "presence_penalty 0.6": (Sampling(presence_penalty=0.6), None),
+    "penalties + logit_bias +1": (Sampling(presence_penalty=0.5, frequency_penalty=0.5, logit_bias={13: 1.0}), None),
+}
 
 
 def baseline(engine: Engine, tokens: int) -> float:
@@ -85,20 +100,9 @@ def main() -> None:
     engine = Engine()
     print(f"engine load (tokenizer + training): {time.perf_counter() - start:.2f} s")
 
-    rows = {
-        "baseline: uniform pick, no model": lambda: baseline(engine, args.tokens),
-        "sampling, default parameters": lambda: sampling_rate(engine, Sampling(), args.tokens),
-        "sampling + logprobs=5": lambda: sampling_rate(engine, Sampling(), args.tokens // 10, top=5),
-        "sampling, temperature 0.7 top_p 0.9": lambda: sampling_rate(
-            engine, Sampling(temperature=0.7, top_p=0.9), args.tokens // 10
-        ),
-        "sampling, <|endoftext|> banned + penalties": lambda: sampling_rate(
-            engine, Sampling(presence_penalty=0.5, frequency_penalty=0.5, logit_bias={100257: -100}), args.tokens
-        ),
-        "sampling, penalties + logit_bias +1": lambda: sampling_rate(
-            engine, Sampling(presence_penalty=0.5, frequency_penalty=0.5, logit_bias={13: 1.0}), args.tokens // 10
-        ),
-    }
+    rows = {"baseline: uniform pick, no model": lambda: baseline(engine, args.tokens)}
+    for name, (sampling, top) in SETTINGS.items():
+        rows[name] = lambda sampling=sampling, top=top: sampling_rate(engine, sampling, args.tokens, top=top)
     rates = {name: statistics.median(f() for _ in range(args.repeats)) for name, f in rows.items()}
     floor = rates["baseline: uniform pick, no model"]
     print(f"\n{'tokens per second (median of ' + str(args.repeats) + ')':<44}{'tokens/s':>12}{'x baseline':>12}")

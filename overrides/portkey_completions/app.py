@@ -36,6 +36,7 @@ from portkey_completions.gateway.openai_compatible import OpenAICompatible
 from portkey_completions.gateway.router import Router
 from portkey_completions.gateway.store import Store
 from portkey_completions.server import conformance, handler, synthesis
+from portkey_completions.server.access_log import AccessLog
 from portkey_completions.server.auth import SECURITY_MAP, Alternatives
 from portkey_completions.server.errors import ServerErrorMiddleware, handle_error
 from portkey_completions.server.fastpath import FastPath
@@ -167,7 +168,9 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
             await state.close()
 
     app = StubApp(__name__, lifespan=lifespan, security_map=SECURITY_MAP, validator_map=VALIDATORS, middlewares=layers)
-    # Outermost of ours: /ns/<name>/ comes off the path before anything reads it.
+    if options.access_log:  # outermost of ours: it logs the path as the caller sent it
+        app.add_middleware(AccessLog, MiddlewarePosition.BEFORE_EXCEPTION)
+    # Next: /ns/<name>/ comes off the path before anything reads it.
     namespaces = Namespaces()
     app.add_middleware(NamespaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, namespaces=namespaces)
     # Next: the journal sees every answer, errors included, as it leaves.

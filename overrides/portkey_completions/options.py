@@ -54,6 +54,8 @@ class ServerOptions:
         fast_path: Answer valid completion requests without connexion's per-request layers
             (server/fastpath.py); invalid ones still go through connexion for its errors.
         body_timeout: Seconds a request body may stall before a 408 (slow uploads).
+        access_log: One line per request on stderr, as uvicorn's access log writes it, at a
+            fraction of its cost (server/access_log.py); `serve` turns it on at --log-level info.
         state: Where run-time rules, their counters and the journal live: `memory` (this process),
             `per-process` (memory, accepted for --workers N), or `redis://HOST:PORT/DB`, shared by
             every process given the same URL.
@@ -76,6 +78,7 @@ class ServerOptions:
     fast_path: bool = True
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     state: str = MEMORY
+    access_log: bool = False
 
     @classmethod
     def of(cls, **fields: Any) -> ServerOptions:

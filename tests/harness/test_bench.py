@@ -18,7 +18,7 @@ def test_bench_engine_runs_and_reports_every_figure():
         check=True,
         timeout=120,
     ).stdout
-    for row in ("baseline: uniform pick", "sampling, default parameters", "logprobs=5", "16-token completion"):
+    for row in ("baseline: uniform pick", "sampling, default parameters", "greedy", "top_p 0.9", "logprobs 5", "16-token"):
         assert row in out, out
     assert "p50" in out and "x baseline" in out
 

@@ -94,3 +94,26 @@ def test_per_process_state_is_an_opt_in_that_warns_at_start(tmp_path, start_stub
     with log.open("w") as output:
         start_stub("--workers", "2", "--state", "per-process", "--log-level", "warning", output=output)
     assert "warning: --state per-process: each of the 2 workers has its own" in log.read_text()
+
+
+@pytest.mark.parametrize("level", ["info", "warning"])
+def test_serve_logs_one_line_per_request_at_info_and_none_above(tmp_path, level):
+    import httpx
+
+    from portkey_completions.testing import serving
+
+    log = tmp_path / "serve.log"
+    headers = {"x-portkey-api-key": "pk", "x-portkey-virtual-key": "vk"}
+    body = {"model": "gpt-3.5-turbo-instruct", "prompt": "hi", "max_tokens": 2}
+    with log.open("w") as output, serving.stub("--log-level", level, output=output) as url:
+        assert httpx.post(f"{url}/v1/completions", json=body, headers=headers).status_code == 200
+        assert httpx.get(f"{url}/ns/a/v1/nope?x=1").status_code == 404
+    # The server has stopped: whatever it buffered is written (at exit, if not before).
+    lines = [line for line in log.read_text().splitlines() if ' - "' in line]
+    if level == "warning":
+        assert lines == []
+        return
+    probe, posted, missing = lines  # the readiness probe's GET /, then the test's two requests
+    assert probe.startswith("INFO:     127.0.0.1:") and probe.endswith('"GET / HTTP/1.1" 200 OK')
+    assert posted.endswith('"POST /v1/completions HTTP/1.1" 200 OK')
+    assert missing.endswith('"GET /ns/a/v1/nope?x=1 HTTP/1.1" 404 Not Found')  # the path as sent

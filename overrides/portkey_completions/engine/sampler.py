@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import bisect
 import functools
-import heapq
-import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
 from .lm import Copying, Distribution, NGramModel, Random
+from .ranking import Ranking
 
 
 class Sampling(NamedTuple):
@@ -100,7 +99,8 @@ def _tempered(model: NGramModel, temperature: float) -> _Tempered:
 
 
 class _View:
-    """One step's logits: those of named tokens, and the rule for every other token."""
+    """One step's logits, for a draw at a temperature or from a nucleus: those of named tokens, and the
+    rule for every other token. (Logprobs, the top k and greedy picks are `ranking.Ranking`'s.)"""
 
     def __init__(self, dist: Distribution, sampling: Sampling, counts: Mapping[int, int]) -> None:
         model = self.model = dist.model
@@ -115,15 +115,6 @@ class _View:
             c = counts.get(w, 0)
             logits[w] = math.log(pw) + bias.get(w, 0.0) - c * freq - (presence if c else 0.0)
         self.logits = logits
-        # At temperature 1 the untouched tokens hold rest * (1 - background mass of the touched).
-        taken = sum(model.background(w) for w in logits)
-        untouched = dist.rest * max(0.0, 1.0 - taken)
-        top = max(logits.values(), default=-math.inf)
-        top = max(top, math.log(untouched)) if untouched > 0 else top
-        # In log space: a negative penalty can lift a logit far past what exp() can hold.
-        rest = math.exp(math.log(untouched) - top) if untouched > 0 else 0.0
-        total = sum(math.exp(x - top) for x in logits.values()) + rest
-        self.log_z = top + math.log(total)
 
     def background_logit(self, w: int) -> float:
         return self.log_rest + math.log(self.model.background(w))
@@ -134,35 +125,6 @@ class _View:
         yield from (w for w in self.model.ranked if w not in logits)
         seen = self.model.seen
         yield from (w for w in self.model.vocabulary if w not in seen and w not in logits)
-
-    def logit(self, w: int) -> float:
-        x = self.logits.get(w)
-        return self.background_logit(w) if x is None else x
-
-    def logprob(self, w: int) -> float:
-        return min(0.0, self.logit(w) - self.log_z)
-
-    def top(self, k: int, sampled: int) -> list[tuple[int, float]]:
-        """The k most likely tokens, and the sampled one if it is not among them."""
-        if k <= 0:
-            return [(sampled, self.logprob(sampled))]
-        named = heapq.nsmallest(k, self.logits.items(), key=lambda item: (-item[1], item[0]))
-        others = [(w, self.background_logit(w)) for w in itertools.islice(self.untouched(), k)]
-        best = heapq.nsmallest(k, named + others, key=lambda item: (-item[1], item[0]))
-        result = [(w, min(0.0, x - self.log_z)) for w, x in best]
-        if all(w != sampled for w, _ in result):
-            result.append((sampled, self.logprob(sampled)))
-        return result
-
-    def greedy(self) -> int:
-        best = min(self.logits.items(), key=lambda item: (-item[1], item[0]), default=None)
-        other = next(self.untouched(), None)
-        if other is None:
-            assert best is not None  # the vocabulary is never all touched
-            return best[0]
-        if best is not None and (-best[1], best[0]) <= (-self.background_logit(other), other):
-            return best[0]
-        return other
 
     def sample(self, temperature: float, top_p: float, random: Random) -> int:
         model = self.model
@@ -298,36 +260,37 @@ class Sampler:
         """Sample the token after `a b`; with `score`, also its logprob; with `top`, also the `top` most likely."""
         if top is None and not score:
             return Step(self.draw(a, b, copying, counts, random), None, None)
-        if self.built:
-            view = self._view(a, b, copying, counts)
-            w = self._pick(view, random)
+        ranking = self._ranking(a, b, copying, counts)
+        if self.greedy:
+            w = ranking.greedy()
+        elif self.built:
+            w = self._view(a, b, copying, counts).sample(self.sampling.temperature, self.sampling.top_p, random)
         else:
             w = self.draw(a, b, copying, counts, random)
-            if top is None and self.plain:
-                return Step(w, math.log(self.model.distribution(a, b, copying).p(w)), None)
-            view = self._view(a, b, copying, counts)
-        return Step(w, view.logprob(w), None if top is None else view.top(top, w))
+        return Step(w, ranking.logprob(w), None if top is None else ranking.top(top, w))
+
+    def _ranking(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int]) -> Ranking:
+        sampling = self.sampling
+        bias, freq, presence = sampling.logit_bias, sampling.frequency_penalty, sampling.presence_penalty
+        return Ranking(self.model, a, b, copying, bias, counts, freq, presence)
 
     def _view(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int]) -> _View:
         return _View(self.model.distribution(a, b, copying), self.sampling, counts)
-
-    def _pick(self, view: _View, random: Random) -> int:
-        if self.greedy:
-            return view.greedy()
-        return view.sample(self.sampling.temperature, self.sampling.top_p, random)
 
     def _draw_plain(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
         """The model's own distribution: sampled directly, without naming any token."""
         return self.model.sample(a, b, copying, random)
 
     def _draw_built(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
-        """The step's distribution built over the tokens it names: temperature, top_p, raised logits."""
-        return self._pick(self._view(a, b, copying, counts), random)
+        """The step's distribution built over the tokens it names: temperature, top_p, raised logits; or its argmax."""
+        if self.greedy:
+            return self._ranking(a, b, copying, counts).greedy()
+        return self._view(a, b, copying, counts).sample(self.sampling.temperature, self.sampling.top_p, random)
 
     def score(self, a: int, b: int, copying: Copying | None, w: int, top: int | None) -> Step:
         """How likely the model found a given token (an echoed prompt token): logprob and top."""
-        view = _View(self.model.distribution(a, b, copying), self.sampling, {})
-        return Step(w, view.logprob(w), None if top is None else view.top(top, w))
+        ranking = self._ranking(a, b, copying, {})
+        return Step(w, ranking.logprob(w), None if top is None else ranking.top(top, w))
 
 
 def _rejecting(sampler: Sampler, sampling: Sampling) -> Draw:

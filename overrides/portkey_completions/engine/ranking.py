@@ -1,0 +1,107 @@
+"""One step's distribution at temperature 1, after logit_bias and penalties, ranked: logprobs, the top k, the argmax.
+
+Nothing here visits the vocabulary, or even every token the context names. P(w | a b) is the
+copying components' mass (the prompt's few followers) plus m times the trained part, `lm.static`,
+which is the same for every request in that context and made once, with its named tokens ranked.
+Only the copied tokens and the tokens the request adjusts (logit_bias, penalties) differ from it:
+
+    logit'(w) = log P(w) + adjustment(w)
+    Z = sum of exp(logit') = sum over adjusted w of P(w) exp(adjustment(w)) + (1 - sum over adjusted w of P(w))
+
+since P sums to 1. The ranking of every other token is the trained part's, so the k best tokens
+are the best of a handful of explicit ones and the head of the trained part's ranking, found once
+per context (`lm.Static.top`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Mapping
+
+from .lm import COPY_BIGRAM, COPY_TRIGRAM, Copying, NGramModel, key, static
+
+
+class Ranking:
+    """Logprobs as the API reports them (log softmax of the adjusted logits at temperature 1), and greedy picks."""
+
+    __slots__ = ("adjust", "copied", "log_z", "model", "scale", "static")
+
+    def __init__(
+        self,
+        model: NGramModel,
+        a: int,
+        b: int,
+        copying: Copying | None,
+        bias: Mapping[int, float],
+        counts: Mapping[int, int],
+        frequency_penalty: float,
+        presence_penalty: float,
+    ) -> None:
+        self.model = model
+        self.static = static(model, a, b)
+        copied: dict[int, float] = {}
+        scale = 1.0
+        if copying is not None:
+            for followers, share in (
+                (copying.trigrams.get(key(a, b)), COPY_TRIGRAM),
+                (copying.bigrams.get(b), COPY_BIGRAM),
+            ):
+                if followers is not None:
+                    each = scale * share / len(followers)
+                    for w in followers:
+                        copied[w] = copied.get(w, 0.0) + each
+                    scale *= 1 - share
+        self.copied, self.scale = copied, scale  # P(w) = copied[w] + scale * static P(w)
+        adjust = {w: float(v) for w, v in bias.items() if v}
+        if frequency_penalty or presence_penalty:
+            for w, c in counts.items():
+                if c:
+                    adjust[w] = adjust.get(w, 0.0) - c * frequency_penalty - presence_penalty
+        self.adjust = adjust
+        # In log space: a raised logit (a negative penalty) can pass what exp() holds.
+        terms = [math.log(self.p(w)) + x for w, x in adjust.items()]
+        left = 1.0 - sum(self.p(w) for w in adjust)
+        if left > 0:
+            terms.append(math.log(left))
+        top = max(terms)
+        self.log_z = top + math.log(sum(math.exp(t - top) for t in terms))
+
+    def p(self, w: int) -> float:
+        """P(w | a b) before any adjustment."""
+        return self.copied.get(w, 0.0) + self.scale * self.static.p(w)
+
+    def logit(self, w: int) -> float:
+        return math.log(self.p(w)) + self.adjust.get(w, 0.0)
+
+    def logprob(self, w: int) -> float:
+        return min(0.0, self.logit(w) - self.log_z)
+
+    def best(self, k: int) -> list[tuple[int, float]]:
+        """The k tokens with the highest adjusted logits (ties to the lowest id), with those logits."""
+        explicit = {w: self.logit(w) for w in itertools.chain(self.copied, self.adjust)}
+        # Every other token keeps the trained part's order: its first k that are not explicit (a
+        # banned or copied token is often at the head, so room is made for a few of them at once).
+        n = k + min(len(explicit), 4)
+        while True:
+            head = self.static.top(n)
+            others = [(w, p) for p, w in head if w not in explicit][:k]
+            if len(others) == k or len(head) < n:
+                break
+            n *= 2
+        log_scale = math.log(self.scale)
+        ranked = [*explicit.items(), *((w, log_scale + math.log(p)) for w, p in others)]
+        return heapq.nsmallest(k, ranked, key=lambda item: (-item[1], item[0]))
+
+    def greedy(self) -> int:
+        return self.best(1)[0][0]
+
+    def top(self, k: int, sampled: int) -> list[tuple[int, float]]:
+        """The k most likely tokens with their logprobs, and the sampled one if it is not among them."""
+        if k <= 0:
+            return [(sampled, self.logprob(sampled))]
+        result = [(w, min(0.0, x - self.log_z)) for w, x in self.best(k)]
+        if all(w != sampled for w, _ in result):
+            result.append((sampled, self.logprob(sampled)))
+        return result
