@@ -3,9 +3,11 @@
 Servers run on core 0 (taskset), the load generator on core 1: wrk (Debian's package, installed
 here if missing) for plain requests, an asyncio client for streams. Each figure is the median of
 three runs after a warm-up. The baseline is a bare Starlette app returning a fixed completion, under
-the same uvicorn with the same extras (httptools, uvloop) as the stub. The stub runs again with
-`--state redis://…` (a redis-server on the load generator's core) for the shared-state row, whose
-baseline is the in-memory stub of the same run. Start-up (launch to the first answer) is timed
+the same uvicorn with the same extras (httptools, uvloop) as the stub. The headline rows are the
+server as a user starts it (`portkey-stub serve --openai-compatible`, access log on), for the
+default request and for a realistic mix of sampling settings (`MIX`, one of each in turn); the
+same server without its access log is a detail row, and runs again with `--state redis://…` (a
+redis-server on the load generator's core) for the shared-state row, whose baseline it is. Start-up (launch to the first answer) is timed
 against the clock: its target is absolute.
 
     python scripts/bench.py [--quick]      # --quick: short runs, about a minute; CI runs it briefly
@@ -39,6 +41,17 @@ BODY = {
     "logit_bias": {"100257": -100},
 }
 REDIS_ROW = "portkey-stub --state redis://"
+AS_STARTED = "portkey-stub serve as started (access log on)"
+LOG_OFF = "portkey-stub, --log-level warning (no access log)"
+# The realistic mix: the sampling settings clients send, one of each in turn (16 tokens each).
+MIX = [
+    {**BODY, "temperature": 0},
+    {**BODY, "temperature": 0.7},
+    {**BODY, "temperature": 0.7, "top_p": 0.9},
+    {**BODY, "logprobs": 5},
+    {**BODY, "presence_penalty": 0.6},
+    BODY,
+]
 HEADERS = {"Content-Type": "application/json", "x-portkey-api-key": "pk-bench", "x-portkey-virtual-key": "vk-bench"}
 BARE = """
 import json
@@ -111,46 +124,59 @@ def main() -> None:
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     wrk_bin = benchkit.find_wrk()
-    stub = [*benchkit.STUB, "--no-swagger-ui"]
+    stub = [*benchkit.STUB, "--no-swagger-ui"]  # --log-level warning: no access log
+    as_started = serving.stub_command("serve", "--openai-compatible")  # as `make serve` starts it
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        script = Path(tmp) / "post.lua"
         lua_headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
-        script.write_text(f"wrk.method = \"POST\"\nwrk.body = '{json.dumps(BODY)}'\n{lua_headers}")
+        scripts = {"default": Path(tmp) / "post.lua", "mix": Path(tmp) / "mix.lua"}
+        scripts["default"].write_text(f"wrk.method = \"POST\"\nwrk.body = '{json.dumps(BODY)}'\n{lua_headers}")
+        bodies = ",\n".join(f"[[{json.dumps(body)}]]" for body in MIX)
+        scripts["mix"].write_text(
+            f'wrk.method = "POST"\n{lua_headers}bodies = {{{bodies}}}\ni = 0\n'
+            "request = function()\n  i = (i % #bodies) + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+        )
+        script = scripts["default"]
         (Path(tmp) / "bare.py").write_text(BARE)
 
-        results = {}
+        results: dict[tuple[str, str], dict[str, float]] = {}
         redis_url = stack.enter_context(benchkit.redis(tmp))
         servers = [
             ("bare Starlette (baseline)", [sys.executable, "-m", "uvicorn", "bare:app", "--log-level", "warning"], tmp),
-            ("portkey-stub", stub, None),
+            (AS_STARTED, as_started, None),
+            (LOG_OFF, stub, None),
         ]
         if redis_url is not None:  # Redis on the load generator's core: the server's core stays its own
             servers.append((REDIS_ROW, [*stub, "--state", redis_url], None))
         for name, argv, cwd in servers:
+            workloads = ("default", "mix") if name in ("bare Starlette (baseline)", AS_STARTED) else ("default",)
             port = serving.free_port()
             with server([*argv, "--port", str(port)], port, core=SERVER_CORE, cwd=cwd):
                 url = f"http://127.0.0.1:{port}/v1/completions"
-                wrk(wrk_bin, url, 1 if args.quick else 3, 32, str(script))  # warm-up
-                results[name] = median_run([wrk(wrk_bin, url, seconds, 32, str(script)) for _ in range(3)])
-        base, stub_r = results["bare Starlette (baseline)"], results["portkey-stub"]
-        for name, r in results.items():
+                for workload in workloads:
+                    wrk(wrk_bin, url, 1 if args.quick else 3, 32, str(scripts[workload]))  # warm-up
+                    runs = [wrk(wrk_bin, url, seconds, 32, str(scripts[workload])) for _ in range(3)]
+                    results[name, workload] = median_run(runs)
+        base = results["bare Starlette (baseline)", "default"]
+        for (name, workload), r in results.items():
+            what = "16-token completion" if workload == "default" else "realistic mix of sampling settings"
             rows.append(
                 (
-                    f"16-token completion, c32: {name}",
+                    f"{what}, c32: {name}",
                     f"{r['rps']:,.0f} req/s  p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms",
                     f"non-2xx {r['non2xx']:.0f}, socket errors {r['errors']:.0f}",
                 )
             )
-        rows.append(
-            (
-                "stub / bare (req/s)",
-                f"{stub_r['rps'] / base['rps']:.3f}",
-                f"p99 / p50 = {stub_r['p99'] / stub_r['p50']:.2f}",
-            )
-        )
-        if REDIS_ROW in results:
-            shared = results[REDIS_ROW]
+        for label, (name, workload) in (
+            ("stub / bare (req/s), as started", (AS_STARTED, "default")),
+            ("stub / bare (req/s), as started, realistic mix", (AS_STARTED, "mix")),
+            ("stub / bare (req/s), no access log", (LOG_OFF, "default")),
+        ):
+            r = results[name, workload]
+            rows.append((label, f"{r['rps'] / base['rps']:.3f}", f"p99 / p50 = {r['p99'] / r['p50']:.2f}"))
+        stub_r = results[LOG_OFF, "default"]
+        if (REDIS_ROW, "default") in results:
+            shared = results[REDIS_ROW, "default"]
             figure, note = f"{shared['rps'] / stub_r['rps']:.3f}", f"p99 / p50 = {shared['p99'] / shared['p50']:.2f}"
         else:
             figure, note = "not measured", "no redis-server here (Debian's package; .ci/run installs it)"

@@ -18,7 +18,14 @@ def test_bench_engine_runs_and_reports_every_figure():
         check=True,
         timeout=120,
     ).stdout
-    for row in ("baseline: uniform pick", "sampling, default parameters", "greedy", "top_p 0.9", "logprobs 5", "16-token"):
+    for row in (
+        "baseline: uniform pick",
+        "sampling, default parameters",
+        "greedy",
+        "top_p 0.9",
+        "logprobs 5",
+        "16-token",
+    ):
         assert row in out, out
     assert "p50" in out and "x baseline" in out
 
@@ -29,10 +36,12 @@ def test_bench_quick_runs_and_reports_every_row():
         [sys.executable, str(SCRIPT.with_name("bench.py")), "--quick", "--seconds", "1"],
         capture_output=True, text=True, check=True, timeout=300,
     ).stdout  # fmt: skip
-    rows = ("bare Starlette (baseline)", "stub / bare", "redis state / memory state", "SSE events/s", "RSS after")
+    rows = ("bare Starlette (baseline)", "stub / bare (req/s), as started", "realistic mix", "no access log")
+    rows += ("redis state / memory state", "SSE events/s", "RSS after")
     for row in (*rows, "start-up: launch to first answer", "gateway added", "tokens/s"):
         assert row in out, out
-    assert "non-2xx 0, socket errors 0" in out, out
+    loaded = [line for line in out.splitlines() if "non-2xx" in line]
+    assert len(loaded) >= 6 and all("non-2xx 0, socket errors 0" in line for line in loaded), out
 
 
 def test_bench_gateway_runs_and_reports_added_latency():

@@ -17,7 +17,7 @@ from .lm import NGramModel
 from .tokenizer import Tokenizer, cl100k
 
 # Bump when the same request would give other text: it is part of system_fingerprint.
-VERSION = "2"
+VERSION = "3"  # 3: draws at a temperature and in a nucleus consume the random stream differently (tempered.py)
 
 
 def training_text() -> list[str]:

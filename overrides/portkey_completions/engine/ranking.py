@@ -26,7 +26,7 @@ from .lm import COPY_BIGRAM, COPY_TRIGRAM, Copying, NGramModel, key, static
 class Ranking:
     """Logprobs as the API reports them (log softmax of the adjusted logits at temperature 1), and greedy picks."""
 
-    __slots__ = ("adjust", "copied", "log_z", "model", "scale", "static")
+    __slots__ = ("_log_z", "adjust", "copied", "model", "scale", "static")
 
     def __init__(
         self,
@@ -60,13 +60,19 @@ class Ranking:
                 if c:
                     adjust[w] = adjust.get(w, 0.0) - c * frequency_penalty - presence_penalty
         self.adjust = adjust
-        # In log space: a raised logit (a negative penalty) can pass what exp() holds.
-        terms = [math.log(self.p(w)) + x for w, x in adjust.items()]
-        left = 1.0 - sum(self.p(w) for w in adjust)
-        if left > 0:
-            terms.append(math.log(left))
-        top = max(terms)
-        self.log_z = top + math.log(sum(math.exp(t - top) for t in terms))
+        self._log_z: float | None = None  # asked for by logprobs only: a draw does without
+
+    @property
+    def log_z(self) -> float:
+        """log Z: the adjusted tokens' change to a total of 1, in log space (a raised logit can pass exp())."""
+        if self._log_z is None:
+            terms = [math.log(self.p(w)) + x for w, x in self.adjust.items()]
+            left = 1.0 - sum(self.p(w) for w in self.adjust)
+            if left > 0:
+                terms.append(math.log(left))
+            top = max(terms)
+            self._log_z = top + math.log(sum(math.exp(t - top) for t in terms))
+        return self._log_z
 
     def p(self, w: int) -> float:
         """P(w | a b) before any adjustment."""

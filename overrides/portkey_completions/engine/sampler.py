@@ -19,7 +19,6 @@ request shaped it, not the sampler's temperature.
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
@@ -27,6 +26,7 @@ from typing import NamedTuple
 
 from .lm import Copying, Distribution, NGramModel, Random
 from .ranking import Ranking
+from .tempered import Tempered, draw, tempered
 
 
 class Sampling(NamedTuple):
@@ -67,37 +67,6 @@ class Step(NamedTuple):
     top: list[tuple[int, float]] | None  # the k most likely tokens, when asked
 
 
-class _Tempered:
-    """The background raised to 1/T, as log suffix sums over its ranking.
-
-    suffix[i] = log sum of background(w) ** (1/T) over ranked[i:], the evenly spread floor last
-    (at index len(ranked)). Suffix sums keep a low temperature from underflowing: the mass of the
-    untouched tokens is taken from the most likely of them downwards, never as a difference of
-    two nearly equal totals.
-    """
-
-    def __init__(self, model: NGramModel, temperature: float) -> None:
-        logs = [math.log(model.seen[w]) / temperature for w in model.ranked]
-        n_unseen = len(model.vocabulary) - len(model.ranked)
-        logs.append(math.log(model.floor) / temperature + math.log(n_unseen) if n_unseen else -math.inf)
-        suffix = [-math.inf] * (len(logs) + 1)
-        for i in range(len(logs) - 1, -1, -1):
-            suffix[i] = _logaddexp(suffix[i + 1], logs[i])
-        self.suffix = suffix
-        self.negated = [-x for x in suffix]  # increasing, for bisect
-
-
-def _logaddexp(x: float, y: float) -> float:
-    if x < y:
-        x, y = y, x
-    return x if y == -math.inf else x + math.log1p(math.exp(y - x))
-
-
-@functools.lru_cache(maxsize=32)
-def _tempered(model: NGramModel, temperature: float) -> _Tempered:
-    return _Tempered(model, temperature)
-
-
 class _View:
     """One step's logits, for a draw at a temperature or from a nucleus: those of named tokens, and the
     rule for every other token. (Logprobs, the top k and greedy picks are `ranking.Ranking`'s.)"""
@@ -128,7 +97,7 @@ class _View:
 
     def sample(self, temperature: float, top_p: float, random: Random) -> int:
         model = self.model
-        tempered = _tempered(model, temperature)
+        curve = tempered(model, temperature)
         named = sorted(self.logits.items(), key=lambda item: (-item[1], item[0]))
         head = next(self.untouched(), None)
         head_logit = -math.inf if head is None else self.background_logit(head)
@@ -143,8 +112,8 @@ class _View:
             taken = 0.0
             for w in self.logits:
                 if model.rank.get(w, len(model.ranked)) >= h:
-                    taken += math.exp(math.log(model.background(w)) / temperature - tempered.suffix[h])
-            log_mass = tempered.suffix[h] + math.log(max(1.0 - taken, 1e-300))
+                    taken += math.exp(math.log(model.background(w)) / temperature - curve.suffix[h])
+            log_mass = curve.suffix[h] + math.log(max(1.0 - taken, 1e-300))
             untouched = math.exp((self.log_rest - top) / temperature + log_mass)
         if top_p < 1:
             total = sum(weights) + untouched
@@ -155,15 +124,15 @@ class _View:
                 return w
             r -= weight
         if untouched > 0:
-            return self._draw_untouched(tempered, h, random)
+            return self._draw_untouched(curve, h, random)
         return named[-1][0]
 
-    def _draw_untouched(self, tempered: _Tempered, h: int, random: Random) -> int:
+    def _draw_untouched(self, curve: Tempered, h: int, random: Random) -> int:
         """Inverse-CDF draw from the tempered background's suffix at h, rejecting touched tokens."""
         ranked = self.model.ranked
         while True:
-            target = tempered.suffix[h] + math.log1p(-random())
-            i = bisect.bisect_right(tempered.negated, -target, lo=h) - 1
+            target = curve.suffix[h] + math.log1p(-random())
+            i = bisect.bisect_right(curve.negated, -target, lo=h) - 1
             w = ranked[i] if i < len(ranked) else self._unseen(random)
             if w not in self.logits:
                 return w
@@ -264,7 +233,7 @@ class Sampler:
         if self.greedy:
             w = ranking.greedy()
         elif self.built:
-            w = self._view(a, b, copying, counts).sample(self.sampling.temperature, self.sampling.top_p, random)
+            w = self._tempered_draw(ranking, a, b, copying, counts, random)
         else:
             w = self.draw(a, b, copying, counts, random)
         return Step(w, ranking.logprob(w), None if top is None else ranking.top(top, w))
@@ -283,9 +252,18 @@ class Sampler:
 
     def _draw_built(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
         """The step's distribution built over the tokens it names: temperature, top_p, raised logits; or its argmax."""
+        ranking = self._ranking(a, b, copying, counts)
         if self.greedy:
-            return self._ranking(a, b, copying, counts).greedy()
-        return self._view(a, b, copying, counts).sample(self.sampling.temperature, self.sampling.top_p, random)
+            return ranking.greedy()
+        return self._tempered_draw(ranking, a, b, copying, counts, random)
+
+    def _tempered_draw(
+        self, ranking: Ranking, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random
+    ) -> int:
+        """At the temperature, in the nucleus: from the ranking where that is quick, else from the built step."""
+        temperature, top_p = self.sampling.temperature, self.sampling.top_p
+        w = draw(ranking, temperature, top_p, random)
+        return w if w is not None else self._view(a, b, copying, counts).sample(temperature, top_p, random)
 
     def score(self, a: int, b: int, copying: Copying | None, w: int, top: int | None) -> Step:
         """How likely the model found a given token (an echoed prompt token): logprob and top."""
