@@ -7,8 +7,8 @@ the same uvicorn with the same extras (httptools, uvloop) as the stub. The headl
 server as a user starts it (`portkey-stub serve --openai-compatible`, access log on), for the
 default request and for a realistic mix of sampling settings (`MIX`, one of each in turn); the
 same server without its access log is a detail row, and runs again with `--state redis://…` (a
-redis-server on the load generator's core) for the shared-state row, whose baseline it is. Start-up (launch to the first answer) is timed
-against the clock: its target is absolute.
+redis-server on the load generator's core) for the shared-state row, whose baseline it is.
+Start-up (launch to the first answer) is timed against the clock: its target is absolute.
 
     python scripts/bench.py [--quick]      # --quick: short runs, about a minute; CI runs it briefly
 """
