@@ -17,7 +17,9 @@ never builds a distribution over the 100k-token vocabulary.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 COPY_TRIGRAM = 0.5
 COPY_BIGRAM = 0.2
@@ -33,26 +35,19 @@ Random = Callable[[], float]
 class Followers:
     """The tokens seen after one context, with repetition: a uniform pick is a pick by count."""
 
-    __slots__ = ("_ranked", "counts", "n", "share", "tokens")
+    __slots__ = ("counts", "n", "share", "tokens")
 
     def __init__(self) -> None:
         self.tokens: list[int] = []
         self.counts: dict[int, int] = {}
         self.n = 0
         self.share = 0.0
-        self._ranked: list[tuple[int, int]] | None = None
 
     def add(self, token: int) -> None:
         self.tokens.append(token)
         self.counts[token] = self.counts.get(token, 0) + 1
         self.n += 1
         self.share = self.n / (self.n + len(self.counts))  # Witten-Bell
-
-    def ranked(self) -> list[tuple[int, int]]:
-        """(count, token), most frequent first (ties by id): made once, when first asked (after training)."""
-        if self._ranked is None:
-            self._ranked = sorted(((c, w) for w, c in self.counts.items()), key=lambda item: (-item[0], item[1]))
-        return self._ranked
 
     @classmethod
     def of(cls, tokens: Iterable[int]) -> Followers:
@@ -208,63 +203,81 @@ class NGramModel:
         return self.vocabulary[int(random() * len(self.vocabulary))]
 
 
+class Mixture:
+    """The bigram component over the background: P(w | b) as the bigram model alone gives it.
+
+    Every context ending in b mixes its trigram (if any) with exactly this, scaled: so its ranking,
+    made once per b, ranks every token the trigram does not name in every such context.
+    """
+
+    __slots__ = ("_head", "followers", "model", "rest", "scale")
+
+    def __init__(self, model: NGramModel, b: int) -> None:
+        self.model = model
+        f = self.followers = model.bigrams.get(b)
+        self.scale = f.share / f.n if f is not None else 0.0
+        self.rest = 1.0 - f.share if f is not None else 1.0  # every token's share of the background
+        self._head: list[tuple[float, int]] = []
+
+    def p(self, w: int) -> float:
+        c = self.followers.counts.get(w, 0) if self.followers is not None else 0
+        return self.scale * c + self.rest * self.model.background(w)
+
+    def head(self, n: int) -> list[tuple[float, int]]:
+        """The n most likely tokens as (P, token), by P and then id; the longest asked for is kept."""
+        if len(self._head) < n:
+            self._head = list(itertools.islice(self._ranking(), max(n, 2 * len(self._head), 8)))
+        return self._head[:n]
+
+    def _ranking(self) -> Iterator[tuple[float, int]]:
+        model, f, rest = self.model, self.followers, self.rest
+        named = f.counts if f is not None else {}
+        followers = sorted(((self.p(w), w) for w in named), key=lambda item: (-item[0], item[1]))
+        background = ((rest * model.seen[w], w) for w in model.ranked if w not in named)
+        yield from heapq.merge(followers, background, key=lambda item: (-item[0], item[1]))
+        floor = rest * model.floor
+        yield from ((floor, w) for w in model.vocabulary if w not in model.seen)
+
+
+# One per token that ends a context: at most the vocabulary, in practice the corpus's few thousand.
+@functools.cache
+def mixture(model: NGramModel, b: int) -> Mixture:
+    return Mixture(model, b)
+
+
 class Static:
     """P(. | a b) from the trained components alone (no copying): what every request in that context shares.
 
-    Its ranking is found from each component's own ranking (the threshold algorithm): the tokens
-    at the head of one of them are the only candidates for the head of the mix, so a context
-    with thousands of followers costs a few dozen look-ups, not thousands.
+    P(w) = trigram_scale * c_trigram(w) + prefix * Mixture(b).p(w): the trigram's few followers,
+    and the bigram mixture every context ending in b shares (with its ranking, made once per b).
     """
 
-    __slots__ = ("_asked", "_head", "model", "parts", "rest")
+    __slots__ = ("_head", "mixture", "prefix", "trigram", "trigram_scale")
 
     def __init__(self, model: NGramModel, a: int, b: int) -> None:
-        parts = []
-        rest = 1.0
-        for f, share in model._components(key(a, b), b, None):
-            parts.append((rest * share / f.n, f))
-            rest *= 1 - share
-        self.model = model
-        self.parts = tuple(parts)
-        self.rest = rest  # every token's share of the background
-        self._head: list[tuple[float, int]] | None = None
-        self._asked = 0  # how many the head was made for (it is shorter only if there are no more)
+        f = model.trigrams.get(key(a, b))
+        self.trigram: dict[int, int] = f.counts if f is not None else {}
+        self.trigram_scale = f.share / f.n if f is not None else 0.0
+        self.prefix = 1.0 - f.share if f is not None else 1.0  # what the trigram leaves to the mixture
+        self.mixture = mixture(model, b)
+        self._head: list[tuple[float, int]] = []
 
     def p(self, w: int) -> float:
-        total = self.rest * self.model.background(w)
-        for scale, f in self.parts:
-            c = f.counts.get(w)
-            if c:
-                total += scale * c
-        return total
+        c = self.trigram.get(w)
+        return self.prefix * self.mixture.p(w) + (self.trigram_scale * c if c else 0.0)
 
     def top(self, n: int) -> list[tuple[float, int]]:
         """The n most likely tokens as (P, token), by P and then id: exact. The longest asked for is kept."""
-        head = self._head
-        if head is None or (len(head) < n and len(head) == self._asked):
-            head = self._head = self._top(n)
-            self._asked = n
-        return head[:n]
-
-    def _top(self, n: int) -> list[tuple[float, int]]:
-        model, k = self.model, n
-        while True:
-            heads = [f.ranked()[:k] for _, f in self.parts]
-            background = model.ranked[:k]
-            candidates = {w for head in heads for _, w in head} | set(background)
-            scored = sorted(((self.p(w), w) for w in candidates), key=lambda item: (-item[0], item[1]))[:n]
-            # A token in none of the heads has at most each head's last count and background.
-            bound = sum(
-                scale * head[-1][0] for (scale, f), head in zip(self.parts, heads, strict=True) if len(head) == k
-            )
-            bound += self.rest * (model.seen[background[-1]] if len(background) == k else model.floor)
-            exhausted = len(background) < k  # every seen token is a candidate: nothing is left out
-            if exhausted or (len(scored) == n and scored[-1][0] > bound):
-                return scored
-            k *= 2
+        if len(self._head) < n:
+            trigram, prefix = self.trigram, self.prefix
+            named = sorted(((self.p(w), w) for w in trigram), key=lambda item: (-item[0], item[1]))
+            others = ((prefix * p, w) for p, w in self.mixture.head(n + len(trigram)) if w not in trigram)
+            merged = heapq.merge(named, others, key=lambda item: (-item[0], item[1]))
+            self._head = list(itertools.islice(merged, n))
+        return self._head[:n]
 
 
-# About 300 bytes each: a few MB at most, for the contexts requests visit again.
+# A few hundred bytes each: a few MB at most, for the contexts requests visit again.
 @functools.lru_cache(maxsize=16384)
 def static(model: NGramModel, a: int, b: int) -> Static:
     """The trained part of P(. | a b), made once per context (its ranking's head on first use)."""

@@ -1,14 +1,15 @@
 """Draws at a temperature, and from a nucleus (top_p), without building the step's distribution.
 
 At temperature T a token weighs exp(logit'(w) / T). Every token but the few a step makes explicit
-(copied from the prompt, adjusted by logit_bias or penalties; `ranking.Ranking`) weighs
-scale^(1/T) times its weight in the context's trained part, so the trained part at T is made once
-per context and temperature (`_Part`): its named tokens' cumulative weights, and the tempered
-background's mass past them. A draw picks the explicit tokens or the rest by their totals, and
-within the rest draws from the trained part, redrawing a token that is explicit. top_p walks the
-explicit tokens and the trained part's ranking (`lm.Static.top`) by weight until the nucleus holds
-its mass. Where these would take long (explicit tokens holding nearly all the mass, a nucleus of
-hundreds of tokens) the caller builds the distribution instead (`None`).
+(copied from the prompt, adjusted by logit_bias or penalties, or named by the context's trigram)
+weighs one factor times its weight in the bigram mixture at T (`lm.Mixture`), which is made once
+per ending token and temperature (`_Part`, shared by every context ending in that token): its
+named tokens' cumulative weights, and the tempered background's mass past them. A draw picks the
+explicit tokens or the rest by their totals, and within the rest draws from the mixture, redrawing
+a token that is explicit. top_p walks the explicit tokens and the context's ranking
+(`lm.Static.top`) by weight until the nucleus holds its mass. Where these would take long
+(explicit tokens holding nearly all the mass, a nucleus of hundreds of tokens) the caller builds
+the distribution instead (`None`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import heapq
 import itertools
 import math
 
-from .lm import NGramModel, Random, Static
+from .lm import Mixture, NGramModel, Random
 from .ranking import Ranking
 
 _TRIES = 32  # redraws of explicit tokens before the step's distribution is built instead
@@ -58,17 +59,17 @@ def tempered(model: NGramModel, temperature: float) -> Tempered:
 
 
 class _Part:
-    """A context's trained part at temperature T, weights relative to its most likely token's."""
+    """A bigram mixture (`lm.Mixture`) at temperature T, weights relative to its most likely token's."""
 
-    def __init__(self, static: Static, temperature: float) -> None:
-        model = static.model
-        self.model, self.static, self.temperature = model, static, temperature
-        self.log_top = math.log(static.top(1)[0][0])
-        named = sorted({w for _, f in static.parts for w in f.counts})
+    def __init__(self, mixture: Mixture, temperature: float) -> None:
+        model = mixture.model
+        self.model, self.mixture, self.temperature = model, mixture, temperature
+        self.log_top = math.log(mixture.head(1)[0][0])
+        named = sorted(mixture.followers.counts) if mixture.followers is not None else []
         self.named, self.named_set = named, frozenset(named)
-        weights = [math.exp((math.log(static.p(w)) - self.log_top) / temperature) for w in named]
+        weights = [math.exp((math.log(mixture.p(w)) - self.log_top) / temperature) for w in named]
         self.cumulative = list(itertools.accumulate(weights))
-        named_total = self.cumulative[-1] if named else 0.0
+        self.named_total = self.cumulative[-1] if named else 0.0
         # The unnamed tokens' tempered background mass, from the first unnamed rank down (see Tempered).
         curve = self.curve = tempered(model, temperature)
         ranked, rank = model.ranked, model.rank
@@ -81,15 +82,14 @@ class _Part:
             if rank[w] >= h:
                 taken += math.exp(math.log(model.seen[w]) / temperature - curve.suffix[h])
         log_mass = curve.suffix[h] + math.log(max(1.0 - taken, 1e-300))
-        self.unnamed_total = math.exp((math.log(static.rest) - self.log_top) / temperature + log_mass)
-        self.named_total = named_total
-        self.total = named_total + self.unnamed_total
+        self.unnamed_total = math.exp((math.log(mixture.rest) - self.log_top) / temperature + log_mass)
+        self.total = self.named_total + self.unnamed_total
 
     def weight(self, w: int) -> float:
-        return math.exp((math.log(self.static.p(w)) - self.log_top) / self.temperature)
+        return math.exp((math.log(self.mixture.p(w)) - self.log_top) / self.temperature)
 
     def draw(self, random: Random) -> int:
-        """A token by its weight in the trained part at T."""
+        """A token by its weight in the mixture at T."""
         r = random() * self.total
         if r < self.named_total:
             return self.named[min(bisect.bisect_right(self.cumulative, r), len(self.named) - 1)]
@@ -111,24 +111,30 @@ def _unseen(model: NGramModel, random: Random) -> int:
             return w
 
 
+# Per ending token and temperature: the corpus's few thousand ending tokens, a few temperatures.
 @functools.lru_cache(maxsize=16384)
-def _part(static: Static, temperature: float) -> _Part:
-    return _Part(static, temperature)
+def _part(mixture: Mixture, temperature: float) -> _Part:
+    return _Part(mixture, temperature)
 
 
 def draw(ranking: Ranking, temperature: float, top_p: float, random: Random) -> int | None:
-    """A token from softmax(logit' / T), cut to the nucleus of mass top_p; None where building is cheaper."""
-    part = _part(ranking.static, temperature)
-    explicit = {w: ranking.logit(w) for w in itertools.chain(ranking.copied, ranking.adjust)}
-    base = math.log(ranking.scale) + part.log_top  # the trained part's most likely token's logit
+    """A token from softmax(logit' / T), cut to the nucleus of mass top_p; None where building is cheaper.
+
+    Explicit here: the tokens copied or adjusted, and the context's trigram followers. Every other
+    token weighs the mixture's weight at T times one factor, so the mixture's sampler serves it.
+    """
+    static = ranking.static
+    part = _part(static.mixture, temperature)
+    explicit = {w: ranking.logit(w) for w in itertools.chain(ranking.copied, ranking.adjust, static.trigram)}
+    log_scale = math.log(ranking.scale * static.prefix)  # P(w) = this * mixture P(w), off the explicit
+    base = log_scale + part.log_top  # the mixture's most likely token's logit
     top = max(base, max(explicit.values(), default=-math.inf))
-    factor = math.exp((base - top) / temperature)  # the trained part's weights, relative to `top`
     weights = {w: math.exp((x - top) / temperature) for w, x in explicit.items()}
-    explicit_total = sum(weights.values())
-    rest_total = factor * max(0.0, part.total - sum(part.weight(w) for w in explicit))
     if top_p < 1:
-        return _nucleus(ranking, part, weights, factor, top_p * (explicit_total + rest_total), random)
-    r = random() * (explicit_total + rest_total)
+        mass = top_p * (sum(weights.values()) + _rest_total(part, weights, base, top))
+        return _nucleus(ranking, weights, top, temperature, mass, random)
+    explicit_total = sum(weights.values())
+    r = random() * (explicit_total + _rest_total(part, weights, base, top))
     if r < explicit_total:
         for w, weight in weights.items():
             if r < weight:
@@ -142,16 +148,21 @@ def draw(ranking: Ranking, temperature: float, top_p: float, random: Random) -> 
     return None
 
 
+def _rest_total(part: _Part, explicit: dict[int, float], base: float, top: float) -> float:
+    """The weight of every token but the explicit ones, relative to `top`."""
+    return math.exp((base - top) / part.temperature) * max(0.0, part.total - sum(part.weight(w) for w in explicit))
+
+
 def _nucleus(
-    ranking: Ranking, part: _Part, weights: dict[int, float], factor: float, mass: float, random: Random
+    ranking: Ranking, weights: dict[int, float], top: float, temperature: float, mass: float, random: Random
 ) -> int | None:
     """Among the most likely tokens whose weights first reach `mass` (at least one), one by weight."""
     first = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
+    log_scale = math.log(ranking.scale)
     n = 16
     while n <= _MAX_NUCLEUS:
         head = ranking.static.top(n)
-        rest = [(w, factor * math.exp((math.log(p) - part.log_top) / part.temperature)) for p, w in head]
-        rest = [(w, weight) for w, weight in rest if w not in weights]
+        rest = [(w, math.exp((log_scale + math.log(p) - top) / temperature)) for p, w in head if w not in weights]
         chosen, acc, left = [], 0.0, len(rest)
         for w, weight in heapq.merge(first, rest, key=lambda item: (-item[1], item[0])):
             chosen.append((w, weight))
