@@ -9,7 +9,8 @@ Targets, each with the property it holds on every input:
            client's own error types escape; the relay passes bytes on unchanged (its output, less a
            final error event, is a prefix of its input) and never raises.
   config   Portkey configs (gateway/config.py), raw text and JSON trees built from the config's own
-           vocabulary: decode and parse end in a Node or a ConfigError, nothing else.
+           vocabulary: decode and parse end in a Node or a ConfigError, nothing else; an accepted
+           conditional config's queries evaluate against any request (gateway/conditions.py).
   request  the request validator: the fast path's compiled validator (fastpath.py) gives the same
            verdict as connexion's on the overlay-applied spec's request schema, for JSON bodies built
            from the schema's own field names; untrusted.loads raises nothing but ValueError.
@@ -124,7 +125,9 @@ def sse_target() -> Callable[[bytes], None]:
 CONFIG_KEYS = [
     "strategy", "mode", "on_status_codes", "targets", "provider", "api_key", "virtual_key", "custom_host",
     "weight", "retry", "attempts", "request_timeout", "override_params", "max_tokens", "single", "fallback",
-    "loadbalance",
+    "loadbalance", "conditional", "conditions", "query", "then", "default", "name", "cache", "max_age",
+    "simple", "forward_headers", "openai_organization", "strict_open_ai_compliance", "metadata.plan",
+    "params.max_tokens", "$eq", "$ne", "$gt", "$lte", "$in", "$nin", "$regex", "$length", "$and", "$or",
 ]  # fmt: skip
 
 
@@ -132,6 +135,7 @@ def config_target() -> Callable[[bytes], None]:
     import atheris
 
     with atheris.instrument_imports():
+        from portkey_completions.gateway import conditions
         from portkey_completions.gateway import config as configs
 
     def one_input(data: bytes) -> None:
@@ -145,10 +149,17 @@ def config_target() -> Callable[[bytes], None]:
             text = json.dumps(tree)
         try:
             decoded = configs.decode(text)
-            if not isinstance(decoded, str):
-                configs.parse(decoded)
+            tree = None if isinstance(decoded, str) else configs.parse(decoded)
         except configs.ConfigError:
-            pass
+            return
+        # A conditional config that was accepted is evaluated against any request: never an exception.
+        context = {"metadata": {"plan": _tree(fdp, CONFIG_KEYS)}, "params": {"max_tokens": _tree(fdp, CONFIG_KEYS)}}
+        pending = [tree] if tree is not None else []
+        while pending:
+            node = pending.pop()
+            pending.extend(node.targets)
+            for condition in node.conditions:
+                conditions.holds(condition.query, context)
 
     return one_input
 
