@@ -18,7 +18,6 @@ request shaped it, not the sampler's temperature.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
@@ -26,7 +25,7 @@ from typing import NamedTuple
 
 from .lm import Copying, Distribution, NGramModel, Random
 from .ranking import Ranking
-from .tempered import Tempered, draw, tempered
+from .tempered import draw, tempered, unseen
 
 
 class Sampling(NamedTuple):
@@ -107,14 +106,8 @@ class _View:
         untouched, h = 0.0, len(model.ranked)
         if head is not None:
             h = model.rank.get(head, h)
-            # The untouched tokens' tempered mass: the suffix from the most likely of them, less the
-            # touched tokens inside it (at most len(touched) heads' worth, so no cancellation).
-            taken = 0.0
-            for w in self.logits:
-                if model.rank.get(w, len(model.ranked)) >= h:
-                    taken += math.exp(math.log(model.background(w)) / temperature - curve.suffix[h])
-            log_mass = curve.suffix[h] + math.log(max(1.0 - taken, 1e-300))
-            untouched = math.exp((self.log_rest - top) / temperature + log_mass)
+            # The untouched tokens' tempered mass: from the most likely of them, less the touched ones.
+            untouched = math.exp((self.log_rest - top) / temperature + curve.log_mass(h, self.logits))
         if top_p < 1:
             total = sum(weights) + untouched
             return self._nucleus(named, weights, top, temperature, total * top_p, random)
@@ -124,26 +117,8 @@ class _View:
                 return w
             r -= weight
         if untouched > 0:
-            return self._draw_untouched(curve, h, random)
+            return curve.draw(h, self.logits, random)
         return named[-1][0]
-
-    def _draw_untouched(self, curve: Tempered, h: int, random: Random) -> int:
-        """Inverse-CDF draw from the tempered background's suffix at h, rejecting touched tokens."""
-        ranked = self.model.ranked
-        while True:
-            target = curve.suffix[h] + math.log1p(-random())
-            i = bisect.bisect_right(curve.negated, -target, lo=h) - 1
-            w = ranked[i] if i < len(ranked) else self._unseen(random)
-            if w not in self.logits:
-                return w
-
-    def _unseen(self, random: Random) -> int:
-        """A token of the evenly spread floor: one the training text never had."""
-        vocabulary, seen = self.model.vocabulary, self.model.seen
-        while True:
-            w = vocabulary[int(random() * len(vocabulary))]
-            if w not in seen:
-                return w
 
     def _nucleus(
         self,
@@ -185,7 +160,7 @@ class _View:
                 return w
             r -= weight
         if floor > 0:
-            while (w := self._unseen(random)) in self.logits:
+            while (w := unseen(model, random)) in self.logits:
                 pass
             return w
         return chosen[-1][0]

@@ -19,6 +19,7 @@ import functools
 import heapq
 import itertools
 import math
+from collections.abc import Container, Iterable
 
 from .lm import Mixture, NGramModel, Random
 from .ranking import Ranking
@@ -37,6 +38,7 @@ class Tempered:
     """
 
     def __init__(self, model: NGramModel, temperature: float) -> None:
+        self.model, self.temperature = model, temperature
         logs = [math.log(model.seen[w]) / temperature for w in model.ranked]
         n_unseen = len(model.vocabulary) - len(model.ranked)
         logs.append(math.log(model.floor) / temperature + math.log(n_unseen) if n_unseen else -math.inf)
@@ -45,6 +47,38 @@ class Tempered:
             suffix[i] = _logaddexp(suffix[i + 1], logs[i])
         self.suffix = suffix
         self.negated = [-x for x in suffix]  # increasing, for bisect
+
+    def log_mass(self, h: int, excluded: Iterable[int]) -> float:
+        """log of the tempered background over ranked[h:] and the floor, less the excluded tokens there.
+
+        Taken from the suffix at h, the most likely of them downwards, less at most len(excluded)
+        heads' worth: no difference of two nearly equal totals.
+        """
+        model, end = self.model, len(self.model.ranked)
+        taken = 0.0
+        for w in excluded:
+            if model.rank.get(w, end) >= h:
+                taken += math.exp(math.log(model.background(w)) / self.temperature - self.suffix[h])
+        return self.suffix[h] + math.log(max(1.0 - taken, 1e-300))
+
+    def draw(self, h: int, excluded: Container[int], random: Random) -> int:
+        """Inverse-CDF draw from the tempered background over ranked[h:] and the floor, redrawing excluded tokens."""
+        ranked = self.model.ranked
+        while True:
+            target = self.suffix[h] + math.log1p(-random())
+            i = bisect.bisect_right(self.negated, -target, lo=h) - 1
+            w = ranked[i] if i < len(ranked) else unseen(self.model, random)
+            if w not in excluded:
+                return w
+
+
+def unseen(model: NGramModel, random: Random) -> int:
+    """A token of the evenly spread floor: one the training text never had."""
+    vocabulary, seen = model.vocabulary, model.seen
+    while True:
+        w = vocabulary[int(random() * len(vocabulary))]
+        if w not in seen:
+            return w
 
 
 def _logaddexp(x: float, y: float) -> float:
@@ -70,18 +104,14 @@ class _Part:
         weights = [math.exp((math.log(mixture.p(w)) - self.log_top) / temperature) for w in named]
         self.cumulative = list(itertools.accumulate(weights))
         self.named_total = self.cumulative[-1] if named else 0.0
-        # The unnamed tokens' tempered background mass, from the first unnamed rank down (see Tempered).
+        # The unnamed tokens' tempered background mass, from the first unnamed rank down.
         curve = self.curve = tempered(model, temperature)
-        ranked, rank = model.ranked, model.rank
+        ranked = model.ranked
         h = 0
         while h < len(ranked) and ranked[h] in self.named_set:
             h += 1
         self.h = h
-        taken = 0.0
-        for w in named:
-            if rank[w] >= h:
-                taken += math.exp(math.log(model.seen[w]) / temperature - curve.suffix[h])
-        log_mass = curve.suffix[h] + math.log(max(1.0 - taken, 1e-300))
+        log_mass = curve.log_mass(h, named)
         self.unnamed_total = math.exp((math.log(mixture.rest) - self.log_top) / temperature + log_mass)
         self.total = self.named_total + self.unnamed_total
 
@@ -93,22 +123,7 @@ class _Part:
         r = random() * self.total
         if r < self.named_total:
             return self.named[min(bisect.bisect_right(self.cumulative, r), len(self.named) - 1)]
-        model, curve, h = self.model, self.curve, self.h
-        ranked = model.ranked
-        while True:  # inverse CDF of the tempered background from rank h, redrawing named tokens
-            target = curve.suffix[h] + math.log1p(-random())
-            i = bisect.bisect_right(curve.negated, -target, lo=h) - 1
-            w = ranked[i] if i < len(ranked) else _unseen(model, random)
-            if w not in self.named_set:
-                return w
-
-
-def _unseen(model: NGramModel, random: Random) -> int:
-    vocabulary, seen = model.vocabulary, model.seen
-    while True:
-        w = vocabulary[int(random() * len(vocabulary))]
-        if w not in seen:
-            return w
+        return self.curve.draw(self.h, self.named_set, random)
 
 
 # Per ending token and temperature: the corpus's few thousand ending tokens, a few temperatures.
