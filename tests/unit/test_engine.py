@@ -246,3 +246,73 @@ def test_the_plan_builds_each_choice_field_by_field():
     }
     echoed = Plan.from_body({"model": "gpt-3.5-turbo-instruct", "prompt": "x", "echo": True}, ENGINE).choices[0]
     assert (echoed.echo, echoed.score) == (True, False)  # the two neighbouring bools, apart
+
+
+def _frequencies_match(reference: dict[int, float], seen: collections.Counter[int], draws: int) -> None:
+    for w in sorted(reference, key=lambda w: (-reference[w], w))[:5]:
+        p = reference[w]
+        sigma = math.sqrt(draws * p * (1 - p))
+        assert abs(seen[w] - draws * p) < 5 * sigma + 2, (TOKENIZER.labels[w], seen[w], draws * p)
+
+
+def _tempered(reference: dict[int, float], temperature: float, top_p: float) -> dict[int, float]:
+    """The dense reference at a temperature, cut to its nucleus: each token's probability."""
+    weights = {w: math.exp(x / temperature) for w, x in reference.items()}
+    ranked = sorted(weights, key=lambda w: (-weights[w], w))
+    total = math.fsum(weights.values())
+    nucleus, acc = [], 0.0
+    for w in ranked:
+        if acc >= top_p * total and nucleus:
+            break
+        nucleus.append(w)
+        acc += weights[w]
+    return {w: weights[w] / acc for w in nucleus}
+
+
+# A step at a temperature is prepared once per context and drawn from at every visit: each draw
+# below after the first is one of those, in every kind of context (copying, trigram, bigram only).
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        Sampling(temperature=0.7),
+        Sampling(temperature=0.7, top_p=0.9),
+        Sampling(temperature=1.3, logit_bias={13: 2.0}),
+        Sampling(temperature=0.5, presence_penalty=0.8, frequency_penalty=0.4),
+    ],
+    ids=["T0.7", "T0.7 top_p 0.9", "T1.3 raised", "T0.5 penalties"],
+)
+def test_prepared_draws_match_dense_arithmetic(context, sampling):
+    a, b, copying = CONTEXTS[context]
+    expected = _tempered(dense(a, b, copying, sampling, COUNTS), sampling.temperature, sampling.top_p)
+    step = Sampler(MODEL, sampling).step
+    rng = random.Random(6).random
+    draws = 20_000
+    seen = collections.Counter(step(a, b, copying, COUNTS, rng).token for _ in range(draws))
+    assert set(seen) <= set(expected) or sampling.top_p >= 1
+    _frequencies_match(expected, seen, draws)
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_greedy_under_penalties_moves_off_a_sampled_argmax(context):
+    """A prepared argmax stands while it was not sampled; once it was, the penalised step decides."""
+    a, b, copying = CONTEXTS[context]
+    sampling = Sampling(temperature=0, presence_penalty=2.0, frequency_penalty=2.0)
+    sampler = Sampler(MODEL, sampling)
+    first = sampler.step(a, b, copying, {}, random.random).token
+    counts = {first: 3}
+    reference = dense(a, b, copying, sampling, counts)
+    best = min(reference, key=lambda w: (-reference[w], w))
+    assert best != first
+    assert sampler.step(a, b, copying, counts, random.random).token == best
+
+
+def test_a_step_is_prepared_once_per_sampler_and_trained_context():
+    sampler = Sampler(MODEL, Sampling(temperature=0.7))
+    a, b, copying = CONTEXTS["seen trigram, copying"]
+    assert sampler.prepared(a, b, copying) is sampler.prepared(a, b, Copying(PROMPT))
+    # A context the training text never had shares its ending token's step, whatever came before.
+    unseen = TOKENIZER.encode(" zxqv")[-1]
+    the = TOKENIZER.encode(" the")[0]
+    assert sampler.prepared(unseen, the, None) is sampler.prepared(unseen + 1, the, None)
+    assert sampler.prepared(unseen, the, None) is not sampler.prepared(unseen, the, copying)

@@ -17,7 +17,9 @@ from .lm import NGramModel
 from .tokenizer import Tokenizer, cl100k
 
 # Bump when the same request would give other text: it is part of system_fingerprint.
-VERSION = "3"  # 3: draws at a temperature and in a nucleus consume the random stream differently (tempered.py)
+# 4: a step at a temperature is prepared once per context, penalties then kept or refused by
+# rejection; a context whose explicit tokens hold over half its mixture is built (sampler.Prepared).
+VERSION = "4"
 
 
 def training_text() -> list[str]:

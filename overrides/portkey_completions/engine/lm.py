@@ -80,6 +80,16 @@ class Copying:
             add(a, b, w)
             a, b = b, w
 
+    @classmethod
+    def at(cls, a: int, b: int, trigram: Iterable[int] | None, bigram: Iterable[int] | None) -> Copying:
+        """Only what the prompt copies after `a b`: the followers of `a b` and of `b`."""
+        made = cls()
+        if trigram:
+            made.trigrams[key(a, b)] = list(trigram)
+        if bigram:
+            made.bigrams[b] = list(bigram)
+        return made
+
     def add(self, a: int, b: int, w: int) -> None:
         if b < 0:
             return
@@ -277,8 +287,21 @@ class Static:
         return self._head[:n]
 
 
-# A few hundred bytes each: a few MB at most, for the contexts requests visit again.
-@functools.lru_cache(maxsize=16384)
+def trained_context(model: NGramModel, a: int, b: int) -> int:
+    """The `a` the trained part of P(. | a b) depends on: -1 when the training text never had `a b`.
+
+    Every context whose trigram was never seen shares its ending token's distribution, so the
+    contexts worth making once are the corpus's trigrams and its tokens: a few thousand.
+    """
+    return a if a * _STRIDE + b in model.trigrams else -1
+
+
 def static(model: NGramModel, a: int, b: int) -> Static:
-    """The trained part of P(. | a b), made once per context (its ranking's head on first use)."""
+    """The trained part of P(. | a b), made once per trained context (its ranking's head on first use)."""
+    return _static(model, trained_context(model, a, b), b)
+
+
+# A few hundred bytes each: a few MB at most. Bounded by the corpus's trigrams and tokens.
+@functools.lru_cache(maxsize=16384)
+def _static(model: NGramModel, a: int, b: int) -> Static:
     return Static(model, a, b)

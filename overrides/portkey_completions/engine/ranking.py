@@ -18,22 +18,23 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from .lm import COPY_BIGRAM, COPY_TRIGRAM, Copying, NGramModel, key, static
+from .lm import COPY_BIGRAM, COPY_TRIGRAM, NGramModel, static
 
 
 class Ranking:
     """Logprobs as the API reports them (log softmax of the adjusted logits at temperature 1), and greedy picks."""
 
-    __slots__ = ("_log_z", "adjust", "copied", "model", "scale", "static")
+    __slots__ = ("_best", "_log_z", "_top", "adjust", "copied", "model", "scale", "static")
 
     def __init__(
         self,
         model: NGramModel,
         a: int,
         b: int,
-        copying: Copying | None,
+        copied_trigram: Sequence[int] | None,
+        copied_bigram: Sequence[int] | None,
         bias: Mapping[int, float],
         counts: Mapping[int, int],
         frequency_penalty: float,
@@ -43,16 +44,12 @@ class Ranking:
         self.static = static(model, a, b)
         copied: dict[int, float] = {}
         scale = 1.0
-        if copying is not None:
-            for followers, share in (
-                (copying.trigrams.get(key(a, b)), COPY_TRIGRAM),
-                (copying.bigrams.get(b), COPY_BIGRAM),
-            ):
-                if followers is not None:
-                    each = scale * share / len(followers)
-                    for w in followers:
-                        copied[w] = copied.get(w, 0.0) + each
-                    scale *= 1 - share
+        for followers, share in ((copied_trigram, COPY_TRIGRAM), (copied_bigram, COPY_BIGRAM)):
+            if followers:
+                each = scale * share / len(followers)
+                for w in followers:
+                    copied[w] = copied.get(w, 0.0) + each
+                scale *= 1 - share
         self.copied, self.scale = copied, scale  # P(w) = copied[w] + scale * static P(w)
         adjust = {w: float(v) for w, v in bias.items() if v}
         if frequency_penalty or presence_penalty:
@@ -61,6 +58,9 @@ class Ranking:
                     adjust[w] = adjust.get(w, 0.0) - c * frequency_penalty - presence_penalty
         self.adjust = adjust
         self._log_z: float | None = None  # asked for by logprobs only: a draw does without
+        # By k: a prepared step (`sampler.Prepared`) is asked again at each visit of its context.
+        self._best: dict[int, list[tuple[int, float]]] = {}
+        self._top: dict[int, tuple[tuple[int, float], ...]] = {}
 
     @property
     def log_z(self) -> float:
@@ -86,6 +86,12 @@ class Ranking:
 
     def best(self, k: int) -> list[tuple[int, float]]:
         """The k tokens with the highest adjusted logits (ties to the lowest id), with those logits."""
+        found = self._best.get(k)
+        if found is None:
+            found = self._best[k] = self._find_best(k)
+        return found
+
+    def _find_best(self, k: int) -> list[tuple[int, float]]:
         explicit = {w: self.logit(w) for w in itertools.chain(self.copied, self.adjust)}
         # Every other token keeps the trained part's order: its first k that are not explicit (a
         # banned or copied token is often at the head, so room is made for a few of them at once).
@@ -103,11 +109,15 @@ class Ranking:
     def greedy(self) -> int:
         return self.best(1)[0][0]
 
-    def top(self, k: int, sampled: int) -> list[tuple[int, float]]:
+    def top(self, k: int, sampled: int) -> tuple[tuple[int, float], ...]:
         """The k most likely tokens with their logprobs, and the sampled one if it is not among them."""
         if k <= 0:
-            return [(sampled, self.logprob(sampled))]
-        result = [(w, min(0.0, x - self.log_z)) for w, x in self.best(k)]
-        if all(w != sampled for w, _ in result):
-            result.append((sampled, self.logprob(sampled)))
-        return result
+            return ((sampled, self.logprob(sampled)),)
+        listed = self._top.get(k)
+        if listed is None:
+            log_z = self.log_z
+            listed = self._top[k] = tuple((w, min(0.0, x - log_z)) for w, x in self.best(k))
+        for w, _ in listed:
+            if w == sampled:
+                return listed
+        return (*listed, (sampled, self.logprob(sampled)))

@@ -18,14 +18,16 @@ request shaped it, not the sampler's temperature.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from .lm import Copying, Distribution, NGramModel, Random
+from .lm import Copying, Distribution, NGramModel, Random, key, trained_context
 from .ranking import Ranking
-from .tempered import draw, tempered, unseen
+from .tempered import Draws, tempered, unseen
+from .tempered import prepare as tempered_draws
 
 
 class Sampling(NamedTuple):
@@ -63,7 +65,7 @@ class Sampling(NamedTuple):
 class Step(NamedTuple):
     token: int
     logprob: float | None  # set when asked for logprobs or a score
-    top: list[tuple[int, float]] | None  # the k most likely tokens, when asked
+    top: tuple[tuple[int, float], ...] | None  # the k most likely tokens (and the sampled one), when asked
 
 
 class _View:
@@ -94,7 +96,7 @@ class _View:
         seen = self.model.seen
         yield from (w for w in self.model.vocabulary if w not in seen and w not in logits)
 
-    def sample(self, temperature: float, top_p: float, random: Random) -> int:
+    def prepare(self, temperature: float, top_p: float) -> Draws:
         model = self.model
         curve = tempered(model, temperature)
         named = sorted(self.logits.items(), key=lambda item: (-item[1], item[0]))
@@ -102,34 +104,20 @@ class _View:
         head_logit = -math.inf if head is None else self.background_logit(head)
         # Weights relative to the largest logit, so that no temperature overflows.
         top = max(named[0][1] if named else -math.inf, head_logit)
-        weights = [math.exp((x - top) / temperature) for _, x in named]
+        weighted = [(w, math.exp((x - top) / temperature)) for w, x in named]
         untouched, h = 0.0, len(model.ranked)
         if head is not None:
             h = model.rank.get(head, h)
             # The untouched tokens' tempered mass: from the most likely of them, less the touched ones.
             untouched = math.exp((self.log_rest - top) / temperature + curve.log_mass(h, self.logits))
         if top_p < 1:
-            total = sum(weights) + untouched
-            return self._nucleus(named, weights, top, temperature, total * top_p, random)
-        r = random() * (sum(weights) + untouched)
-        for (w, _), weight in zip(named, weights, strict=True):
-            if r < weight:
-                return w
-            r -= weight
-        if untouched > 0:
-            return curve.draw(h, self.logits, random)
-        return named[-1][0]
+            total = sum(weight for _, weight in weighted) + untouched
+            return self._nucleus(weighted, top, temperature, total * top_p)
+        logits = self.logits
+        return Draws(weighted, untouched, (lambda random: curve.draw(h, logits, random)) if untouched > 0 else None)
 
-    def _nucleus(
-        self,
-        named: list[tuple[int, float]],
-        weights: list[float],
-        top: float,
-        temperature: float,
-        mass: float,
-        random: Random,
-    ) -> int:
-        """Sample among the most likely tokens whose weights first reach `mass` (at least one token)."""
+    def _nucleus(self, named: list[tuple[int, float]], top: float, temperature: float, mass: float) -> Draws:
+        """The most likely tokens whose weights first reach `mass` (at least one token)."""
         model = self.model
         chosen: list[tuple[int, float]] = []
         acc = 0.0
@@ -141,9 +129,9 @@ class _View:
             other_weight = None
             if other is not None and other in model.seen:
                 other_weight = math.exp((self.background_logit(other) - top) / temperature)
-            if i < len(named) and (other_weight is None or weights[i] >= other_weight):
-                chosen.append((named[i][0], weights[i]))
-                acc += weights[i]
+            if i < len(named) and (other_weight is None or named[i][1] >= other_weight):
+                chosen.append(named[i])
+                acc += named[i][1]
                 i += 1
             elif other is not None and other_weight is not None:
                 chosen.append((other, other_weight))
@@ -154,22 +142,22 @@ class _View:
                     n = len(model.vocabulary) - len(model.ranked) - sum(w not in model.seen for w in self.logits)
                     floor = n * math.exp((self.log_rest + math.log(model.floor) - top) / temperature)
                 break
-        r = random() * (acc + floor)
-        for w, weight in chosen:
-            if r < weight:
-                return w
-            r -= weight
-        if floor > 0:
-            while (w := unseen(model, random)) in self.logits:
+        logits = self.logits
+
+        def rest(random: Random) -> int:
+            while (w := unseen(model, random)) in logits:
                 pass
             return w
-        return chosen[-1][0]
+
+        return Draws(chosen, floor, rest if floor > 0 else None)
 
 
 # Below this temperature sampling is greedy (found by `make fuzz`: T = 5e-324 overflowed).
 MIN_TEMPERATURE = 1e-4
 # Refusals before rejection sampling gives way to the built distribution (banned tokens hold the mass).
 _TRIES = 32
+# The most tokens a prepared step keeps for its draws (a nucleus at a high temperature has thousands).
+_KEPT = 1024
 
 Draw = Callable[[int, int, Copying | None, Mapping[int, int], Random], int]
 
@@ -184,6 +172,10 @@ class Sampler:
         self.built = not sampling.plain and not sampling.lowering
         # Whether the tokens sampled so far (counts) change the next one: penalties only.
         self.penalised = bool(sampling.presence_penalty or sampling.frequency_penalty)
+        # Penalties that only lower: a prepared argmax or draw stays exact under them (`_draw_built`).
+        self.rejects_penalties = (
+            sampling.presence_penalty >= 0 and sampling.frequency_penalty >= 0 and (self.greedy or sampling.top_p >= 1)
+        )
         # How a bare token is drawn is decided once, not at every token: a completion that only
         # wants text calls `draw` per token and nothing else (16 tokens: 34 -> 21 us).
         self.draw: Draw = (
@@ -202,48 +194,118 @@ class Sampler:
         score: bool = False,
     ) -> Step:
         """Sample the token after `a b`; with `score`, also its logprob; with `top`, also the `top` most likely."""
+        w = self.draw(a, b, copying, counts, random)
         if top is None and not score:
-            return Step(self.draw(a, b, copying, counts, random), None, None)
-        ranking = self._ranking(a, b, copying, counts)
-        if self.greedy:
-            w = ranking.greedy()
-        elif self.built:
-            w = self._tempered_draw(ranking, a, b, copying, counts, random)
+            return Step(w, None, None)
+        if self.penalised and counts:
+            ranking = self._ranking(a, b, copying, counts)  # the penalties differ at every step
         else:
-            w = self.draw(a, b, copying, counts, random)
-        return Step(w, ranking.logprob(w), None if top is None else ranking.top(top, w))
+            ranking = self.prepared(a, b, copying).ranking
+        if top is None:
+            return Step(w, ranking.logprob(w), None)
+        listed = ranking.top(top, w)
+        return Step(w, next(lp for x, lp in listed if x == w), listed)
+
+    def prepared(self, a: int, b: int, copying: Copying | None) -> Prepared:
+        """The step after `a b` as this sampler shapes it before any penalty: made once per context."""
+        trigram = bigram = None
+        if copying is not None:
+            copied = copying.trigrams.get(key(a, b))
+            trigram = tuple(copied) if copied is not None else None
+            copied = copying.bigrams.get(b)
+            bigram = tuple(copied) if copied is not None else None
+        return _prepared(self, trained_context(self.model, a, b), b, trigram, bigram)
 
     def _ranking(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int]) -> Ranking:
         sampling = self.sampling
         bias, freq, presence = sampling.logit_bias, sampling.frequency_penalty, sampling.presence_penalty
-        return Ranking(self.model, a, b, copying, bias, counts, freq, presence)
-
-    def _view(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int]) -> _View:
-        return _View(self.model.distribution(a, b, copying), self.sampling, counts)
+        trigram = bigram = None
+        if copying is not None:
+            trigram, bigram = copying.trigrams.get(key(a, b)), copying.bigrams.get(b)
+        return Ranking(self.model, a, b, trigram, bigram, bias, counts, freq, presence)
 
     def _draw_plain(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
         """The model's own distribution: sampled directly, without naming any token."""
         return self.model.sample(a, b, copying, random)
 
     def _draw_built(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
-        """The step's distribution built over the tokens it names: temperature, top_p, raised logits; or its argmax."""
+        """Temperature, top_p, raised logits, or the argmax: from the context's prepared step.
+
+        Penalties only lower the tokens already sampled, so a draw from the step before them, kept
+        with probability exp(penalty / T), is exact; so is the argmax when it was not sampled yet.
+        A nucleus depends on them (its edge moves): that step is built with them.
+        """
+        if self.penalised and counts and not self.rejects_penalties:
+            return self._draw_penalised(a, b, copying, counts, random)
+        prepared = self.prepared(a, b, copying)
+        if self.greedy:
+            if self.penalised and counts.get(prepared.token):
+                return self._draw_penalised(a, b, copying, counts, random)
+            return prepared.token
+        draws = prepared.draws
+        if draws is not None:
+            sampling = self.sampling
+            temperature, freq, presence = sampling.temperature, sampling.frequency_penalty, sampling.presence_penalty
+            for _ in range(_TRIES):
+                w = draws.draw(random)
+                if w is None:
+                    break
+                c = counts.get(w) if self.penalised else None
+                if not c or random() < math.exp(-(c * freq + presence) / temperature):
+                    return w
+        return self._draw_penalised(a, b, copying, counts, random)
+
+    def _draw_penalised(
+        self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random
+    ) -> int:
+        """The step built with the penalties so far: from the ranking where that is quick, else whole."""
         ranking = self._ranking(a, b, copying, counts)
         if self.greedy:
             return ranking.greedy()
-        return self._tempered_draw(ranking, a, b, copying, counts, random)
-
-    def _tempered_draw(
-        self, ranking: Ranking, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random
-    ) -> int:
-        """At the temperature, in the nucleus: from the ranking where that is quick, else from the built step."""
         temperature, top_p = self.sampling.temperature, self.sampling.top_p
-        w = draw(ranking, temperature, top_p, random)
-        return w if w is not None else self._view(a, b, copying, counts).sample(temperature, top_p, random)
+        draws = tempered_draws(ranking, temperature, top_p)
+        w = draws.draw(random) if draws is not None else None
+        if w is None:
+            view = _View(self.model.distribution(a, b, copying), self.sampling, counts)
+            w = view.prepare(temperature, top_p).draw(random)
+        assert w is not None  # a built step's rest never gives up
+        return w
 
     def score(self, a: int, b: int, copying: Copying | None, w: int, top: int | None) -> Step:
         """How likely the model found a given token (an echoed prompt token): logprob and top."""
-        ranking = self._ranking(a, b, copying, {})
+        ranking = self.prepared(a, b, copying).ranking
         return Step(w, ranking.logprob(w), None if top is None else ranking.top(top, w))
+
+
+class Prepared:
+    """One context's step as a sampler shapes it, before penalties: its ranking, and its argmax or its draws."""
+
+    __slots__ = ("draws", "ranking", "token")
+
+    def __init__(
+        self, sampler: Sampler, a: int, b: int, trigram: tuple[int, ...] | None, bigram: tuple[int, ...] | None
+    ) -> None:
+        sampling, model = sampler.sampling, sampler.model
+        self.ranking = Ranking(model, a, b, trigram, bigram, sampling.logit_bias, {}, 0.0, 0.0)
+        self.token = self.ranking.greedy() if sampler.greedy else -1
+        self.draws: Draws | None = None
+        if sampler.built and not sampler.greedy:
+            temperature, top_p = sampling.temperature, sampling.top_p
+            draws = tempered_draws(self.ranking, temperature, top_p)
+            if draws is None:
+                copying = Copying.at(a, b, trigram, bigram)
+                draws = _View(model.distribution(a, b, copying), sampling, {}).prepare(temperature, top_p)
+            # A nucleus of thousands of tokens (a high temperature) is built at each step rather than kept.
+            self.draws = draws if len(draws) <= _KEPT else None
+
+
+# Per sampler and context (its trained part and what the prompt copies there). The corpus has a
+# few thousand trained contexts; kept draws hold at most _KEPT tokens: some tens of MB at most.
+@functools.lru_cache(maxsize=16384)
+def _prepared(
+    sampler: Sampler, a: int, b: int, trigram: tuple[int, ...] | None, bigram: tuple[int, ...] | None
+) -> Prepared:
+    return Prepared(sampler, a, b, trigram, bigram)
 
 
 def _rejecting(sampler: Sampler, sampling: Sampling) -> Draw:
@@ -253,7 +315,7 @@ def _rejecting(sampler: Sampler, sampling: Sampling) -> Draw:
     step's distribution. After _TRIES refusals (banned tokens hold the mass) the step is built.
     A closure, because this is the engine's hot loop: its constants are locals, not attributes.
     """
-    sample, built, penalised = sampler.model.sample, sampler._draw_built, sampler.penalised
+    sample, built, penalised = sampler.model.sample, sampler._draw_penalised, sampler.penalised
     bias, freq, presence = sampling.logit_bias, sampling.frequency_penalty, sampling.presence_penalty
     exp = math.exp
 

@@ -19,7 +19,7 @@ import functools
 import heapq
 import itertools
 import math
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 
 from .lm import Mixture, NGramModel, Random
 from .ranking import Ranking
@@ -132,8 +132,36 @@ def _part(mixture: Mixture, temperature: float) -> _Part:
     return _Part(mixture, temperature)
 
 
-def draw(ranking: Ranking, temperature: float, top_p: float, random: Random) -> int | None:
-    """A token from softmax(logit' / T), cut to the nucleus of mass top_p; None where building is cheaper.
+class Draws:
+    """A step's distribution at T, made once and drawn from many times.
+
+    Its explicit tokens by cumulative weight (`explicit_total` of `total`), and the rest of the
+    mass (`total - explicit_total`) drawn by `rest`, which may give up (None: build instead).
+    """
+
+    __slots__ = ("cumulative", "explicit_total", "rest", "tokens", "total")
+
+    def __init__(
+        self, weighted: Sequence[tuple[int, float]], rest_total: float, rest: Callable[[Random], int | None] | None
+    ) -> None:
+        self.tokens = [w for w, _ in weighted]
+        self.cumulative = list(itertools.accumulate(weight for _, weight in weighted))
+        self.explicit_total = self.cumulative[-1] if self.cumulative else 0.0
+        self.total = self.explicit_total + rest_total
+        self.rest = rest
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def draw(self, random: Random) -> int | None:
+        r = random() * self.total
+        if r < self.explicit_total or self.rest is None:
+            return self.tokens[min(bisect.bisect_right(self.cumulative, r), len(self.tokens) - 1)]
+        return self.rest(random)
+
+
+def prepare(ranking: Ranking, temperature: float, top_p: float) -> Draws | None:
+    """softmax(logit' / T), cut to the nucleus of mass top_p, as Draws; None where building is cheaper.
 
     Explicit here: the tokens copied or adjusted, and the context's trigram followers. Every other
     token weighs the mixture's weight at T times one factor, so the mixture's sampler serves it.
@@ -145,33 +173,31 @@ def draw(ranking: Ranking, temperature: float, top_p: float, random: Random) -> 
     base = log_scale + part.log_top  # the mixture's most likely token's logit
     top = max(base, max(explicit.values(), default=-math.inf))
     weights = {w: math.exp((x - top) / temperature) for w, x in explicit.items()}
+    taken = sum(part.weight(w) for w in weights)  # the explicit tokens' weight in the mixture
+    rest_total = math.exp((base - top) / temperature) * max(0.0, part.total - taken)
     if top_p < 1:
-        mass = top_p * (sum(weights.values()) + _rest_total(part, weights, base, top))
-        return _nucleus(ranking, weights, top, temperature, mass, random)
-    explicit_total = sum(weights.values())
-    r = random() * (explicit_total + _rest_total(part, weights, base, top))
-    if r < explicit_total:
-        for w, weight in weights.items():
-            if r < weight:
+        mass = top_p * (sum(weights.values()) + rest_total)
+        chosen = _nucleus(ranking, weights, top, temperature, mass)
+        return None if chosen is None else Draws(chosen, 0.0, None)
+    if taken > part.total / 2:
+        # A draw from the rest redraws explicit tokens, here more than half the time: its tries
+        # could give up often enough to bend the draw (with at most half, 2**-32 of the draws).
+        return None
+
+    def rest(random: Random) -> int | None:
+        for _ in range(_TRIES):
+            w = part.draw(random)
+            if w not in weights:
                 return w
-            r -= weight
-        return next(reversed(weights))
-    for _ in range(_TRIES):
-        w = part.draw(random)
-        if w not in weights:
-            return w
-    return None
+        return None
 
-
-def _rest_total(part: _Part, explicit: dict[int, float], base: float, top: float) -> float:
-    """The weight of every token but the explicit ones, relative to `top`."""
-    return math.exp((base - top) / part.temperature) * max(0.0, part.total - sum(part.weight(w) for w in explicit))
+    return Draws(list(weights.items()), rest_total, rest)
 
 
 def _nucleus(
-    ranking: Ranking, weights: dict[int, float], top: float, temperature: float, mass: float, random: Random
-) -> int | None:
-    """Among the most likely tokens whose weights first reach `mass` (at least one), one by weight."""
+    ranking: Ranking, weights: dict[int, float], top: float, temperature: float, mass: float
+) -> list[tuple[int, float]] | None:
+    """The most likely tokens whose weights first reach `mass` (at least one), with their weights."""
     first = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
     log_scale = math.log(ranking.scale)
     n = 16
@@ -188,11 +214,6 @@ def _nucleus(
                 break
         # Exact only if no token past the head could weigh more than the last one taken.
         if acc >= mass and (left > 0 or len(head) < n):
-            r = random() * acc
-            for w, weight in chosen:
-                if r < weight:
-                    return w
-                r -= weight
-            return chosen[-1][0]
+            return chosen
         n *= 4
     return None
