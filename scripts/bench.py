@@ -214,7 +214,7 @@ def main() -> None:
     engine = bench_engine.Engine()
     tokens = 20_000 if args.quick else 200_000
     base_rate = bench_engine.baseline(engine, tokens)
-    rate = bench_engine.sampling_rate(engine, bench_engine.Sampling(), tokens)
+    rate = bench_engine.sampling_rate(engine, bench_engine.Sampler(engine.model, bench_engine.Sampling()), tokens)
     rows.append(
         (
             "engine in-process, default sampling",

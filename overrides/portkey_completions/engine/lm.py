@@ -25,9 +25,9 @@ COPY_TRIGRAM = 0.5
 COPY_BIGRAM = 0.2
 FLOOR = 1e-4
 
-# Context keys are ints (a * _STRIDE + b): cheaper to hash than tuples. A missing `a` is -1,
+# Context keys are ints (a * STRIDE + b): cheaper to hash than tuples. A missing `a` is -1,
 # which gives a negative key no trained context has.
-_STRIDE = 1 << 20
+STRIDE = 1 << 20
 
 Random = Callable[[], float]
 
@@ -58,7 +58,7 @@ class Followers:
 
 
 def key(a: int, b: int) -> int:
-    return a * _STRIDE + b
+    return a * STRIDE + b
 
 
 class Copying:
@@ -186,7 +186,7 @@ class NGramModel:
         The same walk as `distribution`, inlined, because this is the engine's hot loop.
         """
         r = random()
-        k = a * _STRIDE + b
+        k = a * STRIDE + b
         if copying is not None:
             copied = copying.trigrams.get(k)
             if copied is not None:
@@ -293,7 +293,7 @@ def trained_context(model: NGramModel, a: int, b: int) -> int:
     Every context whose trigram was never seen shares its ending token's distribution, so the
     contexts worth making once are the corpus's trigrams and its tokens: a few thousand.
     """
-    return a if a * _STRIDE + b in model.trigrams else -1
+    return a if a * STRIDE + b in model.trigrams else -1
 
 
 def static(model: NGramModel, a: int, b: int) -> Static:

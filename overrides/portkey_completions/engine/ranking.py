@@ -22,11 +22,24 @@ from collections.abc import Mapping, Sequence
 
 from .lm import COPY_BIGRAM, COPY_TRIGRAM, NGramModel, static
 
+_KEPT_LOGPROBS = 64
+
 
 class Ranking:
     """Logprobs as the API reports them (log softmax of the adjusted logits at temperature 1), and greedy picks."""
 
-    __slots__ = ("_best", "_log_z", "_top", "adjust", "copied", "model", "scale", "static")
+    __slots__ = (
+        "_best",
+        "_log_z",
+        "_logprobs",
+        "_top",
+        "_top_logprobs",
+        "adjust",
+        "copied",
+        "model",
+        "scale",
+        "static",
+    )
 
     def __init__(
         self,
@@ -61,6 +74,8 @@ class Ranking:
         # By k: a prepared step (`sampler.Prepared`) is asked again at each visit of its context.
         self._best: dict[int, list[tuple[int, float]]] = {}
         self._top: dict[int, tuple[tuple[int, float], ...]] = {}
+        self._top_logprobs: dict[int, dict[int, float]] = {}
+        self._logprobs: dict[int, float] = {}  # sampled tokens past the top k, the first _KEPT_LOGPROBS
 
     @property
     def log_z(self) -> float:
@@ -109,15 +124,24 @@ class Ranking:
     def greedy(self) -> int:
         return self.best(1)[0][0]
 
-    def top(self, k: int, sampled: int) -> tuple[tuple[int, float], ...]:
-        """The k most likely tokens with their logprobs, and the sampled one if it is not among them."""
+    def scored(self, sampled: int, k: int | None) -> tuple[float, tuple[tuple[int, float], ...] | None]:
+        """The sampled token's logprob and, with k, the k most likely tokens with theirs (and the sampled one)."""
+        if k is None:
+            return self.logprob(sampled), None
         if k <= 0:
-            return ((sampled, self.logprob(sampled)),)
+            logprob = self.logprob(sampled)
+            return logprob, ((sampled, logprob),)
         listed = self._top.get(k)
         if listed is None:
             log_z = self.log_z
             listed = self._top[k] = tuple((w, min(0.0, x - log_z)) for w, x in self.best(k))
-        for w, _ in listed:
-            if w == sampled:
-                return listed
-        return (*listed, (sampled, self.logprob(sampled)))
+            self._top_logprobs[k] = dict(listed)
+        found = self._top_logprobs[k].get(sampled)
+        if found is not None:
+            return found, listed
+        found = self._logprobs.get(sampled)
+        if found is None:
+            found = self.logprob(sampled)
+            if len(self._logprobs) < _KEPT_LOGPROBS:
+                self._logprobs[sampled] = found
+        return found, (*listed, (sampled, found))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from .lm import Copying, Distribution, NGramModel, Random, key, trained_context
+from .lm import STRIDE, Copying, Distribution, NGramModel, Random, key, trained_context
 from .ranking import Ranking
 from .tempered import Draws, tempered, unseen
 from .tempered import prepare as tempered_draws
@@ -156,6 +156,8 @@ class _View:
 MIN_TEMPERATURE = 1e-4
 # Refusals before rejection sampling gives way to the built distribution (banned tokens hold the mass).
 _TRIES = 32
+# Contexts a sampler looks up without the LRU: a few times the corpus's, a few hundred kB.
+_UNCOPIED = 8192
 # The most tokens a prepared step keeps for its draws (a nucleus at a high temperature has thousands).
 _KEPT = 1024
 
@@ -176,6 +178,7 @@ class Sampler:
         self.rejects_penalties = (
             sampling.presence_penalty >= 0 and sampling.frequency_penalty >= 0 and (self.greedy or sampling.top_p >= 1)
         )
+        self._uncopied: dict[int, Prepared] = {}  # by context key, in front of _prepared's LRU
         # How a bare token is drawn is decided once, not at every token: a completion that only
         # wants text calls `draw` per token and nothing else (16 tokens: 34 -> 21 us).
         self.draw: Draw = (
@@ -201,20 +204,25 @@ class Sampler:
             ranking = self._ranking(a, b, copying, counts)  # the penalties differ at every step
         else:
             ranking = self.prepared(a, b, copying).ranking
-        if top is None:
-            return Step(w, ranking.logprob(w), None)
-        listed = ranking.top(top, w)
-        return Step(w, next(lp for x, lp in listed if x == w), listed)
+        logprob, listed = ranking.scored(w, top)
+        return Step(w, logprob, listed)
 
     def prepared(self, a: int, b: int, copying: Copying | None) -> Prepared:
         """The step after `a b` as this sampler shapes it before any penalty: made once per context."""
-        trigram = bigram = None
-        if copying is not None:
-            copied = copying.trigrams.get(key(a, b))
+        k = a * STRIDE + b
+        if copying is not None and (k in copying.trigrams or b in copying.bigrams):
+            copied = copying.trigrams.get(k)
             trigram = tuple(copied) if copied is not None else None
             copied = copying.bigrams.get(b)
             bigram = tuple(copied) if copied is not None else None
-        return _prepared(self, trained_context(self.model, a, b), b, trigram, bigram)
+            return _prepared(self, trained_context(self.model, a, b), b, trigram, bigram)
+        # Where the prompt copies nothing (most steps), a context's step is one look-up away.
+        found = self._uncopied.get(k)
+        if found is None:
+            if len(self._uncopied) >= _UNCOPIED:
+                self._uncopied.clear()
+            found = self._uncopied[k] = _prepared(self, trained_context(self.model, a, b), b, None, None)
+        return found
 
     def _ranking(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int]) -> Ranking:
         sampling = self.sampling
@@ -273,8 +281,8 @@ class Sampler:
 
     def score(self, a: int, b: int, copying: Copying | None, w: int, top: int | None) -> Step:
         """How likely the model found a given token (an echoed prompt token): logprob and top."""
-        ranking = self.prepared(a, b, copying).ranking
-        return Step(w, ranking.logprob(w), None if top is None else ranking.top(top, w))
+        logprob, listed = self.prepared(a, b, copying).ranking.scored(w, top)
+        return Step(w, logprob, listed)
 
 
 class Prepared:
