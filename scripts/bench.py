@@ -2,7 +2,8 @@
 
 Servers run on core 0 (taskset), the load generator on core 1: wrk (Debian's package, installed
 here if missing) for plain requests, an asyncio client for streams. Each figure is the median of
-three runs after a warm-up. The baseline is a bare Starlette app returning a fixed completion, under
+three runs after a warm-up; the servers are up together and each round runs every row in turn, so
+the baseline's runs fall in the same minutes as the rows it divides. The baseline is a bare Starlette app returning a fixed completion, under
 the same uvicorn with the same extras (httptools, uvloop) as the stub. The headline rows are the
 server as a user starts it (`portkey-stub serve --openai-compatible`, access log on), for the
 default request and for a realistic mix of sampling settings (`MIX`, one of each in turn); the
@@ -139,7 +140,6 @@ def main() -> None:
         script = scripts["default"]
         (Path(tmp) / "bare.py").write_text(BARE)
 
-        results: dict[tuple[str, str], dict[str, float]] = {}
         redis_url = stack.enter_context(benchkit.redis(tmp))
         servers = [
             ("bare Starlette (baseline)", [sys.executable, "-m", "uvicorn", "bare:app", "--log-level", "warning"], tmp),
@@ -148,15 +148,23 @@ def main() -> None:
         ]
         if redis_url is not None:  # Redis on the load generator's core: the server's core stays its own
             servers.append((REDIS_ROW, [*stub, "--state", redis_url], None))
-        for name, argv, cwd in servers:
-            workloads = ("default", "mix") if name in ("bare Starlette (baseline)", AS_STARTED) else ("default",)
-            port = serving.free_port()
-            with server([*argv, "--port", str(port)], port, core=SERVER_CORE, cwd=cwd):
-                url = f"http://127.0.0.1:{port}/v1/completions"
-                for workload in workloads:
-                    wrk(wrk_bin, url, 1 if args.quick else 3, 32, str(scripts[workload]))  # warm-up
-                    runs = [wrk(wrk_bin, url, seconds, 32, str(scripts[workload])) for _ in range(3)]
-                    results[name, workload] = median_run(runs)
+        # Every server is up at once (an idle one costs nothing), and each round runs every row in
+        # turn: the baseline's runs are spread over the same minutes as the rows it divides, so a
+        # machine that slows down midway moves both.
+        targets: list[tuple[str, str, str]] = []
+        with contextlib.ExitStack() as up:
+            for name, argv, cwd in servers:
+                port = serving.free_port()
+                up.enter_context(server([*argv, "--port", str(port)], port, core=SERVER_CORE, cwd=cwd))
+                workloads = ("default", "mix") if name in ("bare Starlette (baseline)", AS_STARTED) else ("default",)
+                targets += [(name, workload, f"http://127.0.0.1:{port}/v1/completions") for workload in workloads]
+            for _, workload, url in targets:
+                wrk(wrk_bin, url, 1 if args.quick else 3, 32, str(scripts[workload]))  # warm-up
+            runs: dict[tuple[str, str], list[dict[str, float]]] = {(name, w): [] for name, w, _ in targets}
+            for _ in range(3):
+                for name, workload, url in targets:
+                    runs[name, workload].append(wrk(wrk_bin, url, seconds, 32, str(scripts[workload])))
+            results = {target: median_run(found) for target, found in runs.items()}
         base = results["bare Starlette (baseline)", "default"]
         for (name, workload), r in results.items():
             what = "16-token completion" if workload == "default" else "realistic mix of sampling settings"

@@ -72,7 +72,7 @@ class Ranking:
         self.adjust = adjust
         self._log_z: float | None = None  # asked for by logprobs only: a draw does without
         # By k: a prepared step (`sampler.Prepared`) is asked again at each visit of its context.
-        self._best: dict[int, list[tuple[int, float]]] = {}
+        self._best: dict[int, tuple[tuple[int, float], ...]] = {}
         self._top: dict[int, tuple[tuple[int, float], ...]] = {}
         self._top_logprobs: dict[int, dict[int, float]] = {}
         self._logprobs: dict[int, float] = {}  # sampled tokens past the top k, the first _KEPT_LOGPROBS
@@ -99,11 +99,11 @@ class Ranking:
     def logprob(self, w: int) -> float:
         return min(0.0, self.logit(w) - self.log_z)
 
-    def best(self, k: int) -> list[tuple[int, float]]:
+    def best(self, k: int) -> tuple[tuple[int, float], ...]:
         """The k tokens with the highest adjusted logits (ties to the lowest id), with those logits."""
         found = self._best.get(k)
         if found is None:
-            found = self._best[k] = self._find_best(k)
+            found = self._best[k] = tuple(self._find_best(k))
         return found
 
     def _find_best(self, k: int) -> list[tuple[int, float]]:

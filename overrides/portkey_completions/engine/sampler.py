@@ -18,15 +18,15 @@ request shaped it, not the sampler's temperature.
 
 from __future__ import annotations
 
-import functools
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from .lm import STRIDE, Copying, Distribution, NGramModel, Random, key, trained_context
+from .lm import STRIDE, Copying, Distribution, NGramModel, Random, key
 from .ranking import Ranking
-from .tempered import Draws, tempered, unseen
+from .tempered import Draws, tempered
 from .tempered import prepare as tempered_draws
 
 
@@ -113,8 +113,7 @@ class _View:
         if top_p < 1:
             total = sum(weight for _, weight in weighted) + untouched
             return self._nucleus(weighted, top, temperature, total * top_p)
-        logits = self.logits
-        return Draws(weighted, untouched, (lambda random: curve.draw(h, logits, random)) if untouched > 0 else None)
+        return Draws(weighted, untouched, curve=curve if untouched > 0 else None, h=h, excluded=self.logits)
 
     def _nucleus(self, named: list[tuple[int, float]], top: float, temperature: float, mass: float) -> Draws:
         """The most likely tokens whose weights first reach `mass` (at least one token)."""
@@ -142,22 +141,13 @@ class _View:
                     n = len(model.vocabulary) - len(model.ranked) - sum(w not in model.seen for w in self.logits)
                     floor = n * math.exp((self.log_rest + math.log(model.floor) - top) / temperature)
                 break
-        logits = self.logits
-
-        def rest(random: Random) -> int:
-            while (w := unseen(model, random)) in logits:
-                pass
-            return w
-
-        return Draws(chosen, floor, rest if floor > 0 else None)
+        return Draws(chosen, floor, floor=model if floor > 0 else None, excluded=self.logits)
 
 
 # Below this temperature sampling is greedy (found by `make fuzz`: T = 5e-324 overflowed).
 MIN_TEMPERATURE = 1e-4
 # Refusals before rejection sampling gives way to the built distribution (banned tokens hold the mass).
 _TRIES = 32
-# Contexts a sampler looks up without the LRU: a few times the corpus's, a few hundred kB.
-_UNCOPIED = 8192
 # The most tokens a prepared step keeps for its draws (a nucleus at a high temperature has thousands).
 _KEPT = 1024
 
@@ -168,6 +158,7 @@ class Sampler:
     def __init__(self, model: NGramModel, sampling: Sampling) -> None:
         self.model = model
         self.sampling = sampling
+        self.serial = next(_serials)  # names its prepared steps (_STEPS)
         # Softmax at T -> 0 is the argmax; a temperature this small would only overflow on the way there.
         self.greedy = sampling.temperature < MIN_TEMPERATURE
         self.plain = sampling.plain
@@ -178,7 +169,6 @@ class Sampler:
         self.rejects_penalties = (
             sampling.presence_penalty >= 0 and sampling.frequency_penalty >= 0 and (self.greedy or sampling.top_p >= 1)
         )
-        self._uncopied: dict[int, Prepared] = {}  # by context key, in front of _prepared's LRU
         # How a bare token is drawn is decided once, not at every token: a completion that only
         # wants text calls `draw` per token and nothing else (16 tokens: 34 -> 21 us).
         self.draw: Draw = (
@@ -210,18 +200,21 @@ class Sampler:
     def prepared(self, a: int, b: int, copying: Copying | None) -> Prepared:
         """The step after `a b` as this sampler shapes it before any penalty: made once per context."""
         k = a * STRIDE + b
+        trigram = bigram = None
         if copying is not None and (k in copying.trigrams or b in copying.bigrams):
             copied = copying.trigrams.get(k)
             trigram = tuple(copied) if copied is not None else None
             copied = copying.bigrams.get(b)
             bigram = tuple(copied) if copied is not None else None
-            return _prepared(self, trained_context(self.model, a, b), b, trigram, bigram)
-        # Where the prompt copies nothing (most steps), a context's step is one look-up away.
-        found = self._uncopied.get(k)
+        if k not in self.model.trigrams:
+            a, k = -1, b - STRIDE  # the trained part is the ending token's alone
+        # A key of ints only: the garbage collector does not visit it (a sampler is named by serial).
+        found_key = (self.serial, k) if trigram is None and bigram is None else (self.serial, k, trigram, bigram)
+        found = _STEPS.get(found_key)
         if found is None:
-            if len(self._uncopied) >= _UNCOPIED:
-                self._uncopied.clear()
-            found = self._uncopied[k] = _prepared(self, trained_context(self.model, a, b), b, None, None)
+            if len(_STEPS) >= _MAX_STEPS:
+                del _STEPS[next(iter(_STEPS))]  # the oldest
+            found = _STEPS[found_key] = Prepared(self, a, b, trigram, bigram)
         return found
 
     def _ranking(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int]) -> Ranking:
@@ -307,13 +300,12 @@ class Prepared:
             self.draws = draws if len(draws) <= _KEPT else None
 
 
-# Per sampler and context (its trained part and what the prompt copies there). The corpus has a
-# few thousand trained contexts; kept draws hold at most _KEPT tokens: some tens of MB at most.
-@functools.lru_cache(maxsize=16384)
-def _prepared(
-    sampler: Sampler, a: int, b: int, trigram: tuple[int, ...] | None, bigram: tuple[int, ...] | None
-) -> Prepared:
-    return Prepared(sampler, a, b, trigram, bigram)
+# Prepared steps, by sampler serial and context (its trained part, and what the prompt copies
+# there), the oldest dropped first. The corpus has a few thousand trained contexts; a step is
+# about 1.5 kB (its draws keep at most _KEPT tokens): some 25 MB at most.
+_STEPS: dict[tuple[int | tuple[int, ...] | None, ...], Prepared] = {}
+_MAX_STEPS = 16384
+_serials = itertools.count()
 
 
 def _rejecting(sampler: Sampler, sampling: Sampling) -> Draw:

@@ -19,7 +19,7 @@ import functools
 import heapq
 import itertools
 import math
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 from .lm import Mixture, NGramModel, Random
 from .ranking import Ranking
@@ -135,29 +135,55 @@ def _part(mixture: Mixture, temperature: float) -> _Part:
 class Draws:
     """A step's distribution at T, made once and drawn from many times.
 
-    Its explicit tokens by cumulative weight (`explicit_total` of `total`), and the rest of the
-    mass (`total - explicit_total`) drawn by `rest`, which may give up (None: build instead).
+    Its explicit tokens by cumulative weight (`explicit_total` of `total`), then the rest of the
+    mass, one of: a mixture's draw less the explicit tokens (`part`; after _TRIES redraws it gives
+    up, None, and the caller builds the step), the tempered background from rank `h` down less
+    them (`curve`), or the evenly spread floor (`floor`). In tuples of numbers and without
+    closures: a server keeps thousands, and the garbage collector's full passes skip those.
     """
 
-    __slots__ = ("cumulative", "explicit_total", "rest", "tokens", "total")
+    __slots__ = ("cumulative", "curve", "excluded", "explicit_total", "floor", "h", "part", "tokens", "total")
 
     def __init__(
-        self, weighted: Sequence[tuple[int, float]], rest_total: float, rest: Callable[[Random], int | None] | None
+        self,
+        weighted: Sequence[tuple[int, float]],
+        rest_total: float = 0.0,
+        *,
+        part: _Part | None = None,
+        curve: Tempered | None = None,
+        h: int = 0,
+        floor: NGramModel | None = None,
+        excluded: Container[int] | None = None,
     ) -> None:
-        self.tokens = [w for w, _ in weighted]
-        self.cumulative = list(itertools.accumulate(weight for _, weight in weighted))
+        self.tokens = tuple(w for w, _ in weighted)
+        self.cumulative = tuple(itertools.accumulate(weight for _, weight in weighted))
         self.explicit_total = self.cumulative[-1] if self.cumulative else 0.0
-        self.total = self.explicit_total + rest_total
-        self.rest = rest
+        self.total = self.explicit_total + (rest_total if part or curve or floor else 0.0)
+        self.part, self.curve, self.h, self.floor = part, curve, h, floor
+        self.excluded = dict(weighted) if excluded is None else excluded  # the rest redraws these
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def draw(self, random: Random) -> int | None:
         r = random() * self.total
-        if r < self.explicit_total or self.rest is None:
+        if r < self.explicit_total:
             return self.tokens[min(bisect.bisect_right(self.cumulative, r), len(self.tokens) - 1)]
-        return self.rest(random)
+        excluded = self.excluded
+        if self.part is not None:
+            part = self.part
+            for _ in range(_TRIES):
+                w = part.draw(random)
+                if w not in excluded:
+                    return w
+            return None
+        if self.curve is not None:
+            return self.curve.draw(self.h, excluded, random)
+        if self.floor is not None:
+            while (w := unseen(self.floor, random)) in excluded:
+                pass
+            return w
+        return self.tokens[-1]
 
 
 def prepare(ranking: Ranking, temperature: float, top_p: float) -> Draws | None:
@@ -178,20 +204,12 @@ def prepare(ranking: Ranking, temperature: float, top_p: float) -> Draws | None:
     if top_p < 1:
         mass = top_p * (sum(weights.values()) + rest_total)
         chosen = _nucleus(ranking, weights, top, temperature, mass)
-        return None if chosen is None else Draws(chosen, 0.0, None)
+        return None if chosen is None else Draws(chosen)
     if taken > part.total / 2:
         # A draw from the rest redraws explicit tokens, here more than half the time: its tries
         # could give up often enough to bend the draw (with at most half, 2**-32 of the draws).
         return None
-
-    def rest(random: Random) -> int | None:
-        for _ in range(_TRIES):
-            w = part.draw(random)
-            if w not in weights:
-                return w
-        return None
-
-    return Draws(list(weights.items()), rest_total, rest)
+    return Draws(list(weights.items()), rest_total, part=part)
 
 
 def _nucleus(
