@@ -3,8 +3,9 @@
 Servers run on core 0 (taskset), the load generator on core 1: wrk (Debian's package, installed
 here if missing) for plain requests, an asyncio client for streams. Each figure is the median of
 three runs after a warm-up; the servers are up together and each round runs every row in turn, so
-the baseline's runs fall in the same minutes as the rows it divides. The baseline is a bare Starlette app returning a fixed completion, under
-the same uvicorn with the same extras (httptools, uvloop) as the stub. The headline rows are the
+the baseline's runs fall in the same minutes as the rows it divides. The baseline is a bare
+Starlette app returning a fixed completion, under the same uvicorn with the same extras
+(httptools, uvloop) as the stub. The headline rows are the
 server as a user starts it (`portkey-stub serve --openai-compatible`, access log on), for the
 default request and for a realistic mix of sampling settings (`MIX`, one of each in turn); the
 same server without its access log is a detail row, and runs again with `--state redis://…` (a
