@@ -165,14 +165,14 @@ class Sampler:
         self.built = not sampling.plain and not sampling.lowering
         # Whether the tokens sampled so far (counts) change the next one: penalties only.
         self.penalised = bool(sampling.presence_penalty or sampling.frequency_penalty)
-        # Penalties that only lower: a prepared argmax or draw stays exact under them (`_draw_built`).
+        # Penalties that only lower: a prepared argmax or draw stays exact under them (`_built`).
         self.rejects_penalties = (
             sampling.presence_penalty >= 0 and sampling.frequency_penalty >= 0 and (self.greedy or sampling.top_p >= 1)
         )
         # How a bare token is drawn is decided once, not at every token: a completion that only
         # wants text calls `draw` per token and nothing else (16 tokens: 34 -> 21 us).
         self.draw: Draw = (
-            self._draw_plain if self.plain else self._draw_built if self.built else _rejecting(self, sampling)
+            self._draw_plain if self.plain else _built(self, sampling) if self.built else _rejecting(self, sampling)
         )
 
     def step(
@@ -200,15 +200,24 @@ class Sampler:
     def prepared(self, a: int, b: int, copying: Copying | None) -> Prepared:
         """The step after `a b` as this sampler shapes it before any penalty: made once per context."""
         k = a * STRIDE + b
+        if copying is None or (k not in copying.trigrams and b not in copying.bigrams):
+            # Most steps: the prompt copies nothing here. Keys are ints only, which the garbage
+            # collector does not visit (a sampler is named by its serial).
+            found = _STEPS.get((self.serial, k if k in self.model.trigrams else b - STRIDE))
+            if found is not None:
+                return found
+        return self._prepare(a, b, copying)
+
+    def _prepare(self, a: int, b: int, copying: Copying | None) -> Prepared:
+        k = a * STRIDE + b
         trigram = bigram = None
-        if copying is not None and (k in copying.trigrams or b in copying.bigrams):
+        if copying is not None:
             copied = copying.trigrams.get(k)
             trigram = tuple(copied) if copied is not None else None
             copied = copying.bigrams.get(b)
             bigram = tuple(copied) if copied is not None else None
         if k not in self.model.trigrams:
             a, k = -1, b - STRIDE  # the trained part is the ending token's alone
-        # A key of ints only: the garbage collector does not visit it (a sampler is named by serial).
         found_key = (self.serial, k) if trigram is None and bigram is None else (self.serial, k, trigram, bigram)
         found = _STEPS.get(found_key)
         if found is None:
@@ -228,33 +237,6 @@ class Sampler:
     def _draw_plain(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
         """The model's own distribution: sampled directly, without naming any token."""
         return self.model.sample(a, b, copying, random)
-
-    def _draw_built(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
-        """Temperature, top_p, raised logits, or the argmax: from the context's prepared step.
-
-        Penalties only lower the tokens already sampled, so a draw from the step before them, kept
-        with probability exp(penalty / T), is exact; so is the argmax when it was not sampled yet.
-        A nucleus depends on them (its edge moves): that step is built with them.
-        """
-        if self.penalised and counts and not self.rejects_penalties:
-            return self._draw_penalised(a, b, copying, counts, random)
-        prepared = self.prepared(a, b, copying)
-        if self.greedy:
-            if self.penalised and counts.get(prepared.token):
-                return self._draw_penalised(a, b, copying, counts, random)
-            return prepared.token
-        draws = prepared.draws
-        if draws is not None:
-            sampling = self.sampling
-            temperature, freq, presence = sampling.temperature, sampling.frequency_penalty, sampling.presence_penalty
-            for _ in range(_TRIES):
-                w = draws.draw(random)
-                if w is None:
-                    break
-                c = counts.get(w) if self.penalised else None
-                if not c or random() < math.exp(-(c * freq + presence) / temperature):
-                    return w
-        return self._draw_penalised(a, b, copying, counts, random)
 
     def _draw_penalised(
         self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random
@@ -306,6 +288,41 @@ class Prepared:
 _STEPS: dict[tuple[int | tuple[int, ...] | None, ...], Prepared] = {}
 _MAX_STEPS = 16384
 _serials = itertools.count()
+
+
+def _built(sampler: Sampler, sampling: Sampling) -> Draw:
+    """Temperature, top_p, raised logits, or the argmax: from the context's prepared step.
+
+    Penalties only lower the tokens already sampled, so a draw from the step before them, kept
+    with probability exp(penalty / T), is exact; so is the argmax when it was not sampled yet.
+    A nucleus depends on them (its edge moves): that step is built with them. A closure, as
+    `_rejecting`: the engine's hot loop.
+    """
+    prepared, built = sampler.prepared, sampler._draw_penalised
+    greedy, penalised, rejects = sampler.greedy, sampler.penalised, sampler.rejects_penalties
+    temperature, freq, presence = sampling.temperature, sampling.frequency_penalty, sampling.presence_penalty
+    exp = math.exp
+
+    def draw(a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
+        if penalised and counts and not rejects:
+            return built(a, b, copying, counts, random)
+        found = prepared(a, b, copying)
+        if greedy:
+            return built(a, b, copying, counts, random) if penalised and counts.get(found.token) else found.token
+        draws = found.draws
+        if draws is not None:
+            for _ in range(_TRIES):
+                w = draws.draw(random)
+                if w is None:
+                    break
+                if not penalised:
+                    return w
+                c = counts.get(w)
+                if not c or random() < exp(-(c * freq + presence) / temperature):
+                    return w
+        return built(a, b, copying, counts, random)
+
+    return draw
 
 
 def _rejecting(sampler: Sampler, sampling: Sampling) -> Draw:
