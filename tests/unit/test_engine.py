@@ -164,13 +164,15 @@ def test_best_of_keeps_the_candidates_with_the_highest_mean_logprob():
 
 
 @pytest.mark.parametrize("context", ["seen trigram, copying", "seen bigram only"])
-def test_lowering_adjustments_sample_by_rejection_exactly(context):
-    """Bans and positive penalties at temperature 1 are sampled by rejection: same distribution."""
+@pytest.mark.parametrize("raised", [0.0, 1.0, 100.0])
+def test_adjustments_at_temperature_1_sample_by_rejection_exactly(context, raised):
+    """Bans, raised tokens and positive penalties at temperature 1 are sampled by rejection: same distribution."""
     a, b, copying = CONTEXTS[context]
     dist = MODEL.distribution(a, b, copying)
-    likely = sorted(dist.explicit(), key=lambda w: -dist.p(w))[:2]
-    sampling = Sampling(presence_penalty=0.4, frequency_penalty=0.3, logit_bias={likely[0]: -1.5, TOKENIZER.eot: -100})
-    assert sampling.lowering
+    likely = sorted(dist.explicit(), key=lambda w: -dist.p(w))[:3]
+    bias = {likely[0]: -1.5, likely[2]: raised, 4321: raised, TOKENIZER.eot: -100}
+    sampling = Sampling(presence_penalty=0.4, frequency_penalty=0.3, logit_bias=bias)
+    assert sampling.by_rejection and not Sampler(MODEL, sampling).built
     reference = dense(a, b, copying, sampling, COUNTS)
     step = Sampler(MODEL, sampling).step
     rng = random.Random(4).random

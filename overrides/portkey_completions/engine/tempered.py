@@ -165,10 +165,14 @@ class Draws:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def pick(self, r: float) -> int:
+        """The explicit token at cumulative weight r, 0 <= r < explicit_total."""
+        return self.tokens[min(bisect.bisect_right(self.cumulative, r), len(self.tokens) - 1)]
+
     def draw(self, random: Random) -> int | None:
         r = random() * self.total
         if r < self.explicit_total:
-            return self.tokens[min(bisect.bisect_right(self.cumulative, r), len(self.tokens) - 1)]
+            return self.pick(r)
         excluded = self.excluded
         if self.part is not None:
             part = self.part
