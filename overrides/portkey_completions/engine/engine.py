@@ -18,7 +18,8 @@ from .tokenizer import Tokenizer, cl100k
 
 # Bump when the same request would give other text: it is part of system_fingerprint.
 # 4: a step at a temperature is prepared once per context, penalties then kept or refused by
-# rejection; a context whose explicit tokens hold over half its mixture is built (sampler.Prepared).
+# rejection; a context whose explicit tokens hold over half its mixture is built (sampler.Prepared);
+# a positive logit_bias at temperature 1 is sampled by rejection (sampler._rejecting).
 VERSION = "4"
 
 
