@@ -80,7 +80,7 @@ class Run:
         """The choice in one piece, for a response that is not streamed."""
         choice = self.choice
         if choice.logprobs is not None or choice.stop or choice.echo or choice.score or choice.forced is not None:
-            pieces = list(self.pieces())
+            pieces = list(self._pieces(whole=True))
             tokens = [t for piece in pieces for t in piece.tokens]
             return Piece("".join(piece.text for piece in pieces), tokens, pieces[-1].finish_reason)
         # Only text is asked for: sample the ids, then decode them at once (what the incremental
@@ -118,7 +118,8 @@ class Run:
         rng = random.random if choice.seed is None else random.Random(choice.seed).random
         return a, b, copying, join, rng
 
-    def _pieces(self) -> Iterator[Piece]:
+    def _pieces(self, *, whole: bool = False) -> Iterator[Piece]:
+        """The pieces as generated; `whole`: for a reader that joins them, in as few pieces as can be."""
         choice, tokenizer = self.choice, self.engine.tokenizer
         offset = 0
         if choice.echo:
@@ -133,6 +134,9 @@ class Run:
         score = choice.score
         decode = codecs.getincrementaldecoder("utf-8")("replace").decode
         held = _Held(choice.stop, offset)
+        # Nothing can be held back (no stop sequence) and nobody reads the pieces one by one: the
+        # text and tokens gather here, and go out as one piece at the end.
+        gathered: tuple[list[str], list[Token]] | None = ([], []) if whole and not held.stops else None
         counts: dict[int, int] = {}
         finish = "length"
         forced = iter(choice.forced) if choice.forced is not None else None
@@ -158,13 +162,22 @@ class Run:
             entry = None
             if want_tokens:
                 named = None if alternatives is None else {labels[w]: lp for w, lp in alternatives}
-                entry = Token(labels[token], logprob, named, 0)
+                entry = Token(labels[token], logprob, named, offset if gathered is not None else held.at)
+            if gathered is not None:
+                gathered[0].append(text)
+                if entry is not None:
+                    gathered[1].append(entry)
+                offset += len(text)
+                continue
             piece = held.add(text, entry)
             if piece is not None:
                 yield piece
                 if piece.finish_reason:
                     return
         tail = decode(b"", final=True)
+        if gathered is not None:
+            yield Piece("".join(gathered[0]) + tail, gathered[1], finish)
+            return
         piece = held.add(tail, None, tail=True) if tail else None
         yield piece if piece is not None else held.flush(finish)
 
@@ -222,16 +235,22 @@ class _Held:
         self.text = ""
         self.spans: list[tuple[Token | None, int, int]] = []  # (token, start, end) in self.text
 
+    @property
+    def at(self) -> int:
+        """Where the next token's text starts in the choice: its offset, unless it is held and cut."""
+        return self.offset + len(self.text)
+
     def add(self, text: str, token: Token | None, *, tail: bool = False) -> Piece | None:
         """Take one token's text; return what can be sent, or the last piece if a stop sequence appeared.
+
+        `token.offset` is `at` as the token's text came; held text is sent with the offsets it ends up at.
 
         `tail` is text without a token of its own (the decoder's last bytes): it joins the last token.
         """
         if not self.stops and not self.text and not tail:
-            # Nothing can be held back: the token goes out as it is (the common case, kept cheap).
-            offset = self.offset
+            # Nothing can be held back: the token goes out as it is, at `at` (the common case, kept cheap).
             self.offset += len(text)
-            return Piece(text, [] if token is None else [token._replace(offset=offset)], None)
+            return Piece(text, [] if token is None else [token], None)
         start = len(self.text)
         self.text += text
         if tail and self.spans:
