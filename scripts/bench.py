@@ -42,9 +42,9 @@ BODY = {
     "max_tokens": 16,
     "logit_bias": {"100257": -100},
 }
-REDIS_ROW = "portkey-stub --state redis://"
+REDIS_ROW = "the same, --log-level warning --state redis://"
 AS_STARTED = "portkey-stub serve as started (access log on)"
-LOG_OFF = "portkey-stub, --log-level warning (no access log)"
+LOG_OFF = "the same, --log-level warning (no access log)"
 # The realistic mix: the sampling settings clients send, one of each in turn (16 tokens each).
 MIX = [
     {**BODY, "temperature": 0},
@@ -128,6 +128,7 @@ def main() -> None:
     wrk_bin = benchkit.find_wrk()
     stub = [*benchkit.STUB, "--no-swagger-ui"]  # --log-level warning: no access log
     as_started = serving.stub_command("serve", "--openai-compatible")  # as `make serve` starts it
+    log_off = [*as_started, "--log-level", "warning"]  # the access log alone differs
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         lua_headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
@@ -145,10 +146,10 @@ def main() -> None:
         servers = [
             ("bare Starlette (baseline)", [sys.executable, "-m", "uvicorn", "bare:app", "--log-level", "warning"], tmp),
             (AS_STARTED, as_started, None),
-            (LOG_OFF, stub, None),
+            (LOG_OFF, log_off, None),
         ]
         if redis_url is not None:  # Redis on the load generator's core: the server's core stays its own
-            servers.append((REDIS_ROW, [*stub, "--state", redis_url], None))
+            servers.append((REDIS_ROW, [*log_off, "--state", redis_url], None))
         # Every server is up at once (an idle one costs nothing), and each round runs every row in
         # turn: the baseline's runs are spread over the same minutes as the rows it divides, so a
         # machine that slows down midway moves both.

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 COPY_TRIGRAM = 0.5
 COPY_BIGRAM = 0.2
 FLOOR = 1e-4
+_UNIGRAM = 1 - FLOOR  # the background's share that is the unigram counts (the rest is the floor)
 
 # Context keys are ints (a * STRIDE + b): cheaper to hash than tuples. A missing `a` is -1,
 # which gives a negative key no trained context has.
@@ -208,8 +209,9 @@ class NGramModel:
             if r < f.share:
                 return f.tokens[int(random() * f.n)]
             r = (r - f.share) / (1 - f.share)
-        if r < 1 - FLOOR:
-            return self.unigrams.tokens[int(random() * self.unigrams.n)]
+        if r < _UNIGRAM:
+            f = self.unigrams
+            return f.tokens[int(random() * f.n)]
         return self.vocabulary[int(random() * len(self.vocabulary))]
 
 

@@ -344,7 +344,8 @@ def _rejecting(sampler: Sampler, sampling: Sampling) -> Draw:
 
     def draw(a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
         raised = None if find is None else find(a, b, copying).raised
-        for _ in range(_TRIES):
+        tries = 0
+        while True:
             if raised is not None and (r := random() * (1.0 + raised.explicit_total)) >= 1.0:
                 w = raised.pick(r - 1.0)
             else:
@@ -359,6 +360,8 @@ def _rejecting(sampler: Sampler, sampling: Sampling) -> Draw:
                     lowered = lowered - c * freq - presence
             if lowered == 0 or random() < exp(lowered):
                 return w
-        return built(a, b, copying, counts, random)
+            tries += 1
+            if tries == _TRIES:
+                return built(a, b, copying, counts, random)
 
     return draw
