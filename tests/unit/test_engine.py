@@ -318,3 +318,18 @@ def test_a_step_is_prepared_once_per_sampler_and_trained_context():
     the = TOKENIZER.encode(" the")[0]
     assert sampler.prepared(unseen, the, None) is sampler.prepared(unseen + 1, the, None)
     assert sampler.prepared(unseen, the, None) is not sampler.prepared(unseen, the, copying)
+
+
+def test_prepared_steps_are_bounded_and_the_oldest_go_first(monkeypatch):
+    from portkey_completions.engine import sampler as sampler_module
+
+    monkeypatch.setattr(sampler_module, "_STEPS", {})
+    monkeypatch.setattr(sampler_module, "_MAX_STEPS", 8)
+    sampler = Sampler(MODEL, Sampling(temperature=0.7))
+    endings = sorted(MODEL.bigrams)[:20]
+    first = sampler.prepared(-1, endings[0], None)
+    for b in endings:
+        sampler.prepared(-1, b, None)
+        assert len(sampler_module._STEPS) <= 8
+    assert sampler.prepared(-1, endings[-1], None) is sampler.prepared(-1, endings[-1], None)
+    assert sampler.prepared(-1, endings[0], None) is not first  # dropped, then made again

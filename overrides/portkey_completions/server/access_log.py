@@ -2,7 +2,7 @@
 
 uvicorn's access log runs Python's logging machinery per request (a record, a formatter, a
 handler's lock and write): a quarter of the server's throughput in `make bench`. Here a request
-leaves a list in a list, and the lines are formatted and written in one `write` per batch, at
+leaves a tuple in a list, and the lines are formatted and written in one `write` per batch, at
 most FLUSH_EVERY seconds after the first of them, and when the server shuts down (its lifespan's
 end: uvicorn re-raises SIGTERM after it, so `atexit` would not run). The line is uvicorn's:
 
@@ -29,7 +29,7 @@ class AccessLog:
     def __init__(self, app: ASGIApp, stream: IO[str] | None = None) -> None:
         self.app = app
         self.stream = stream
-        self.pending: list[list[Any]] = []
+        self.pending: list[tuple[Any, ...]] = []
         self.scheduled = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,7 +52,9 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             pending = self.pending
-            pending.append(line)
+            # A tuple of strings and numbers: the garbage collector stops tracking it at its first
+            # pass, so the lines waiting for a flush are not carried into the older generations.
+            pending.append(tuple(line))
             if len(pending) >= MAX_PENDING:
                 self.flush()
             elif not self.scheduled:
