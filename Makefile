@@ -57,6 +57,10 @@ bench-engine: install
 bench-asgi: install
 	python scripts/bench_asgi.py
 
+.PHONY: bench-instructions  ## Instructions per request under cachegrind (needs valgrind): what noise does not move
+bench-instructions: install
+	python scripts/bench_instructions.py
+
 .PHONY: bench-gateway  ## The gateway's added latency (p50, p99) against calling the upstream directly
 bench-gateway: install
 	python scripts/bench_gateway.py

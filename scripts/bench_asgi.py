@@ -47,8 +47,9 @@ def _scope(body: bytes) -> dict[str, Any]:
     }
 
 
-async def _per_request(app: App, requests: int) -> float:
-    body = orjson.dumps(bench.BODY)
+async def _per_request(app: App, requests: int, sent: dict[str, Any] = bench.BODY, warm_up: int = WARM_UP) -> float:
+    """Microseconds per request of `sent` (bench.BODY), after `warm_up` of them."""
+    body = orjson.dumps(sent)
     scope = _scope(body)
 
     async def one() -> None:
@@ -73,12 +74,12 @@ async def _per_request(app: App, requests: int) -> float:
         if status != 200:
             raise SystemExit(f"the app answered {status}")
 
-    for _ in range(WARM_UP):
+    for _ in range(warm_up):
         await one()
     started = time.perf_counter()
     for _ in range(requests):
         await one()
-    return (time.perf_counter() - started) / requests * 1e6
+    return (time.perf_counter() - started) / max(requests, 1) * 1e6
 
 
 def measure(app: App, requests: int) -> float:

@@ -112,7 +112,8 @@ def main() -> None:
         runs = [sampling_rate(engine, sampler, args.tokens, top=top) for _ in range(args.repeats)]
         later = statistics.median(runs[1:]) if len(runs) > 1 else runs[0]
         print(f"{name:<44}{runs[0]:>12,.0f}{later:>12,.0f}{later / floor:>12.3f}")
-    print(f"(later runs: the median of {args.repeats - 1}; each run {args.tokens:,} tokens)")
+    if args.repeats > 1:
+        print(f"(later runs: the median of {args.repeats - 1}; each run {args.tokens:,} tokens)")
 
     p50s, p90s = [], []
     for _ in range(args.repeats):

@@ -69,3 +69,18 @@ def test_bench_asgi_runs_and_reports_both_apps():
     ).stdout  # fmt: skip
     for row in ("bare Starlette (baseline)", "portkey-stub", "stub - bare"):
         assert row in out, out
+
+
+def test_bench_instructions_counts_the_baseline_and_a_request():
+    """Under valgrind (CI installs it): a count per kind, the stub's above the bare app's."""
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("bench_instructions.py")), "--requests", "20", "--warm-up", "20",
+         "--only", "bare Starlette (baseline)", "default request"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout  # fmt: skip
+    counts = {}
+    for line in out.splitlines()[1:]:
+        kind, _, rest = line.partition("  ")
+        counts[kind.strip()] = float(rest.split()[0].replace(",", ""))
+    assert set(counts) == {"bare Starlette (baseline)", "default request"}, out
+    assert 0 < counts["bare Starlette (baseline)"] < counts["default request"], out
