@@ -79,4 +79,4 @@ lint: install
 
 .PHONY: help  ## List the targets
 help:
-	@awk -F '  ## ' '/^\.PHONY: [a-z-]+  ## / { sub(/^\.PHONY: /, "", $$1); printf "  make %-13s %s\n", $$1, $$2 }' Makefile
+	@awk -F '  ## ' '/^\.PHONY: [a-z-]+  ## / { sub(/^\.PHONY: /, "", $$1); printf "  make %-18s %s\n", $$1, $$2 }' Makefile
