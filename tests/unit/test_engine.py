@@ -50,6 +50,27 @@ def dense(a, b, copying, sampling: Sampling, counts: dict[int, int]) -> dict[int
     return {w: x - log_z for w, x in logits.items()}
 
 
+def _frequencies_match(reference: dict[int, float], seen: collections.Counter[int], draws: int) -> None:
+    for w in sorted(reference, key=lambda w: (-reference[w], w))[:5]:
+        p = reference[w]
+        sigma = math.sqrt(draws * p * (1 - p))
+        assert abs(seen[w] - draws * p) < 5 * sigma + 2, (TOKENIZER.labels[w], seen[w], draws * p)
+
+
+def _tempered(reference: dict[int, float], temperature: float, top_p: float) -> dict[int, float]:
+    """The dense reference at a temperature, cut to its nucleus: each token's probability."""
+    weights = {w: math.exp(x / temperature) for w, x in reference.items()}
+    ranked = sorted(weights, key=lambda w: (-weights[w], w))
+    total = math.fsum(weights.values())
+    nucleus, acc = [], 0.0
+    for w in ranked:
+        if acc >= top_p * total and nucleus:
+            break
+        nucleus.append(w)
+        acc += weights[w]
+    return {w: weights[w] / acc for w in nucleus}
+
+
 @pytest.mark.parametrize("name", CONTEXTS)
 def test_the_model_is_a_distribution_over_the_vocabulary(name):
     a, b, copying = CONTEXTS[name]
@@ -109,29 +130,14 @@ def test_logprobs_and_top_k_match_dense_arithmetic(context, name):
 def test_sampling_frequencies_match_temperature_and_nucleus(temperature, top_p):
     a, b, copying = CONTEXTS["seen bigram only"]
     sampling = Sampling(temperature=temperature, top_p=top_p, presence_penalty=0.7, logit_bias={13: 2.0})
-    reference = dense(a, b, copying, sampling, COUNTS)
-    tempered = {w: x / temperature for w, x in reference.items()}
-    top = max(tempered.values())
-    weights = {w: math.exp(x - top) for w, x in tempered.items()}
-    total = math.fsum(weights.values())
-    ranked = sorted(weights, key=lambda w: (-weights[w], w))
-    nucleus, acc = [], 0.0
-    for w in ranked:
-        if acc >= top_p * total and nucleus:
-            break
-        nucleus.append(w)
-        acc += weights[w]
-    expected = {w: weights[w] / (acc if top_p < 1 else total) for w in nucleus}
+    expected = _tempered(dense(a, b, copying, sampling, COUNTS), temperature, top_p)
     step = Sampler(MODEL, sampling).step
     rng = random.Random(3).random
     draws = 20_000
     seen = collections.Counter(step(a, b, copying, COUNTS, rng).token for _ in range(draws))
     if top_p < 1:
-        assert set(seen) <= set(nucleus)
-    for w in ranked[:5]:
-        p = expected.get(w, 0.0)
-        sigma = math.sqrt(draws * p * (1 - p))
-        assert abs(seen[w] - draws * p) < 5 * sigma + 2, (TOKENIZER.labels[w], seen[w], draws * p)
+        assert set(seen) <= set(expected)
+    _frequencies_match(expected, seen, draws)
 
 
 def test_greedy_takes_the_most_likely_token():
@@ -179,10 +185,7 @@ def test_adjustments_at_temperature_1_sample_by_rejection_exactly(context, raise
     draws = 20_000
     seen = collections.Counter(step(a, b, copying, COUNTS, rng).token for _ in range(draws))
     assert TOKENIZER.eot not in seen
-    for w in sorted(reference, key=lambda w: -reference[w])[:5]:
-        p = math.exp(reference[w])
-        sigma = math.sqrt(draws * p * (1 - p))
-        assert abs(seen[w] - draws * p) < 5 * sigma + 2, (TOKENIZER.labels[w], seen[w], draws * p)
+    _frequencies_match({w: math.exp(lp) for w, lp in reference.items()}, seen, draws)
 
 
 def test_a_large_negative_penalty_does_not_overflow():
@@ -248,27 +251,6 @@ def test_the_plan_builds_each_choice_field_by_field():
     }
     echoed = Plan.from_body({"model": "gpt-3.5-turbo-instruct", "prompt": "x", "echo": True}, ENGINE).choices[0]
     assert (echoed.echo, echoed.score) == (True, False)  # the two neighbouring bools, apart
-
-
-def _frequencies_match(reference: dict[int, float], seen: collections.Counter[int], draws: int) -> None:
-    for w in sorted(reference, key=lambda w: (-reference[w], w))[:5]:
-        p = reference[w]
-        sigma = math.sqrt(draws * p * (1 - p))
-        assert abs(seen[w] - draws * p) < 5 * sigma + 2, (TOKENIZER.labels[w], seen[w], draws * p)
-
-
-def _tempered(reference: dict[int, float], temperature: float, top_p: float) -> dict[int, float]:
-    """The dense reference at a temperature, cut to its nucleus: each token's probability."""
-    weights = {w: math.exp(x / temperature) for w, x in reference.items()}
-    ranked = sorted(weights, key=lambda w: (-weights[w], w))
-    total = math.fsum(weights.values())
-    nucleus, acc = [], 0.0
-    for w in ranked:
-        if acc >= top_p * total and nucleus:
-            break
-        nucleus.append(w)
-        acc += weights[w]
-    return {w: weights[w] / acc for w in nucleus}
 
 
 # A step at a temperature is prepared once per context and drawn from at every visit: each draw

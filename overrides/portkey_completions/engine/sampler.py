@@ -10,7 +10,9 @@ cut to the nucleus of mass top_p. Temperature 0 is greedy (ties go to the lowest
 Only the tokens the model names explicitly, or the request touches (bias, penalties), get their
 own logit. Every other token has rest * background(w), so the sum over the 100k-token vocabulary
 is the background's total at that temperature (cached per temperature) minus what the named
-tokens take of it. Nothing here loops over the vocabulary per step.
+tokens take of it. Nothing here loops over the vocabulary per step, and a step is made once per
+sampler and context (`Prepared`), then drawn from at every visit; penalties, which change at
+every token, are applied on top by rejection where that is exact.
 
 Reported logprobs are log softmax(logit') at temperature 1 without top_p: the model as the
 request shaped it, not the sampler's temperature.
