@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from .lm import STRIDE, Copying, Distribution, NGramModel, Random, key
+from .lm import STRIDE, Copying, Distribution, NGramModel, Random, key, trained_context
 from .ranking import Ranking
 from .tempered import Draws, tempered
 from .tempered import prepare as tempered_draws
@@ -200,22 +200,23 @@ class Sampler:
         k = a * STRIDE + b
         if copying is None or (k not in copying.trigrams and b not in copying.bigrams):
             # Most steps: the prompt copies nothing here. Keys are ints only, which the garbage
-            # collector does not visit (a sampler is named by its serial).
+            # collector does not visit (a sampler is named by its serial). The context's key is
+            # that of `lm.trained_context`, inlined: this runs at every token.
             found = _STEPS.get((self.serial, k if k in self.model.trigrams else b - STRIDE))
             if found is not None:
                 return found
         return self._prepare(a, b, copying)
 
     def _prepare(self, a: int, b: int, copying: Copying | None) -> Prepared:
-        k = a * STRIDE + b
+        k = key(a, b)
         trigram = bigram = None
         if copying is not None:
             copied = copying.trigrams.get(k)
             trigram = tuple(copied) if copied is not None else None
             copied = copying.bigrams.get(b)
             bigram = tuple(copied) if copied is not None else None
-        if k not in self.model.trigrams:
-            a, k = -1, b - STRIDE  # the trained part is the ending token's alone
+        a = trained_context(self.model, a, b)
+        k = key(a, b)
         found_key = (self.serial, k) if trigram is None and bigram is None else (self.serial, k, trigram, bigram)
         found = _STEPS.get(found_key)
         if found is None:
