@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import random
 import shutil
 import subprocess
 import sys
@@ -34,6 +36,7 @@ KINDS = {"bare Starlette (baseline)": bench.BODY, "default request": bench.BODY}
 
 def child(kind: str, warm_up: int, requests: int) -> None:
     """In the measured process: warm the app up, then send `requests` requests of `kind`."""
+    random.seed(0)  # the same draws in both runs, up to the warm-up's end (unseeded requests use this generator)
     if kind == "bare Starlette (baseline)":
         namespace: dict[str, Any] = {}
         exec(bench.BARE, namespace)
@@ -54,7 +57,9 @@ def instructions(kind: str, warm_up: int, requests: int) -> int:
         "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
         sys.executable, __file__, "--child", kind, "--warm-up", str(warm_up), "--requests", str(requests),
     ]  # fmt: skip
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+    # A fixed hash seed: both runs of a kind then do the same start-up work, to the instruction.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stderr
     [line] = [line for line in out.splitlines() if "I   refs:" in line or "I refs:" in line]
     return int(line.rsplit(":", 1)[1].replace(",", "").strip())
 

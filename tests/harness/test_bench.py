@@ -74,7 +74,7 @@ def test_bench_asgi_runs_and_reports_both_apps():
 def test_bench_instructions_counts_the_baseline_and_a_request():
     """Under valgrind (CI installs it): a count per kind, the stub's above the bare app's."""
     out = subprocess.run(
-        [sys.executable, str(SCRIPT.with_name("bench_instructions.py")), "--requests", "20", "--warm-up", "20",
+        [sys.executable, str(SCRIPT.with_name("bench_instructions.py")), "--requests", "40", "--warm-up", "20",
          "--only", "bare Starlette (baseline)", "default request"],
         capture_output=True, text=True, check=True, timeout=300,
     ).stdout  # fmt: skip
