@@ -100,30 +100,23 @@ class _Part:
         self.model, self.mixture, self.temperature = model, mixture, temperature
         self.log_top = math.log(mixture.head(1)[0][0])
         named = sorted(mixture.followers.counts) if mixture.followers is not None else []
-        self.named, self.named_set = named, frozenset(named)
-        weights = [math.exp((math.log(mixture.p(w)) - self.log_top) / temperature) for w in named]
-        self.cumulative = list(itertools.accumulate(weights))
-        self.named_total = self.cumulative[-1] if named else 0.0
+        named_set = frozenset(named)
+        weighted = [(w, math.exp((math.log(mixture.p(w)) - self.log_top) / temperature)) for w in named]
         # The unnamed tokens' tempered background mass, from the first unnamed rank down.
-        curve = self.curve = tempered(model, temperature)
+        curve = tempered(model, temperature)
         ranked = model.ranked
         h = 0
-        while h < len(ranked) and ranked[h] in self.named_set:
+        while h < len(ranked) and ranked[h] in named_set:
             h += 1
-        self.h = h
         log_mass = curve.log_mass(h, named)
-        self.unnamed_total = math.exp((math.log(mixture.rest) - self.log_top) / temperature + log_mass)
-        self.total = self.named_total + self.unnamed_total
+        unnamed_total = math.exp((math.log(mixture.rest) - self.log_top) / temperature + log_mass)
+        # Its followers by cumulative weight, then the tempered background past them.
+        self.draws = Draws(weighted, unnamed_total, curve=curve, h=h, excluded=named_set)
+        self.total = self.draws.total
+        self.draw = self.draws.draw  # a token by its weight in the mixture at T
 
     def weight(self, w: int) -> float:
         return math.exp((math.log(self.mixture.p(w)) - self.log_top) / self.temperature)
-
-    def draw(self, random: Random) -> int:
-        """A token by its weight in the mixture at T."""
-        r = random() * self.total
-        if r < self.named_total:
-            return self.named[min(bisect.bisect_right(self.cumulative, r), len(self.named) - 1)]
-        return self.curve.draw(self.h, self.named_set, random)
 
 
 # Per ending token and temperature: the corpus's few thousand ending tokens, a few temperatures.
@@ -171,8 +164,8 @@ class Draws:
 
     def draw(self, random: Random) -> int | None:
         r = random() * self.total
-        if r < self.explicit_total:
-            return self.pick(r)
+        if r < self.explicit_total:  # pick(r), inlined: every draw at a temperature comes here
+            return self.tokens[min(bisect.bisect_right(self.cumulative, r), len(self.tokens) - 1)]
         excluded = self.excluded
         if self.part is not None:
             part = self.part
@@ -213,7 +206,7 @@ def prepare(ranking: Ranking, temperature: float, top_p: float) -> Draws | None:
         # A draw from the rest redraws explicit tokens, here more than half the time: its tries
         # could give up often enough to bend the draw (with at most half, 2**-32 of the draws).
         return None
-    return Draws(list(weights.items()), rest_total, part=part)
+    return Draws(list(weights.items()), rest_total, part=part, excluded=weights)
 
 
 def _nucleus(
