@@ -5,7 +5,7 @@ here if missing) for plain requests, an asyncio client for streams. Each figure 
 three runs after a warm-up; the servers are up together and each round runs every row in turn, so
 the baseline's runs fall in the same minutes as the rows it divides. The baseline is a bare
 Starlette app returning a fixed completion, under the same uvicorn with the same extras
-(httptools, uvloop) as the stub. The headline rows are the
+(httptools, uvloop) as the stub, sent each workload as the stub is. The headline rows are the
 server as a user starts it (`portkey-stub serve --openai-compatible`, access log on), for the
 default request and for a realistic mix of sampling settings (`MIX`, one of each in turn); the
 same server without its access log gives the detail rows (both workloads), and runs again with
@@ -169,7 +169,6 @@ def main() -> None:
                 for name, workload, url in targets:
                     runs[name, workload].append(wrk(wrk_bin, url, seconds, 32, str(scripts[workload])))
             results = {target: median_run(found) for target, found in runs.items()}
-        base = results["bare Starlette (baseline)", "default"]
         for (name, workload), r in results.items():
             what = "16-token completion" if workload == "default" else "realistic mix of sampling settings"
             rows.append(
@@ -185,7 +184,8 @@ def main() -> None:
             ("stub / bare (req/s), no access log", (LOG_OFF, "default")),
             ("stub / bare (req/s), no access log, realistic mix", (LOG_OFF, "mix")),
         ):
-            r = results[name, workload]
+            # Each workload beside the bare app's run of that same workload.
+            r, base = results[name, workload], results["bare Starlette (baseline)", workload]
             rows.append((label, f"{r['rps'] / base['rps']:.3f}", f"p99 / p50 = {r['p99'] / r['p50']:.2f}"))
         stub_r = results[LOG_OFF, "default"]
         if (REDIS_ROW, "default") in results:
