@@ -33,7 +33,6 @@ class Ranking:
         "_log_z",
         "_logprobs",
         "_top",
-        "_top_logprobs",
         "adjust",
         "copied",
         "model",
@@ -73,8 +72,8 @@ class Ranking:
         self._log_z: float | None = None  # asked for by logprobs only: a draw does without
         # By k: a prepared step (`sampler.Prepared`) is asked again at each visit of its context.
         self._best: dict[int, tuple[tuple[int, float], ...]] = {}
-        self._top: dict[int, tuple[tuple[int, float], ...]] = {}
-        self._top_logprobs: dict[int, dict[int, float]] = {}
+        # By k: the top k as handed out, and the same as a dict to find the sampled token in.
+        self._top: dict[int, tuple[tuple[tuple[int, float], ...], dict[int, float]]] = {}
         self._logprobs: dict[int, float] = {}  # sampled tokens past the top k, the first _KEPT_LOGPROBS
 
     @property
@@ -131,12 +130,13 @@ class Ranking:
         if k <= 0:
             logprob = self.logprob(sampled)
             return logprob, ((sampled, logprob),)
-        listed = self._top.get(k)
-        if listed is None:
+        top = self._top.get(k)
+        if top is None:
             log_z = self.log_z
-            listed = self._top[k] = tuple((w, min(0.0, x - log_z)) for w, x in self.best(k))
-            self._top_logprobs[k] = dict(listed)
-        found = self._top_logprobs[k].get(sampled)
+            listed = tuple((w, min(0.0, x - log_z)) for w, x in self.best(k))
+            top = self._top[k] = (listed, dict(listed))
+        listed, by_token = top
+        found = by_token.get(sampled)
         if found is not None:
             return found, listed
         found = self._logprobs.get(sampled)

@@ -132,17 +132,17 @@ class BodyDeadline:
         self.seconds = seconds
         self._watch: _Watch | None = None
 
-    def _watching(self) -> _Watch:
-        loop = asyncio.get_running_loop()  # a test client runs its own loop
-        if self._watch is None or self._watch.loop is not loop:
+    def _watching(self, loop: asyncio.AbstractEventLoop) -> _Watch:
+        if self._watch is None or self._watch.loop is not loop:  # a test client runs its own loop
             self._watch = _Watch(loop)
         return self._watch
 
     async def receive(self, receive: Receive) -> Message:
         """The next message; SlowBody when nothing came for `seconds`."""
-        watch = self._watching()
         task = asyncio.current_task()
         assert task is not None
+        # The task's loop, not get_running_loop(): each of those is a getpid() system call (CPython 3.11).
+        watch = self._watching(task.get_loop())
         watch.arm(task, self.seconds)
         try:
             return await receive()
