@@ -155,10 +155,12 @@ def main() -> None:
         # turn: the baseline's runs are spread over the same minutes as the rows it divides, so a
         # machine that slows down midway moves both.
         targets: list[tuple[str, str, str]] = []
+        pids: dict[str, int] = {}
         with contextlib.ExitStack() as up:
             for name, argv, cwd in servers:
                 port = serving.free_port()
                 up.enter_context(server([*argv, "--port", str(port)], port, core=SERVER_CORE, cwd=cwd))
+                pids[name] = benchkit.serving_pid(port)
                 # The log-off server sees the same traffic as the one it is compared with.
                 workloads = ("default", "mix") if name != REDIS_ROW else ("default",)
                 targets += [(name, workload, f"http://127.0.0.1:{port}/v1/completions") for workload in workloads]
@@ -167,7 +169,14 @@ def main() -> None:
             runs: dict[tuple[str, str], list[dict[str, float]]] = {(name, w): [] for name, w, _ in targets}
             for _ in range(3):
                 for name, workload, url in targets:
-                    runs[name, workload].append(wrk(wrk_bin, url, seconds, 32, str(scripts[workload])))
+                    before = benchkit.cpu_seconds(pids[name])
+                    run = wrk(wrk_bin, url, seconds, 32, str(scripts[workload]))
+                    after = benchkit.cpu_seconds(pids[name])
+                    # The server's own CPU time per request, user and system (the kernel's share: the
+                    # socket reads and writes), to set beside `make bench-asgi`'s in-process cost.
+                    run["user_us"] = (after[0] - before[0]) / run["requests"] * 1e6
+                    run["sys_us"] = (after[1] - before[1]) / run["requests"] * 1e6
+                    runs[name, workload].append(run)
             results = {target: median_run(found) for target, found in runs.items()}
         for (name, workload), r in results.items():
             what = "16-token completion" if workload == "default" else "realistic mix of sampling settings"
@@ -187,6 +196,15 @@ def main() -> None:
             # Each workload beside the bare app's run of that same workload.
             r, base = results[name, workload], results["bare Starlette (baseline)", workload]
             rows.append((label, f"{r['rps'] / base['rps']:.3f}", f"p99 / p50 = {r['p99'] / r['p50']:.2f}"))
+        for name in ("bare Starlette (baseline)", AS_STARTED):
+            r = results[name, "default"]
+            rows.append(
+                (
+                    f"server CPU per request, 16-token completion: {name}",
+                    f"user {r['user_us']:.0f} us  system {r['sys_us']:.0f} us",
+                    "from /proc/<pid>/stat, in clock ticks",
+                )
+            )
         stub_r = results[LOG_OFF, "default"]
         if (REDIS_ROW, "default") in results:
             shared = results[REDIS_ROW, "default"]
