@@ -36,7 +36,7 @@ class Choice(NamedTuple):
 class Token(NamedTuple):
     label: str  # the token as logprobs name it
     logprob: float | None
-    top: dict[str, float] | None
+    top: dict[str, float] | None  # may be shared with other tokens (`Step.named`): never changed
     offset: int  # where its text starts in the choice's text
 
 
@@ -131,6 +131,7 @@ class Run:
         token_bytes, labels = tokenizer.token_bytes, tokenizer.labels
         want_tokens = choice.logprobs is not None
         top = choice.logprobs
+        named_by = labels if want_tokens else None  # the top k come named by label: kept per step, not made per token
         score = choice.score
         decode = codecs.getincrementaldecoder("utf-8")("replace").decode
         held = _Held(choice.stop, offset)
@@ -142,14 +143,14 @@ class Run:
         forced = iter(choice.forced) if choice.forced is not None else None
         for _ in range(choice.max_tokens):
             if forced is None:
-                token, logprob, alternatives = step(a, b, copying, counts, rng, top=top, score=score)
+                token, logprob, _, named = step(a, b, copying, counts, rng, top=top, score=score, labels=named_by)
             else:
                 token = next(forced, -1)
                 if token < 0:  # the fixed text is written: a natural stop, nothing more sampled
                     finish = "stop"
                     break
-                scored = self.sampler.score(a, b, copying, token, top) if top is not None or score else None
-                logprob, alternatives = (None, None) if scored is None else (scored.logprob, scored.top)
+                scored = self.sampler.score(a, b, copying, token, top, named_by) if top is not None or score else None
+                logprob, named = (None, None) if scored is None else (scored.logprob, scored.named)
             self.sampled += 1
             if logprob is not None:
                 self._logprob_sum += logprob
@@ -161,7 +162,6 @@ class Run:
             text = decode(token_bytes[token])
             entry = None
             if want_tokens:
-                named = None if alternatives is None else {labels[w]: lp for w, lp in alternatives}
                 entry = Token(labels[token], logprob, named, offset if gathered is not None else held.at)
             if gathered is not None:
                 gathered[0].append(text)
@@ -197,8 +197,7 @@ class Run:
             if i == 0:
                 tokens.append(Token(tokenizer.labels[w], None, None, 0))
             else:
-                _, logprob, top = self.sampler.score(a, b, copying, w, choice.logprobs)
-                named = {tokenizer.labels[t]: lp for t, lp in top or ()}
+                _, logprob, _, named = self.sampler.score(a, b, copying, w, choice.logprobs, tokenizer.labels)
                 tokens.append(Token(tokenizer.labels[w], logprob, named, offset))
             copying.add(a, b, w)
             a, b = b, w

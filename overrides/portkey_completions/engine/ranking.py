@@ -72,8 +72,9 @@ class Ranking:
         self._log_z: float | None = None  # asked for by logprobs only: a draw does without
         # By k: a prepared step (`sampler.Prepared`) is asked again at each visit of its context.
         self._best: dict[int, tuple[tuple[int, float], ...]] = {}
-        # By k: the top k as handed out, and the same as a dict to find the sampled token in.
-        self._top: dict[int, tuple[tuple[tuple[int, float], ...], dict[int, float]]] = {}
+        # By k: the top k as handed out, the same as a dict to find the sampled token in, and by
+        # label once someone asks for labels.
+        self._top: dict[int, tuple[tuple[tuple[int, float], ...], dict[int, float], dict[str, float] | None]] = {}
         self._logprobs: dict[int, float] = {}  # sampled tokens past the top k, the first _KEPT_LOGPROBS
 
     @property
@@ -123,25 +124,41 @@ class Ranking:
     def greedy(self) -> int:
         return self.best(1)[0][0]
 
-    def scored(self, sampled: int, k: int | None) -> tuple[float, tuple[tuple[int, float], ...] | None]:
-        """The sampled token's logprob and, with k, the k most likely tokens with theirs (and the sampled one)."""
+    def scored(
+        self, sampled: int, k: int | None, labels: Sequence[str] | None = None
+    ) -> tuple[float, tuple[tuple[int, float], ...] | None, dict[str, float] | None]:
+        """The sampled token's logprob and, with k, the k most likely tokens with theirs (and the sampled one).
+
+        With `labels` (a token's name by id), the same k (and sampled one) by name as well. The k's
+        dict is made once and handed out as it is while the sampled token is among them: shared,
+        so never changed by whoever reads it.
+        """
         if k is None:
-            return self.logprob(sampled), None
+            return self.logprob(sampled), None, None
         if k <= 0:
             logprob = self.logprob(sampled)
-            return logprob, ((sampled, logprob),)
+            return logprob, ((sampled, logprob),), None if labels is None else {labels[sampled]: logprob}
         top = self._top.get(k)
-        if top is None:
-            log_z = self.log_z
-            listed = tuple((w, min(0.0, x - log_z)) for w, x in self.best(k))
-            top = self._top[k] = (listed, dict(listed))
-        listed, by_token = top
+        if top is None or (labels is not None and top[2] is None):
+            if top is None:
+                log_z = self.log_z
+                listed = tuple((w, min(0.0, x - log_z)) for w, x in self.best(k))
+                top = (listed, dict(listed), None)
+            if labels is not None:
+                top = (top[0], top[1], {labels[w]: lp for w, lp in top[0]})
+            self._top[k] = top
+        listed, by_token, named = top
         found = by_token.get(sampled)
         if found is not None:
-            return found, listed
+            return found, listed, named
         found = self._logprobs.get(sampled)
         if found is None:
             found = self.logprob(sampled)
             if len(self._logprobs) < _KEPT_LOGPROBS:
                 self._logprobs[sampled] = found
-        return found, (*listed, (sampled, found))
+        listed = (*listed, (sampled, found))
+        if named is None or labels is None:
+            return found, listed, None
+        # A copy of the k's dict with the sampled one added: made in C, where a comprehension over
+        # the labels at every token was a tenth of a logprobs request.
+        return found, listed, {**named, labels[sampled]: found}

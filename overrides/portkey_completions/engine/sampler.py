@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -63,6 +63,7 @@ class Step(NamedTuple):
     token: int
     logprob: float | None  # set when asked for logprobs or a score
     top: tuple[tuple[int, float], ...] | None  # the k most likely tokens (and the sampled one), when asked
+    named: dict[str, float] | None = None  # `top` by label, when asked with labels: shared, never to be changed
 
 
 class _View:
@@ -183,8 +184,10 @@ class Sampler:
         *,
         top: int | None = None,
         score: bool = False,
+        labels: Sequence[str] | None = None,
     ) -> Step:
-        """Sample the token after `a b`; with `score`, also its logprob; with `top`, also the `top` most likely."""
+        """Sample the token after `a b`; with `score`, also its logprob; with `top`, also the `top` most
+        likely, and with `labels` (tokens' names by id) those by name."""
         w = self.draw(a, b, copying, counts, random)
         if top is None and not score:
             return Step(w, None, None)
@@ -192,8 +195,7 @@ class Sampler:
             ranking = self._ranking(a, b, copying, counts)  # the penalties differ at every step
         else:
             ranking = self.prepared(a, b, copying).ranking
-        logprob, listed = ranking.scored(w, top)
-        return Step(w, logprob, listed)
+        return Step(w, *ranking.scored(w, top, labels))
 
     def prepared(self, a: int, b: int, copying: Copying | None) -> Prepared:
         """The step after `a b` as this sampler shapes it before any penalty: made once per context."""
@@ -253,10 +255,11 @@ class Sampler:
         assert w is not None  # a built step's rest never gives up
         return w
 
-    def score(self, a: int, b: int, copying: Copying | None, w: int, top: int | None) -> Step:
-        """How likely the model found a given token (an echoed prompt token): logprob and top."""
-        logprob, listed = self.prepared(a, b, copying).ranking.scored(w, top)
-        return Step(w, logprob, listed)
+    def score(
+        self, a: int, b: int, copying: Copying | None, w: int, top: int | None, labels: Sequence[str] | None = None
+    ) -> Step:
+        """How likely the model found a given token (an echoed prompt token): logprob, top, and top by name."""
+        return Step(w, *self.prepared(a, b, copying).ranking.scored(w, top, labels))
 
 
 class Prepared:
