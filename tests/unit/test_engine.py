@@ -122,6 +122,24 @@ def test_logprobs_and_top_k_match_dense_arithmetic(context, name):
         assert lp == pytest.approx(reference[w], abs=1e-9)
 
 
+def test_named_top_k_is_the_listed_top_k_by_label_and_a_shared_one_is_never_changed():
+    """`Step.named` is `Step.top` by label: made once per step and k, shared while the sampled token
+    is among the k, and copied (not changed) when it is not."""
+    a, b, copying = CONTEXTS["seen trigram, copying"]
+    sampler = Sampler(MODEL, Sampling(temperature=0.7))
+    labels = TOKENIZER.labels
+    top = sampler.step(a, b, copying, {}, random.random, top=3).top
+    inside, outside = top[0][0], next(w for w in VOCABULARY if w not in {w for w, _ in top})
+    first = sampler.score(a, b, copying, inside, 3, labels)
+    assert first.named == {labels[w]: lp for w, lp in first.top}
+    assert sampler.score(a, b, copying, inside, 3, labels).named is first.named
+    kept = dict(first.named)
+    past = sampler.score(a, b, copying, outside, 3, labels)
+    assert past.named == {labels[w]: lp for w, lp in past.top} and len(past.named) == 4
+    assert first.named == kept  # the shared dict did not get the outside token
+    assert sampler.score(a, b, copying, outside, 0, labels).named == {labels[outside]: past.logprob}
+
+
 # 20,000 draws a case, each building the step's distribution: about 30 s in all, so `make
 # test-unit` (the fast loop) leaves it to `make test`.
 @pytest.mark.slow
