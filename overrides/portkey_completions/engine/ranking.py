@@ -139,15 +139,14 @@ class Ranking:
             logprob = self.logprob(sampled)
             return logprob, ((sampled, logprob),), None if labels is None else {labels[sampled]: logprob}
         top = self._top.get(k)
-        if top is None or (labels is not None and top[2] is None):
-            if top is None:
-                log_z = self.log_z
-                listed = tuple((w, min(0.0, x - log_z)) for w, x in self.best(k))
-                top = (listed, dict(listed), None)
-            if labels is not None:
-                top = (top[0], top[1], {labels[w]: lp for w, lp in top[0]})
-            self._top[k] = top
+        if top is None:
+            log_z = self.log_z
+            listed = tuple((w, min(0.0, x - log_z)) for w, x in self.best(k))
+            top = self._top[k] = (listed, dict(listed), None)
         listed, by_token, named = top
+        if named is None and labels is not None:  # the names, the first time someone asks for them
+            named = {labels[w]: lp for w, lp in listed}
+            self._top[k] = (listed, by_token, named)
         found = by_token.get(sampled)
         if found is not None:
             return found, listed, named
