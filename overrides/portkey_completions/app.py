@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException, Unauthorized
-from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware as ConnexionServerError
 from connexion.options import SwaggerUIOptions
@@ -21,32 +20,32 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from portkey_completions.call.security import Alternatives
 from portkey_completions.control.admin import PREFIX as ADMIN_PREFIX
 from portkey_completions.control.admin import Admin
 from portkey_completions.control.cassette import Cassette
 from portkey_completions.control.front import Front
-from portkey_completions.control.journal import Journal, JournalMiddleware
+from portkey_completions.control.journal import Journal
 from portkey_completions.control.scenarios import Scenarios
-from portkey_completions.control.state import open_state
+from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES, STATES, Memory, State
 from portkey_completions.core.spec import base_path, load
 from portkey_completions.engine import catalog
 from portkey_completions.engine.engine import Engine
 from portkey_completions.gateway.backoff import BACKOFFS
-from portkey_completions.gateway.openai_compatible import OpenAICompatible
-from portkey_completions.gateway.router import Router
+from portkey_completions.gateway.gateway import Gateway
+from portkey_completions.gateway.leaf import Leaves
+from portkey_completions.gateway.runner import Runner
 from portkey_completions.gateway.store import Store
 from portkey_completions.server import conformance, handler, synthesis
 from portkey_completions.server.access_log import AccessLog
-from portkey_completions.server.auth import SECURITY_MAP, Alternatives
+from portkey_completions.server.auth import SECURITY_MAP, refusing
+from portkey_completions.server.door import Door
 from portkey_completions.server.errors import ServerErrorMiddleware, handle_error
 from portkey_completions.server.fastpath import FastPath
-from portkey_completions.server.limits import (
-    BodyLimitMiddleware,
-    PaceMiddleware,
-)
+from portkey_completions.server.limits import BodyLimitMiddleware, PaceMiddleware
 from portkey_completions.server.namespaces import NamespaceMiddleware, Namespaces
-from portkey_completions.server.trace import PortkeyHeaders
 from portkey_completions.server.validation import VALIDATORS
+from portkey_completions.stub.answer import Stub
 
 from . import __version__
 from .options import OptionError, ServerOptions
@@ -109,6 +108,18 @@ def _loaded(option: str, path: str | Path | None, load: Callable[[Path], _T], mu
         raise OptionError(option, message if str(path) in message else f"{path}: {message}") from None
 
 
+def open_state(url: str) -> State:
+    """The state a URL names: `memory`, `per-process` or a Redis URL; ValueError for anything else."""
+    if url in (MEMORY, PER_PROCESS):
+        return Memory(url)
+    if url.startswith(REDIS_SCHEMES):
+        # redis (and hiredis) are imported only by servers that share state: start-up stays light.
+        from portkey_completions.control.redis_state import RedisState
+
+        return RedisState(url)
+    raise ValueError(f"{url!r} is not a state: give {STATES}")
+
+
 def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     """Build the server.
 
@@ -136,20 +147,19 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         raise OptionError("state", str(exc)) from None
     if options.retry_backoff not in BACKOFFS:
         raise OptionError("retry_backoff", f"give {' or '.join(BACKOFFS)}, not {options.retry_backoff!r}")
-    router = Router(
-        alternatives,
-        store or Store(),
-        functools.partial(handler.answer, engine=engine),
+    store = store or Store()
+    leaves = Leaves(
+        store,
+        Stub(engine),
         trusted_hosts=options.trusted_hosts,
         validate_upstream=options.validate_upstream,
         timeout=options.upstream_timeout,
-        cache=state,
-        retry_backoff=options.retry_backoff,
     )
+    gateway = Gateway(alternatives, store, Runner(leaves, cache=state, retry_backoff=options.retry_backoff))
     rules = _loaded("scenarios_path", options.scenarios_path, functools.partial(Scenarios, state)) or Scenarios(state)
     journal = Journal(state)
     cassette = _loaded("replay_path", options.replay_path, Cassette, must_exist=True)
-    front = Front(router, rules, engine.tokenizer, cassette, options.replay_speed)
+    front = Front(gateway, rules, engine.tokenizer, cassette, options.replay_speed)
     # --validate-responses checks every answer here, where the fast path and connexion's path meet.
     handle = conformance.checked(front.handle, "/completions", "post") if options.validate_responses else front.handle
     # operationId -> handler: the published spec names operations, not Python paths. An
@@ -173,25 +183,26 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     # Next: /ns/<name>/ comes off the path before anything reads it.
     namespaces = Namespaces()
     app.add_middleware(NamespaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, namespaces=namespaces)
-    # Next: the journal sees every answer, errors included, as it leaves.
-    app.add_middleware(JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal)
+    # Next: the door makes each /v1 request's call record, journals it, and writes Portkey's
+    # headers on every answer, errors included, as it leaves.
+    app.add_middleware(
+        Door,
+        MiddlewarePosition.BEFORE_EXCEPTION,
+        alternatives=alternatives,
+        journal=journal,
+        openai_compatible=options.openai_compatible,
+    )
     if options.fast_path:
-        # Outside the two layers below, whose work it does itself for the requests it answers.
+        # Outside the layer below, whose work it does itself for the requests it answers.
         app.add_middleware(
             FastPath,
             MiddlewarePosition.BEFORE_EXCEPTION,
             handle=handle,
-            alternatives=alternatives,
             max_body_bytes=options.max_body_bytes,
             body_timeout=options.body_timeout,
-            openai_compatible=options.openai_compatible,
         )
-    # Portkey's headers on every answer, as the caller sent the request (before --openai-compatible).
-    app.add_middleware(PortkeyHeaders, MiddlewarePosition.BEFORE_EXCEPTION, openai_compatible=options.openai_compatible)
     app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=options.body_timeout)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=options.max_body_bytes)
-    if options.openai_compatible:
-        app.add_middleware(OpenAICompatible, MiddlewarePosition.BEFORE_SECURITY)
     app.add_api(
         spec,
         resolver=resolver,
@@ -199,10 +210,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui),
     )
 
-    async def refuse(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-        return alternatives.refusal(request.headers).to_response()
-
-    app.add_error_handler(Unauthorized, refuse)
+    app.add_error_handler(Unauthorized, refusing(alternatives))
     for exc_class in (ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, handle_error)
 
@@ -216,7 +224,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         return JSONResponse({"name": "portkey-completions", "version": __version__, "status": "ok", "routes": routes})
 
     app.add_url_rule("/", "health", health, methods=["GET"])
-    admin = Admin(rules, journal, options.admin_token)
+    admin = Admin(rules, journal, options.admin_token, state.shown)
     for path, name, endpoint, methods in admin.routes():
         app.add_url_rule(path, name, endpoint, methods=methods)
     routes[f"GET {ADMIN_PREFIX}/"] = "the journal page (admin API: /__admin/openapi.yaml)"

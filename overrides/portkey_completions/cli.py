@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
 from portkey_completions.gateway import backoff
 from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
-from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
+from portkey_completions.gateway.leaf import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.server import lifecycle
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 

@@ -13,7 +13,7 @@ from portkey_completions.core import names
 from portkey_completions.engine.catalog import DEFAULT_MODELS, ModelCard
 from portkey_completions.gateway import backoff
 from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
-from portkey_completions.gateway.router import DEFAULT_UPSTREAM_TIMEOUT
+from portkey_completions.gateway.leaf import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.gateway.store import Store
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 

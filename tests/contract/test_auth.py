@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from portkey_completions.call.security import Alternatives
 from portkey_completions.core import spec
-from portkey_completions.server.auth import Alternatives
 from support import ALTERNATIVES, BODY
 
 pytestmark = pytest.mark.usefixtures("upstream")  # the custom_host header set goes to it

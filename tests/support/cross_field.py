@@ -19,11 +19,11 @@ import zlib
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from portkey_completions.call.security import Alternatives
 from portkey_completions.engine.catalog import DEFAULT_MODELS
 from portkey_completions.engine.tokenizer import cl100k
 from portkey_completions.gateway import config as configs
 from portkey_completions.gateway import hosts
-from portkey_completions.server.auth import Alternatives
 
 ALTERNATIVES = Alternatives.from_spec("/completions", "post")
 

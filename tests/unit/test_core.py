@@ -6,9 +6,9 @@ import email.utils
 
 import pytest
 
+from portkey_completions.call.security import Alternatives
 from portkey_completions.core import headers, retry_after, sse
 from portkey_completions.core.alternatives import Alternative
-from portkey_completions.server.auth import Alternatives
 
 NOW = 1_800_000_000.0
 

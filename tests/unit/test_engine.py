@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from portkey_completions.engine.engine import Engine
 from portkey_completions.engine.lm import Copying
 from portkey_completions.engine.sampler import Sampler, Sampling
-from portkey_completions.server.plan import Plan
-from portkey_completions.server.render import complete
+from portkey_completions.stub.plan import Plan
+from portkey_completions.stub.render import complete
 
 ENGINE = Engine()
 MODEL = ENGINE.model

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portkey_completions.server.fastpath import compile_request_validator
-from portkey_completions.server.reading import Asked
+from portkey_completions.stub.reading import Asked
 from portkey_completions_spec import models
 from support.bodies import FIELDS as NAMES
 from support.bodies import bodies

@@ -46,9 +46,11 @@ def test_run_time_rules_and_entries_belong_to_their_namespace():
 
 
 def test_a_state_url_is_memory_per_process_or_redis():
-    assert isinstance(state.open_state("per-process"), state.Memory)
+    from portkey_completions.app import open_state
+
+    assert isinstance(open_state("per-process"), state.Memory)
     with pytest.raises(ValueError, match="give memory, per-process or redis://"):
-        state.open_state("postgres://db")
+        open_state("postgres://db")
 
 
 def test_a_redis_password_is_never_shown():

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from portkey_completions.call.errors import MAX_MESSAGE
 from portkey_completions.gateway import config as configs
-from portkey_completions.server.errors import MAX_MESSAGE
 
 pytestmark = pytest.mark.wire
 

@@ -16,9 +16,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.record import NAMESPACE
 from portkey_completions.core import untrusted
-from portkey_completions.server import namespaces
-from portkey_completions.server.errors import ServerAPIError
 
 from .journal import Journal
 from .rules import RuleError
@@ -37,10 +37,13 @@ def _resource(name: str) -> str:
 
 
 class Admin:
-    def __init__(self, rules: Scenarios, journal: Journal, token: str | None = None) -> None:
+    def __init__(
+        self, rules: Scenarios, journal: Journal, token: str | None = None, state_shown: str = "memory"
+    ) -> None:
         self.rules = rules
         self.journal = journal
         self.token = token
+        self.state_shown = state_shown  # the state's URL as it may be shown (no password)
 
     def allowed(self, request: Request) -> bool:
         if request.client is not None and request.client.host in LOOPBACK:
@@ -86,47 +89,46 @@ class Admin:
         return Response(_resource("admin.yaml"), media_type="application/yaml")
 
     async def health(self, request: Request) -> Response:
-        state = self.rules.state
         return JSONResponse(
             {
                 "status": "ok",
-                "rules": len(await self.rules.rules(namespaces.current.get())),
-                "journal": len(await state.entries(None)),
+                "rules": len(await self.rules.rules(_namespace(request))),
+                "journal": len(await self.journal.state.entries(None)),
                 "tasks": len(asyncio.all_tasks()),  # a leak of abandoned streams shows as growth
-                "state": state.shown,
-                "worker": state.worker,
+                "state": self.state_shown,
+                "worker": self.journal.state.worker,
             }
         )
 
     async def rules_endpoint(self, request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse({"rules": [r.describe() for r in await self.rules.rules(namespaces.current.get())]})
+            return JSONResponse({"rules": [r.describe() for r in await self.rules.rules(_namespace(request))]})
         if request.method == "DELETE":
-            await self.rules.clear(namespaces.current.get())
+            await self.rules.clear(_namespace(request))
             return Response(status_code=204)
         try:
             spec: Any = untrusted.loads(await request.body())
         except ValueError as exc:
             raise ServerAPIError(400, f"The body is not valid JSON: {exc}.") from None
         try:  # checked against admin.yaml's RuleSpec, as file and Prefer rules are
-            rule = await self.rules.add(spec, namespaces.current.get())
+            rule = await self.rules.add(spec, _namespace(request))
         except RuleError as exc:
             raise ServerAPIError(400, f"Invalid rule: {exc}.", code="invalid_rule") from None
         return JSONResponse(rule.describe(), status_code=201)
 
     async def remove_rule(self, request: Request) -> Response:
         rule_id = request.path_params["rule_id"]
-        if not await self.rules.remove(rule_id, namespaces.current.get()):
+        if not await self.rules.remove(rule_id, _namespace(request)):
             raise ServerAPIError(404, f"No run-time rule {rule_id!r}.", code="rule_not_found")
         return Response(status_code=204)
 
     async def journal_endpoint(self, request: Request) -> Response:
         if request.method == "DELETE":
-            await self.journal.clear(namespaces.current.get())
+            await self.journal.clear(_namespace(request))
             return Response(status_code=204)
         since = _query_int(request, "since", 0, None) or 0
         limit = _query_int(request, "limit", 1, 1000) or 1000
-        entries = [e for e in await self.journal.read(namespaces.current.get()) if e["id"] > since][-limit:]
+        entries = [e for e in await self.journal.read(_namespace(request)) if e["id"] > since][-limit:]
         return JSONResponse({"entries": entries})
 
 
@@ -141,3 +143,9 @@ def _query_int(request: Request, name: str, low: int, high: int | None) -> int |
     if value < low or (high is not None and value > high):
         raise ServerAPIError(400, f"Query parameter {name!r} is out of range.", param=name)
     return value
+
+
+def _namespace(request: Request) -> str | None:
+    """The `/ns/<name>/` the admin request came under (the edge names it in the scope), or None."""
+    name: str | None = request.scope.get(NAMESPACE)
+    return name

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.core import spec, untrusted
-from portkey_completions.server.errors import ServerAPIError
 
 VERSION = 1
 # Hop-by-hop and framing headers: the server that replays sets its own.

@@ -7,8 +7,8 @@ import json
 import random
 from collections.abc import AsyncIterator
 
+from portkey_completions.call.shape import Hangup
 from portkey_completions.core import sse
-from portkey_completions.server import shaping
 
 from .rules import Rule
 
@@ -17,7 +17,7 @@ MID_STREAM_MESSAGE = "The server had an error while processing your request (sce
 MALFORMED = sse.event(b'{"id": "cmpl-malformed", "object": "text_completion", "choices": [')
 
 
-class Disconnect(shaping.Hangup):
+class Disconnect(Hangup):
     """Raised inside a stream to drop the connection, as a scenario asked (the server's outermost layer ends it)."""
 
 

@@ -1,8 +1,8 @@
 """What answers a request before the gateway routes it: a replayed cassette, or a scenario rule.
 
 A rule that fails the request (a status, `fail_first`) answers here; a rule that shapes the
-engine's answer (text, stream pacing, faults) is handed on to the engine through
-`server.shaping`. Every decision goes into the request's journal entry (`server.notes`).
+engine's answer (text, stream pacing, faults) is handed on to the stub in the call record
+(`Call.shape`). Every decision is written into the call record (`Call.rule`), which the journal reads.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any
 
 from starlette.responses import Response
 
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.record import Call
+from portkey_completions.call.shape import Hangup, Shape
 from portkey_completions.engine.tokenizer import Tokenizer
-from portkey_completions.gateway.router import Router
-from portkey_completions.server import notes, shaping
-from portkey_completions.server.errors import ServerAPIError
+from portkey_completions.gateway.gateway import Gateway
 
 from . import faults, journal
 from .cassette import Cassette, replay
@@ -33,55 +34,54 @@ DEFAULT_MESSAGES = {
 class Front:
     def __init__(
         self,
-        router: Router,
+        gateway: Gateway,
         rules: Scenarios,
         tokenizer: Tokenizer,
         cassette: Cassette | None = None,
         replay_speed: float = 1.0,
     ) -> None:
-        self.router = router
+        self.gateway = gateway
         self.rules = rules
         self.tokenizer = tokenizer
         self.cassette = cassette
         self.replay_speed = replay_speed
 
-    async def handle(self, headers: Mapping[str, str], body: dict[str, Any]) -> Response:
-        alternative = self.router.alternative_name(headers)
-        if notes.noted("alternative") is None:  # --openai-compatible labelled a plain OpenAI request already
-            notes.note(alternative=alternative)
+    async def handle(self, call: Call) -> Response:
+        body = call.body
+        assert body is not None  # the edge hands on validated calls only
         if self.cassette is not None:
-            notes.note(rule="replay")
+            call.rule = "replay"
             try:
                 return replay(self.cassette.find(body), self.replay_speed)
             except ServerAPIError as missing:
                 return missing.response()
         try:
-            matched = await self.rules.match(body, headers, alternative, functools.partial(self._prompts, body))
+            # A rule's `alternative` is one of the spec's: a plain OpenAI request stands for `provider`.
+            requirement = None if call.requirement is None else call.requirement.name
+            prompts = functools.partial(self._prompts, body)
+            matched = await self.rules.match(body, call.headers, requirement, prompts, call.namespace)
         except RuleError as exc:
             return ServerAPIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
         except StateUnavailable as exc:
             # Answering without the rules would let a fault-injection test pass on a normal answer.
             return unavailable(exc).response()
         if matched is None:
-            return await self.router.handle(headers, body)
+            return await self.gateway.handle(call)
         rule, hit = matched
-        notes.note(rule=rule.id)
+        call.rule = rule.id
         # ttft on an answer that is not streamed: its first token is the whole answer, so it waits.
         wait = rule.latency
         if rule.ttft and not body.get("stream"):
             wait += rule.ttft
-        if wait and await journal.client_leaves_within(wait):
-            raise shaping.Hangup  # nobody is left to answer: the journal says the client went away
+        if wait and await journal.client_leaves_within(call, wait):
+            raise Hangup  # nobody is left to answer: the journal says the client went away
         if rule.fails(hit):
             assert rule.status is not None
             default = DEFAULT_MESSAGES.get(rule.status, f"Scenario {rule.id}: {rule.status}.")
             response = rule.error_answer(rule.status, default).response()
         else:
-            token = shaping.current.set(shaping.Shape(rule.text, functools.partial(faults.paced, rule=rule)))
-            try:
-                response = await self.router.handle(headers, body)
-            finally:
-                shaping.current.reset(token)
+            call.shape = Shape(rule.text, functools.partial(faults.paced, rule=rule))
+            response = await self.gateway.handle(call)
         response.headers.update(rule.response_headers)
         return response
 

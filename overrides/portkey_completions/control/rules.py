@@ -17,8 +17,8 @@ import jsonschema
 import jsonschema_rs
 import yaml
 
+from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.core import names
-from portkey_completions.server.errors import ServerAPIError
 
 
 @functools.cache

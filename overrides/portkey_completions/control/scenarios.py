@@ -30,10 +30,9 @@ from typing import Any
 import yaml
 
 from portkey_completions.core import names
-from portkey_completions.server import namespaces
 
 from .rules import RESPOND_KEYS, Rule, RuleError, rule
-from .state import State
+from .state import RuleState
 
 
 def from_prefer(value: str) -> Rule | None:
@@ -64,7 +63,7 @@ def _number(raw: str, name: str) -> int | float:
 class Scenarios:
     """File rules (every process reads the file, reloaded on change) over run-time rules kept in the state."""
 
-    def __init__(self, state: State, path: str | Path | None = None) -> None:
+    def __init__(self, state: RuleState, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
         self.state = state
         self.file_rules: list[Rule] = []
@@ -119,8 +118,9 @@ class Scenarios:
         headers: Mapping[str, str],
         alternative: str | None,
         prompts: Callable[[], list[str]],
+        namespace: str | None = None,
     ) -> tuple[Rule, int] | None:
-        """The first rule that matches, with its hit number (counted: `times` and `fail_first` are exact).
+        """The first rule of `namespace` that matches, with its hit number (`times` and `fail_first` count exactly).
 
         `prompts` gives the request's prompts as text, asked for only when there is a rule to match.
         """
@@ -129,7 +129,7 @@ class Scenarios:
             one = from_prefer(prefer)
             if one is not None:
                 return one, 1
-        candidates = [*await self.state.rules(namespaces.current.get()), *self._file()]
+        candidates = [*await self.state.rules(namespace), *self._file()]
         if not candidates:
             return None
         texts = prompts()

@@ -1,9 +1,12 @@
 """Where the state lives that answers depend on: run-time rules, their counters, the journal, the response cache.
 
-`State` is the interface, `Memory` the default (one process, nothing to set up), and
-`redis_state.RedisState` the shared one (`--state redis://host:port/db`), for several workers or
-replicas that must act as one server. `open_state` picks by URL. File rules are not state: every
-process reads the same file; their counters are, so that `times` and `fail_first` count fleet-wide.
+Three interfaces, one for each user: `RuleState` (the scenario rules, `scenarios.Scenarios`),
+`JournalState` (`journal.Journal`) and the gateway's `ResponseCache`. `State` is all three with a
+lifecycle, made once per server by the composition root (`app.open_state`, by URL): `Memory`,
+the default (one process, nothing to set up), or `redis_state.RedisState`, the shared one
+(`--state redis://host:port/db`), for several workers or replicas that must act as one server.
+File rules are not state: every process reads the same file; their counters are, so that `times`
+and `fail_first` count fleet-wide.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from portkey_completions.server.errors import ServerAPIError
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.gateway.cache import ResponseCache
 
 if TYPE_CHECKING:
     from .rules import Rule
@@ -47,31 +51,9 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class State(abc.ABC):
-    """Run-time rules (a namespace each), rule counters and the journal, for one server or a fleet."""
-
-    url: str
-    worker: str
-
-    @abc.abstractmethod
-    async def start(self) -> None:
-        """Connect and take a first copy of the rules; idempotent (a lazy first request calls it too)."""
-
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Let go of connections."""
-
-    @property
-    def shared(self) -> bool:
-        """Whether other processes see this state."""
-        return False
-
-    @property
-    def shown(self) -> str:
-        """The state's URL as it may be shown (no password)."""
-        return self.url
-
-    # Run-time rules. Reads are of a local copy; changes reach every process before they return.
+class RuleState(abc.ABC):
+    """Run-time rules (a namespace each) and their counters. Reads are of a local copy; changes
+    reach every process before they return."""
 
     @abc.abstractmethod
     async def rules(self, namespace: str | None) -> list[Rule]:
@@ -97,11 +79,20 @@ class State(abc.ABC):
     async def count(self, rules: Iterable[Rule]) -> None:
         """Bring each rule's `hits` up to date (for listing)."""
 
-    # The journal: bounded, ordered, one for the fleet.
+
+class JournalState(abc.ABC):
+    """The journal: bounded, ordered, one for the fleet."""
+
+    worker: str  # which worker or replica writes the entries
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes see this state."""
+        return False
 
     @abc.abstractmethod
     def opened(self, entry: dict[str, Any]) -> None:
-        """A request began (its entry is still being written by the middleware)."""
+        """A request began (its entry is still being written by the door)."""
 
     @abc.abstractmethod
     async def closed(self, entry: dict[str, Any]) -> None:
@@ -115,15 +106,24 @@ class State(abc.ABC):
     async def forget(self, namespace: str | None) -> None:
         """Drop the namespace's entries (None: every entry)."""
 
-    # The gateway's response cache (gateway.cache.ResponseCache): bounded, expiring, one for the fleet.
+
+class State(RuleState, JournalState, ResponseCache):
+    """All three, for one server or a fleet, with a lifecycle: what the composition root makes."""
+
+    url: str
 
     @abc.abstractmethod
-    async def cached(self, key: str) -> bytes | None:
-        """The cached answer under `key`, unless it expired; None too when the state cannot be reached."""
+    async def start(self) -> None:
+        """Connect and take a first copy of the rules; idempotent (a lazy first request calls it too)."""
 
     @abc.abstractmethod
-    async def cache(self, key: str, entry: bytes, max_age: float) -> None:
-        """Keep an answer for `max_age` seconds; never raises (a cache that cannot be written is a miss later)."""
+    async def close(self) -> None:
+        """Let go of connections."""
+
+    @property
+    def shown(self) -> str:
+        """The state's URL as it may be shown (no password)."""
+        return self.url
 
 
 class Memory(State):
@@ -203,14 +203,3 @@ class Memory(State):
         self._cache[key] = (time.monotonic() + max_age, entry)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
-
-
-def open_state(url: str) -> State:
-    """The state a URL names: `memory`, `per-process` or a Redis URL; ValueError for anything else."""
-    if url in (MEMORY, PER_PROCESS):
-        return Memory(url)
-    if url.startswith(REDIS_SCHEMES):
-        from .redis_state import RedisState  # redis is imported only by those who use it
-
-        return RedisState(url)
-    raise ValueError(f"{url!r} is not a state: give {STATES}")

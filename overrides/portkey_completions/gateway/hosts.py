@@ -23,7 +23,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
-from portkey_completions.server.errors import ServerAPIError
+from portkey_completions.call.errors import ServerAPIError
 
 DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
 

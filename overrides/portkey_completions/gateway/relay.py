@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator
 import httpcore
 import orjson
 
+from portkey_completions.call import draining
+from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.core import spec, sse, untrusted
-from portkey_completions.server import lifecycle
-from portkey_completions.server.errors import ServerAPIError
 
 from .pool import TRANSPORT_ERRORS
 
@@ -47,8 +47,8 @@ async def relay(response: httpcore.Response, provider: str, *, validate: bool) -
             pending += chunk
             start = 0
             for end in _ends(pending):
-                if lifecycle.draining.is_set():
-                    yield sse.event(orjson.dumps(lifecycle.shutting_down().body()))
+                if draining.draining.is_set():
+                    yield sse.event(orjson.dumps(draining.shutting_down().body()))
                     return
                 event = pending[start:end]
                 start = end

@@ -27,9 +27,9 @@ import httpcore
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
+from portkey_completions.call.errors import ServerAPIError, error_type
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import retry_after, spec, sse, untrusted
-from portkey_completions.server.errors import ServerAPIError, error_type
 
 from . import hosts
 from .pool import TRANSPORT_ERRORS

@@ -1,131 +1,20 @@
-"""The spec's four auth alternatives, read from the spec as a table.
+"""connexion's side of the spec's auth alternatives: the check functions its security layer calls.
 
-connexion enforces them (through `SECURITY_MAP`); this module names the one a
-request matched, for routing, and says what a refused request lacks.
+connexion enforces the alternatives on its path; which one a request matched, and why a refused
+one is refused, is the call record's (`call.security`), matched once at the door.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.security import NO_VALUE, ApiKeySecurityHandler, BearerSecurityHandler
 
-from portkey_completions.core import headers as portkey
-from portkey_completions.core import spec
+from portkey_completions.call.security import Alternatives
 
-from .errors import ServerAPIError
-
-WWW_AUTHENTICATE = 'ApiKey realm="portkey", header="x-portkey-api-key"'
-
-
-# eq=False: schemes and alternatives are made once, from the spec, and compared and hashed by
-# identity; value hashing would rehash their fields at every look-up on the request path.
-@dataclass(frozen=True, eq=False)
-class Scheme:
-    """One security scheme: a header that must be present (and for bearer, a token)."""
-
-    name: str
-    header: str
-    bearer: bool = False
-
-    @property
-    def label(self) -> str:
-        return "Authorization: Bearer" if self.bearer else self.header
-
-    def present(self, headers: Mapping[str, str]) -> bool:
-        if self.bearer:
-            return portkey.bearer(headers.get(self.header)) is not None
-        return bool(headers.get(self.header, "").strip())
-
-
-@dataclass(frozen=True, eq=False)
-class Requirement:
-    """One entry of the operation's `security` list (an OpenAPI security requirement): every scheme in it is required.
-
-    Which of the four alternatives it is, by name, is `core.alternatives.Alternative.for_headers`.
-    """
-
-    schemes: tuple[Scheme, ...]
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(s.name for s in self.schemes)
-
-    def label(self, omit: tuple[Scheme, ...] = ()) -> str:
-        return " + ".join(s.label for s in self.schemes if s not in omit)
-
-    def missing(self, headers: Mapping[str, str]) -> list[Scheme]:
-        return [s for s in self.schemes if not s.present(headers)]
-
-
-class Alternatives:
-    """The security alternatives of one operation, in spec order."""
-
-    def __init__(self, alternatives: tuple[Requirement, ...]) -> None:
-        self.alternatives = alternatives
-        # Schemes every alternative needs (the Portkey key) are checked first and
-        # named on their own in a refusal.
-        self.common = tuple(s for s in alternatives[0].schemes if all(s in a.schemes for a in alternatives))
-        self.common_label = " + ".join(s.label for s in self.common)
-        self.schemes = tuple(dict.fromkeys(s for a in alternatives for s in a.schemes))
-        # The first one satisfied in this order is the most specific (ties: spec order).
-        self._largest_first = sorted(alternatives, key=lambda a: -len(a.schemes))
-        self._last: tuple[Mapping[str, str], Requirement | None] | None = None
-
-    @classmethod
-    def from_spec(cls, path: str, method: str) -> Alternatives:
-        """The operation's alternatives as `core.spec.security` reads them from the effective spec."""
-        made: dict[str, Scheme] = {}  # one Scheme per name: schemes compare by identity
-        requirements = []
-        for requirement in spec.security(path, method):
-            for name, header, bearer in requirement:
-                made.setdefault(name, Scheme(name, header, bearer=bearer))
-            requirements.append(Requirement(tuple(made[name] for name, _, _ in requirement)))
-        return cls(tuple(requirements))
-
-    def match(self, headers: Mapping[str, str]) -> Requirement | None:
-        """The most specific alternative the headers satisfy, or None.
-
-        Bearer + provider + custom host also satisfies bearer + provider; the larger
-        one is what the caller meant.
-        """
-        # The layers of one request ask about the same headers object: answer it once. The strong
-        # reference keeps that object alive, so identity cannot be confused with a later one.
-        last = self._last
-        if last is not None and last[0] is headers:
-            return last[1]
-        present = {s for s in self.schemes if s.present(headers)}  # each scheme checked once
-        match = next((a for a in self._largest_first if present.issuperset(a.schemes)), None)
-        self._last = (headers, match)
-        return match
-
-    def explain(self, headers: Mapping[str, str]) -> str:
-        """Why the headers satisfy no alternative, in words a caller can act on."""
-        options = "; ".join(a.label(omit=self.common) for a in self.alternatives)
-        missing_common = [s for s in self.common if not s.present(headers)]
-        if missing_common:
-            names = ", ".join(s.label for s in missing_common)
-            return f"Missing {names} header: every request needs your Portkey API key, plus one of: {options}."
-        # Closest: fewest headers missing, then most headers already given.
-        closest = min(self.alternatives, key=lambda a: (len(a.missing(headers)), -len(a.schemes)))
-        specific = [s for s in closest.schemes if s not in self.common]
-        if all(s in closest.missing(headers) for s in specific):
-            return f"No provider credentials: with {self.common_label}, send one of: {options}."
-        names = ", ".join(s.label for s in closest.missing(headers))
-        return (
-            f"Incomplete credentials for {closest.label(omit=self.common)}: missing {names}. "
-            f"With {self.common_label}, send one of: {options}."
-        )
-
-    def refusal(self, headers: Mapping[str, str]) -> ServerAPIError:
-        return ServerAPIError(
-            401,
-            self.explain(headers),
-            code="missing_credentials",
-            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
-        )
+from .errors import connexion_response
 
 
 def _present(value: str) -> object:
@@ -147,3 +36,12 @@ class _BearerHandler(BearerSecurityHandler):
 # Passed to connexion as `security_map`: the published spec names no
 # x-apikeyInfoFunc, so the check functions are bound here, by scheme type.
 SECURITY_MAP = {"apiKey": _ApiKeyHandler, "bearer": _BearerHandler}
+
+
+def refusing(alternatives: Alternatives) -> Callable[[ConnexionRequest, Exception], Awaitable[ConnexionResponse]]:
+    """connexion's handler of its 401s: the refusal says what the request lacks, in the OpenAI shape."""
+
+    async def refuse(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        return connexion_response(alternatives.refusal(request.headers))
+
+    return refuse

@@ -2,37 +2,43 @@
 
 connexion validates the responses of its own path only, and not event by event. This wraps the
 one function every completion request reaches, from the fast path and from connexion alike
-(`Front.handle`): the engine's answers, the gateway's relayed ones and scenario answers all pass
-through it. A violation is loud: logged, and answered as a 500 `invalid_response` whose message
-names the field (in a stream, as an error event in place of the event that broke the contract).
+(`control.front.Front.handle`, given the call record): the engine's answers, the gateway's
+relayed ones and scenario answers all pass through it. A violation is loud: logged, and answered
+as a 500 `invalid_response` whose message names the field (in a stream, as an error event in
+place of the event that broke the contract).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import jsonschema
 import orjson
+from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.portkey_headers import stamped
+from portkey_completions.call.record import Call
 from portkey_completions.core import spec, sse, untrusted
 
-from .errors import ServerAPIError, invalid_response
+from .errors import invalid_response
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Response]]
+Handle = Callable[[Call], Awaitable[Response]]
 
 
 def checked(handle: Handle, path: str, method: str) -> Handle:
     """`handle`, with every answer checked against the operation's responses in the spec."""
 
-    async def checking(headers: Mapping[str, str], body: dict[str, Any]) -> Response:
-        response = await handle(headers, body)
-        problem = _headers_problem(path, method, response)
+    async def checking(call: Call) -> Response:
+        response = await handle(call)
+        # The headers as they will leave: Portkey's are written at the door, from the call.
+        problem = _headers_problem(path, method, response.status_code, Headers(raw=stamped(response.raw_headers, call)))
         if problem is not None:
             return _violation(path, problem)
         media_type = (response.media_type or response.headers.get("content-type", "")).split(";")[0].strip()
@@ -76,14 +82,13 @@ def _error(path: str, problem: str) -> ServerAPIError:
     return invalid_response(f"{path}: {problem}")
 
 
-def _headers_problem(path: str, method: str, response: Response) -> str | None:
+def _headers_problem(path: str, method: str, status: int, headers: Headers) -> str | None:
     """What the answer's status and headers break: an undeclared success status, a declared header missing or wrong."""
-    status = response.status_code
     declared = spec.response(path, method, status)
     if declared is None:
         return f"status {status} is not among the operation's responses" if status < 400 else None
     for name, (required, checker) in _declared_headers(path, method, status).items():
-        value = response.headers.get(name)
+        value = headers.get(name)
         if value is None:
             if required:
                 return f"the response header {name} is required and missing"

@@ -1,90 +1,35 @@
-"""Every error leaves the server in the OpenAI shape: {"error": {message, type, param, code}}."""
+"""Every error leaves the server in the OpenAI shape: whatever connexion or starlette raised, translated.
+
+And the last-resort 500, where nothing else answered.
+"""
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 
 from connexion.exceptions import NonConformingResponse, ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.shape import Hangup
 from portkey_completions.core import spec
-
-from .shaping import Hangup
 
 logger = logging.getLogger(__name__)
 
-# OpenAI's `type` for each status; a status not listed falls back by family.
-ERROR_TYPES: Mapping[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    408: "timeout_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    429: "rate_limit_error",
-    502: "api_error",
-    504: "timeout_error",
-}
 
-
-MAX_MESSAGE = 1000
-
-
-def error_type(status: int) -> str:
-    """The OpenAI error `type` for an HTTP status."""
-    return ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-
-
-class ServerAPIError(ProblemException):
-    """An error the server answers with, carrying OpenAI's `param` and `code`.
-
-    A ProblemException subclass so that connexion's middlewares let it through
-    to the one handler below, wherever it is raised.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        type: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        if len(message) > MAX_MESSAGE:
-            # A message may quote the input (a schema error quotes the value): a 1 MB value
-            # would come back as a 1 MB message, and land in logs. The end says what is wrong.
-            message = message[: MAX_MESSAGE - 300] + " … " + message[-297:]
-        super().__init__(status=status, detail=message, headers=dict(headers or {}))
-        self.message = message
-        self.param = param
-        self.code = code
-        self.type = type or error_type(status)
-
-    def body(self) -> dict[str, dict[str, str | None]]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-    def response(self) -> Response:
-        """As a Starlette response, for code that answers outside connexion's error handler."""
-        return Response(json.dumps(self.body()), self.status, headers=self.headers, media_type="application/json")
-
-    def to_response(self) -> ConnexionResponse:
-        return ConnexionResponse(
-            status_code=self.status,
-            mimetype="application/json",
-            content_type="application/json",
-            body=json.dumps(self.body()),
-            headers=self.headers,
-        )
+def connexion_response(error: ServerAPIError) -> ConnexionResponse:
+    """An error as connexion's error handlers answer."""
+    return ConnexionResponse(
+        status_code=error.status,
+        mimetype="application/json",
+        content_type="application/json",
+        body=error.content(),
+        headers=error.headers,
+    )
 
 
 def invalid_response(problem: str) -> ServerAPIError:
@@ -130,7 +75,7 @@ def _answering(exc: Exception, method: str, path: str) -> ServerAPIError:
 
 async def handle_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """The one error handler, registered for every exception class."""
-    return _answering(exc, request.method, request.url.path).to_response()
+    return connexion_response(_answering(exc, request.method, request.url.path))
 
 
 class ServerErrorMiddleware:
@@ -140,7 +85,7 @@ class ServerErrorMiddleware:
     an exception raised outside connexion's exception middleware (in one of ours) ended in a
     TypeError and a dropped connection instead of a 500.
 
-    It also ends the exchange where a pace raised `shaping.Hangup`: returning without the last
+    It also ends the exchange where a pace raised `call.shape.Hangup`: returning without the last
     body message makes uvicorn drop the connection, which is the fault asked for, and uvicorn's
     line about the unfinished response is filtered out for these exchanges (and only these).
 

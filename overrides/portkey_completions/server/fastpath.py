@@ -4,15 +4,15 @@ connexion's layers (routing, security, request validation, context) cost most of
 time. This middleware, outermost inside connexion, answers a request that passes the same
 checks, done faster and decided up front:
 
-- the auth alternatives, read from the spec's security table (`auth.Alternatives`);
+- the auth alternative the door matched (`Call.requirement`);
 - the body, by a validator compiled once (jsonschema-rs, draft 4) from the effective spec's
   CreateCompletionRequest, the schema connexion validates against;
 - the size limit, by Content-Length;
 - the header checks of PaceMiddleware (`limits.headers_fit`), and its deadline on the body.
 
-It sits outside the layers only the slow path needs (PortkeyHeaders, PaceMiddleware): it stamps
-its own answers with Portkey's headers (`trace.stamped`) and bounds its own body read, so that a
-request whose body arrives in one piece pays for neither layer.
+It sits inside the door, which makes the call record and writes Portkey's headers on every
+answer, and outside the layer only the slow path needs (PaceMiddleware): it bounds its own body
+read, so that a request whose body arrives in one piece does not pay for that layer.
 
 A request that fails any check, or that it cannot judge (no Content-Length, not JSON), goes on to
 connexion untouched. Refusals therefore keep connexion's exact errors (and the layers' 431, 400
@@ -23,7 +23,7 @@ A test holds the two validators to the same verdicts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jsonschema_rs
@@ -31,18 +31,16 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from portkey_completions.core import headers as portkey
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.record import Call
 from portkey_completions.core import spec
 
-from . import notes
-from .auth import Alternatives
-from .errors import ServerAPIError
+from .door import call_of
 from .limits import BodyDeadline, SlowBody, headers_fit, replay_body
-from .trace import stamped
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Response]]
+Handle = Callable[[Call], Awaitable[Response]]
 PATH = spec.base_path() + "/completions"
 
 
@@ -62,22 +60,11 @@ def compile_request_validator() -> Callable[[Any], bool]:
 
 
 class FastPath:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        handle: Handle,
-        alternatives: Alternatives,
-        max_body_bytes: int,
-        body_timeout: float,
-        openai_compatible: bool = False,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, handle: Handle, max_body_bytes: int, body_timeout: float) -> None:
         self.app = app
         self.handle = handle
-        self.alternatives = alternatives
         self.max_body_bytes = max_body_bytes
         self.deadline = BodyDeadline(body_timeout)
-        self.openai_compatible = openai_compatible
         self.valid = compile_request_validator()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,7 +76,8 @@ class FastPath:
         ):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        call = call_of(scope)
+        headers = call.headers
         length = headers.get("content-length", "")
         if (
             not headers.get("content-type", "").startswith("application/json")
@@ -98,17 +86,12 @@ class FastPath:
         ):
             await self.app(scope, receive, send)
             return
-        # Portkey's headers on the answer, as the caller sent the request (before --openai-compatible).
-        plain = self.openai_compatible and portkey.API_KEY not in headers
-        trace = headers[portkey.TRACE_ID].encode("latin-1") if portkey.TRACE_ID in headers else None
         chunks = []
         while True:
             try:
                 message = await self.deadline.receive(receive)
             except SlowBody:
-                response = self.deadline.error().response()
-                response.raw_headers = stamped(response.raw_headers, trace, plain)
-                await response(scope, receive, send)
+                await self.deadline.error().response()(scope, receive, send)
                 return
             if message["type"] != "http.request":  # the client went away
                 return
@@ -117,24 +100,19 @@ class FastPath:
                 break
         raw = b"".join(chunks)
         replay = replay_body(raw, receive)
-        if self.openai_compatible:
-            added = portkey.openai_compatible(headers)
-            if added:
-                headers = {**headers, **dict(added)}
-                notes.note(alternative=portkey.OPENAI_COMPATIBLE)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None
-        if not isinstance(body, dict) or self.alternatives.match(headers) is None or not self.valid(body):
+        if not isinstance(body, dict) or call.requirement is None or not self.valid(body):
             await self.app(scope, replay, send)
             return
+        call.body = body
         try:
-            response = await self.handle(headers, body)
+            response = await self.handle(call)
         except ServerAPIError as error:
             response = error.response()
         except Exception:
             logger.exception("POST %s failed", PATH)
             response = ServerAPIError(500, "The server had an error while processing your request.").response()
-        response.raw_headers = stamped(response.raw_headers, trace, plain)
         await response(scope, replay, send)

@@ -1,52 +1,39 @@
-"""The createCompletion operation bound to HTTP: a validated body in, a completion or an SSE stream out.
+"""The createCompletion operation bound for connexion: its validated body into the call record, handed on.
 
-The body goes through the gateway's router, which may answer with the engine (`answer`, the
-built-in `stub` provider): `plan` resolves it, `render` writes it.
+connexion's path ends here; the fast path reaches the same `handle` directly. Either way the
+rooms below get the call record the door made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from connexion import request as current_request
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from portkey_completions.core import sse
-from portkey_completions.engine.engine import Engine
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.portkey_headers import stamped
+from portkey_completions.call.record import Call
 
-from . import shaping
-from .plan import Plan
-from .render import complete, stream
+from .door import call_of
 
-Route = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Response]]
-
-# Up to this many tokens a completion is generated on the event loop (well under a millisecond);
-# a thread hop would cost more than the work. Larger ones go to a worker thread.
-INLINE_TOKENS = 256
+Handle = Callable[[Call], Awaitable[Response]]
 
 
-async def answer(body: dict[str, Any], engine: Engine) -> Response:
-    """The engine's answer to a request body: the built-in `stub` provider, shaped as `shaping.current` asks."""
-    shape = shaping.current.get()
-    plan = Plan.from_body(body, engine, None if shape is None else shape.text)
-    if plan.request.stream:
-        events = stream(plan) if shape is None or shape.pace is None else shape.pace(stream(plan))
-        return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
-    if plan.tokens <= INLINE_TOKENS:
-        response = complete(plan)
-    else:
-        # Long generations are CPU work: off the event loop, so other connections are served meanwhile.
-        response = await run_in_threadpool(complete, plan)
-    return Response(orjson.dumps(response), media_type="application/json")
+def operations(handle: Handle) -> dict[str, Callable[..., Awaitable[Response]]]:
+    """operationId -> handler."""
 
-
-def operations(route: Route) -> dict[str, Callable[..., Awaitable[Response]]]:
-    """operationId -> handler. Every request goes through the gateway's router, which may answer with the engine."""
-
-    async def create_completion(body: dict[str, Any]) -> Response:
-        return await route(current_request.headers, body)
+    async def create_completion(body: Any) -> Response:
+        if not isinstance(body, dict):
+            # No Content-Type at all: connexion validates nothing and hands the bytes on.
+            raise ServerAPIError(415, "Unsupported Content-Type: send the body as application/json.")
+        call = call_of(current_request.scope)
+        call.body = body
+        response = await handle(call)
+        # The door writes them on every answer; written here too (the same writing), connexion's
+        # response validation (--validate-responses) sees the headers the spec may require.
+        response.raw_headers = stamped(response.raw_headers, call)
+        return response
 
     return {"createCompletion": create_completion}

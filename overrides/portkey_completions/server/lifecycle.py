@@ -1,9 +1,4 @@
-"""The server's life: `draining` is set when a shutdown signal arrives.
-
-uvicorn then stops accepting connections and waits for the ones in flight. A long stream would
-hold the process that whole time, so streams (the engine's, and those the gateway relays) check
-`draining` between events and end cleanly, with an error event saying why (`shutting_down`).
-"""
+"""The server's life: `call.draining.draining` is set when a shutdown signal arrives (see there why)."""
 
 from __future__ import annotations
 
@@ -16,14 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from .errors import ServerAPIError
-
-draining = threading.Event()
-
-
-def shutting_down() -> ServerAPIError:
-    """The error a stream ends with when the server drains."""
-    return ServerAPIError(503, "The server is shutting down: this stream ends here.", code="server_shutting_down")
+from portkey_completions.call.draining import draining
 
 
 class Server(uvicorn.Server):

@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ServerAPIError
+from portkey_completions.call.errors import ServerAPIError
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 

@@ -11,19 +11,17 @@ to every namespace. A request outside any namespace is in none (`None`), as befo
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import re
 import threading
 import weakref
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import ServerAPIError
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.record import NAMESPACE
 
 PREFIX = "/ns/"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-current: contextvars.ContextVar[str | None] = contextvars.ContextVar("namespace", default=None)
 
 
 class Namespaces:
@@ -62,7 +60,7 @@ class Namespaces:
 
 
 class NamespaceMiddleware:
-    """Outermost: takes `/ns/<name>` off the path and sets `current` while the request runs."""
+    """Outermost: takes `/ns/<name>` off the path and names it in the scope (`call.record.NAMESPACE`)."""
 
     def __init__(self, app: ASGIApp, namespaces: Namespaces) -> None:
         self.app = app
@@ -78,9 +76,8 @@ class NamespaceMiddleware:
             message = f"Not a namespace: {PREFIX}<name>/… with a name of letters, digits, '.', '_' or '-'."
             await ServerAPIError(404, message, code="unknown_namespace").response()(scope, receive, send)
             return
-        inner = {**scope, "path": f"/{rest}", "raw_path": f"/{rest}".encode()}
+        inner = {**scope, "path": f"/{rest}", "raw_path": f"/{rest}".encode(), NAMESPACE: name}
         task = asyncio.current_task()
-        token = current.set(name)
         if task is not None:
             self.namespaces.enter(name, task)
         try:
@@ -92,6 +89,5 @@ class NamespaceMiddleware:
                 raise
             task.uncancel()
         finally:
-            current.reset(token)
             if task is not None:
                 self.namespaces.leave(name, task)

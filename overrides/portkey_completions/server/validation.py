@@ -14,7 +14,7 @@ from connexion.validators.parameter import ParameterValidator
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from .errors import ServerAPIError
+from portkey_completions.call.errors import ServerAPIError
 
 INVALID_JSON = (
     "We could not parse the JSON body of your request. The API expects a JSON payload, "

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
+from portkey_completions.call import draining
+from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.core import sse
 from portkey_completions.engine.completion import Piece, Token
 
-from . import lifecycle
-from .errors import ServerAPIError
 from .plan import Plan
 
 logger = logging.getLogger(__name__)
@@ -85,8 +85,8 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         running = [(index, run.pieces()) for index, run in enumerate(runs)]
         while running:
             for entry in list(running):
-                if lifecycle.draining.is_set():
-                    raise lifecycle.shutting_down()
+                if draining.draining.is_set():
+                    raise draining.shutting_down()
                 index, pieces = entry
                 piece = next(pieces)
                 yield chunk(index, piece)

@@ -1,4 +1,8 @@
-"""What one request brings to every node of its config tree: its body, its headers, and what Portkey's headers ask."""
+"""What Portkey's per-request headers direct, read once per call for every node of its config tree.
+
+A timeout per attempt, headers to forward, the metadata conditional routing reads, and the
+cache's namespace and forced refresh.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.record import Call
 from portkey_completions.core import untrusted
-from portkey_completions.server import namespaces
-from portkey_completions.server.errors import ServerAPIError
 
 from . import config as configs
 
@@ -19,15 +23,18 @@ CACHE_FORCE_REFRESH = "x-portkey-cache-force-refresh"
 CACHE_NAMESPACE = "x-portkey-cache-namespace"
 
 
-class Call(NamedTuple):
+class Directives(NamedTuple):
     body: dict[str, Any]
     headers: Mapping[str, str]
+    namespace: str | None  # the call's /ns/<name>/
     timeout: float | None  # x-portkey-request-timeout, in seconds: each attempt's, where the config sets none
     forward: tuple[str, ...]  # x-portkey-forward-headers
 
     @classmethod
-    def of(cls, headers: Mapping[str, str], body: dict[str, Any]) -> Call:
-        """The request's call; a Portkey header that says nothing usable is a 400 naming it."""
+    def of(cls, call: Call) -> Directives:
+        """The call's directives; a Portkey header that says nothing usable is a 400 naming it."""
+        headers, body = call.headers, call.body
+        assert body is not None
         timeout = None
         if headers.get(REQUEST_TIMEOUT):
             try:
@@ -46,7 +53,7 @@ class Call(NamedTuple):
                     400, f"{FORWARD_HEADERS} is a comma-separated list of header names.", param=FORWARD_HEADERS
                 )
             forward = names
-        return cls(body, headers, timeout, forward)
+        return cls(body, headers, call.namespace, timeout, forward)
 
     def context(self) -> dict[str, Mapping[str, Any]]:
         """What a conditional node's queries read: the metadata header's object, and the body."""
@@ -63,7 +70,7 @@ class Call(NamedTuple):
 
     def cache_partition(self) -> tuple[str | None, ...]:
         """What keeps caches apart: the /ns/<name>/ namespace and x-portkey-cache-namespace."""
-        return namespaces.current.get(), self.headers.get(CACHE_NAMESPACE)
+        return self.namespace, self.headers.get(CACHE_NAMESPACE)
 
     def force_refresh(self) -> bool:
         return self.headers.get(CACHE_FORCE_REFRESH, "").strip().lower() == "true"

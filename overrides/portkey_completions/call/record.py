@@ -1,0 +1,114 @@
+"""The call record: one request under the API's base path, made once at the door and handed down.
+
+The edge fills in what it reads off the wire (headers, the alternative matched, the trace id,
+the namespace); control adds the scenario rule and the answer's shape; the gateway adds where it
+routed the call (`Routed`). The edge writes Portkey's response headers from it (`portkey_headers`)
+and the journal entry from it, so no layer reaches sideways for another's facts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from starlette.types import Receive
+
+from portkey_completions.core import headers as portkey
+
+from .security import Alternatives, Requirement
+from .shape import Shape
+
+# The scope key under which the edge names a request's `/ns/<name>/` (server.namespaces): ASGI's
+# own way to pass a fact inward, read by the door and by the admin API.
+NAMESPACE = "portkey.namespace"
+
+# Trace ids: unique per process without a system call per request.
+_PREFIX = secrets.token_hex(10)
+_count = itertools.count()
+
+
+def new_trace_id() -> str:
+    return f"{_PREFIX}-{next(_count):012x}"
+
+
+class Routed(NamedTuple):
+    """Where the gateway sent a call, and what came of it: what Portkey's routed answers say."""
+
+    provider: str
+    path: str  # the config node answered (Portkey's last used option index)
+    retries: int  # gateway.backoff.EXHAUSTED: all were spent
+    cache: str = "DISABLED"  # HIT, MISS, REFRESH, or DISABLED (no cache on the target)
+    not_applied: tuple[str, ...] = ()
+
+
+class Call:
+    """One request, as every room below the edge sees it.
+
+    Attributes:
+        headers: The request's headers, names in lower case (with what `--openai-compatible` adds).
+        body: The JSON body, once validated (None before, and for requests refused first).
+        requirement: The most specific auth alternative the headers satisfy, matched once.
+        alternative: Its name as the journal and metrics say it (`openai_compatible` for a plain
+            OpenAI request let in by `--openai-compatible`).
+        trace_id: The caller's `x-portkey-trace-id`, or a new one.
+        namespace: The `/ns/<name>/` the request came under, or None.
+        plain: A plain OpenAI request let in by `--openai-compatible` (its headers have the Portkey
+            ones it stands for added): answered without x-portkey-*.
+        receive: The server's receive channel, for a wait that listens for the client leaving.
+        entry: The request's journal entry (control's), or None.
+        shape: How control asked the engine's answer to be shaped (a scenario rule), or None.
+        rule: The scenario rule (or `replay`) that answered or shaped the call, or None.
+        routed: Where the gateway sent the call, once it has.
+    """
+
+    __slots__ = (
+        "alternative",
+        "body",
+        "entry",
+        "headers",
+        "namespace",
+        "plain",
+        "receive",
+        "requirement",
+        "routed",
+        "rule",
+        "shape",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        headers: dict[str, str],
+        alternatives: Alternatives,
+        receive: Receive,
+        *,
+        namespace: str | None = None,
+        plain: bool = False,
+    ) -> None:
+        self.headers = headers
+        self.plain = plain
+        self.requirement: Requirement | None = alternatives.match(headers)
+        self.alternative: str | None = (
+            portkey.OPENAI_COMPATIBLE if plain else None if self.requirement is None else self.requirement.name
+        )
+        self.trace_id: str = headers.get(portkey.TRACE_ID) or new_trace_id()
+        self.namespace = namespace
+        self.receive = receive
+        self.body: dict[str, Any] | None = None
+        self.entry: dict[str, Any] | None = None
+        self.shape: Shape | None = None
+        self.rule: str | None = None
+        self.routed: Routed | None = None
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str], body: dict[str, Any], alternatives: Alternatives) -> Call:
+        """A call made off the wire, for code that drives a room directly (benchmarks, tests)."""
+
+        async def never() -> Any:  # nobody to listen to
+            raise RuntimeError("no client to listen to")
+
+        call = cls({k.lower(): v for k, v in headers.items()}, alternatives, never)
+        call.body = body
+        return call

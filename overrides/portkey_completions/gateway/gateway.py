@@ -1,0 +1,47 @@
+"""The gateway's door: a call checked against the store, routed by its auth alternative, run, and recorded.
+
+Every route yields a tree of config nodes (`routes`); the runner takes it down to leaves, each
+answered by the built-in `stub` provider or by an upstream (`runner`, `leaf`). Without a store
+every leaf but a custom host is the stub, so code written for a real provider runs offline
+unchanged. Where it went is written into the call record (`Call.routed`), from which the edge
+writes Portkey's response headers and the journal.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.record import Call
+from portkey_completions.call.security import Alternatives
+from portkey_completions.core import headers as portkey
+
+from .directives import Directives
+from .routes import Routes
+from .runner import Runner
+from .store import Store
+
+
+class Gateway:
+    def __init__(self, alternatives: Alternatives, store: Store, runner: Runner) -> None:
+        self.alternatives = alternatives
+        self.store = store
+        self.routes = Routes(store)
+        self.runner = runner
+
+    async def handle(self, call: Call) -> Response:
+        try:
+            if not self.store.accepts(call.headers.get(portkey.API_KEY, "")):
+                raise ServerAPIError(
+                    401,
+                    "Invalid API key: x-portkey-api-key is not one of this gateway's keys.",
+                    code="invalid_api_key",
+                )
+            if call.requirement is None:
+                raise self.alternatives.refusal(call.headers)
+            node = self.routes.tree(call.requirement, call.headers)
+            outcome = await self.runner.run(node, Directives.of(call), call.shape)
+        except ServerAPIError as error:
+            return error.response()
+        call.routed = outcome.routed
+        return outcome.answer.response

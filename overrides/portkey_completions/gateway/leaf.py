@@ -1,0 +1,122 @@
+"""A leaf of a config tree: where it goes (the stub, a provider, a virtual key's target, a custom host).
+
+And one attempt at it: answered by the built-in `stub` provider, or forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.shape import Shape
+from portkey_completions.core.headers import STUB
+from portkey_completions.stub.answer import Stub
+
+from . import config as configs
+from . import hosts
+from .pool import Pools
+from .store import Store
+from .upstream import Answer, forward
+
+DEFAULT_UPSTREAM_TIMEOUT = 600.0
+
+
+class Leaf(NamedTuple):
+    provider: str
+    base_url: str | None  # None: the stub engine
+    api_key: str | None
+    custom: bool = False  # a host the caller chose: dialled only at checked addresses
+
+
+class Leaves:
+    """Resolves leaves against the store and answers attempts at them: by the stub, or by forwarding."""
+
+    def __init__(
+        self,
+        store: Store,
+        stub: Stub,
+        *,
+        trusted_hosts: tuple[str, ...] = hosts.DEFAULT_TRUSTED,
+        validate_upstream: bool = False,
+        timeout: float = DEFAULT_UPSTREAM_TIMEOUT,
+    ) -> None:
+        self.store = store
+        self.stub = stub
+        self.trusted_hosts = trusted_hosts
+        self.validate_upstream = validate_upstream
+        self.timeout = timeout
+        self._pools: tuple[asyncio.AbstractEventLoop, Pools] | None = None
+
+    @property
+    def pools(self) -> Pools:
+        """Connection pools per event loop (a test client runs its own loop)."""
+        loop = asyncio.get_running_loop()
+        if self._pools is None or self._pools[0] is not loop:
+            self._pools = (loop, Pools(self.trusted_hosts))
+        return self._pools[1]
+
+    def resolve(self, node: configs.Node) -> Leaf:
+        """Where a leaf goes: a custom host, a virtual key's target, or a provider's base URL."""
+        store = self.store
+        if node.custom_host:
+            # The form here; the address where the connection is made (pool.Pinned).
+            try:
+                hosts.check_url(node.custom_host, self.trusted_hosts)
+            except hosts.HostRefused as exc:
+                raise exc.api_error() from None
+            return Leaf(node.provider or "custom", node.custom_host, node.api_key, custom=True)
+        if node.virtual_key:
+            if store.open:
+                return Leaf(STUB, None, None)
+            key = store.virtual_keys.get(node.virtual_key)
+            if key is None:
+                raise ServerAPIError(
+                    401,
+                    "Invalid virtual key: the x-portkey-virtual-key sent is not in this gateway's store.",
+                    code="invalid_virtual_key",
+                )
+            base = key.base_url or (None if key.provider == STUB else store.providers.get(key.provider))
+            return Leaf(key.provider, base, key.api_key)
+        provider = node.provider or STUB
+        try:
+            return Leaf(provider if not store.open else STUB, store.base_url(provider), node.api_key)
+        except KeyError:
+            known = ", ".join(sorted({STUB, *store.providers}))
+            raise ServerAPIError(
+                400,
+                f"Unknown provider {provider!r}: this gateway knows {known}.",
+                param="x-portkey-provider",
+                code="unknown_provider",
+            ) from None
+
+    async def answer(
+        self,
+        leaf: Leaf,
+        body: dict[str, Any],
+        caller: Mapping[str, str],
+        node: configs.Node,
+        forwarded: tuple[str, ...],
+        shape: Shape | None,
+    ) -> Answer:
+        """One attempt at a leaf, not yet sent."""
+        if leaf.base_url is None:
+            try:
+                response = await self.stub.answer(body, shape)
+            except ServerAPIError as error:
+                return Answer(error.status, error.response())
+            return Answer(response.status_code, response)
+        pools = self.pools
+        return await forward(
+            pools.custom if leaf.custom else pools.trusted,
+            leaf.base_url,
+            leaf.api_key,
+            body,
+            caller,
+            provider=leaf.provider,
+            validate=self.validate_upstream,
+            timeout=self.timeout,
+            forward=forwarded,
+            extra=node.upstream_headers,
+        )

@@ -1,0 +1,158 @@
+"""Running a config tree: single, fallback, loadbalance, conditional, retries, a request_timeout per attempt, the cache.
+
+Down to a leaf (`leaf.Leaves` answers it), and back with the answer and where it came from (`Outcome`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import Awaitable
+from typing import Any, NamedTuple
+
+from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.record import Routed
+from portkey_completions.call.shape import Shape
+from portkey_completions.core import spec
+
+from . import backoff, conditions
+from . import cache as caching
+from . import config as configs
+from .directives import Directives
+from .leaf import Leaf, Leaves
+from .upstream import Answer
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(NamedTuple):
+    answer: Answer
+    routed: Routed
+
+
+class Runner:
+    def __init__(
+        self,
+        leaves: Leaves,
+        *,
+        cache: caching.ResponseCache | None = None,
+        retry_backoff: str = backoff.DEFAULT,
+    ) -> None:
+        self.leaves = leaves
+        self.cache = cache
+        self.backoff = backoff.BACKOFFS[retry_backoff]
+
+    def run(self, node: configs.Node, asked: Directives, shape: Shape | None) -> Awaitable[Outcome]:
+        """The node's outcome: a leaf's answer, or its targets' as its mode picks them.
+
+        Not a coroutine itself: it hands back the chosen node's, so that a leaf costs no frame here.
+        """
+        while node.targets and node.mode != "fallback":
+            if node.mode == "loadbalance":
+                node = random.choices(node.targets, weights=[t.weight for t in node.targets])[0]
+            elif node.mode == "conditional":
+                node = self._condition(node, asked)
+            else:  # single
+                node = node.targets[0]
+        if not node.targets:
+            return self._leaf(node, asked, shape)
+        return self._fallback(node, asked, shape)
+
+    def _condition(self, node: configs.Node, asked: Directives) -> configs.Node:
+        context = asked.context()
+        for condition in node.conditions:
+            if conditions.holds(condition.query, context):
+                return node.named(condition.then)
+        if node.default is not None:
+            return node.named(node.default)
+        # Portkey answers a 500 here; it is the request (and its config) that decide, so a 400.
+        raise ServerAPIError(
+            400,
+            f"Invalid config passed: no condition of {node.path}.strategy.conditions holds for this request, "
+            "and the strategy has no default target.",
+            param="x-portkey-config",
+            code="no_matching_condition",
+        )
+
+    async def _fallback(self, node: configs.Node, asked: Directives, shape: Shape | None) -> Outcome:
+        outcome = None
+        for i, target in enumerate(node.targets):
+            outcome = await self.run(target, asked, shape)
+            status = outcome.answer.status
+            failed = status >= 400 if node.on_status_codes is None else status in node.on_status_codes
+            if not failed or i == len(node.targets) - 1:
+                return outcome
+            logger.info("fallback from %s (status %d)", target.path, status)
+            await outcome.answer.discard()
+        assert outcome is not None
+        return outcome
+
+    async def _leaf(self, node: configs.Node, asked: Directives, shape: Shape | None) -> Outcome:
+        leaf = self.leaves.resolve(node)
+        body = asked.body
+        sent = {**body, **node.override_params} if node.override_params else body
+        if node.override_params and leaf.base_url is None:
+            # The engine reads bodies the spec's validator accepted: the caller's was, what a
+            # config merged into it was not. (An upstream judges its own.)
+            problem = spec.first_error("CreateCompletionRequest", sent)
+            if problem is not None:
+                message = f"Invalid config passed: {node.path}.override_params: {problem}"
+                error = ServerAPIError(400, message, param="x-portkey-config", code="invalid_config")
+                return _outcome(Answer(error.status, error.response()), leaf, node, 0)  # as the stub's
+        status, key = "DISABLED", ""
+        if node.cache is not None and self.cache is not None:
+            key = caching.key(asked.cache_partition(), (leaf.provider, leaf.base_url, leaf.api_key), sent)
+            if asked.force_refresh():
+                status = "REFRESH"
+            else:
+                entry = await self.cache.cached(key)
+                if entry is not None:
+                    return _outcome(Answer(200, caching.answer(entry)), leaf, node, 0, "HIT")
+                status = "MISS"
+        timeout = node.request_timeout if node.request_timeout is not None else asked.timeout
+        forwarded = (*node.forward_headers, *asked.forward)
+        retries = 0
+        while True:
+            answer = await self._attempt(leaf, sent, asked, node, forwarded, timeout, shape)
+            if answer.status not in node.retry.on_status_codes or retries >= node.retry.attempts:
+                if answer.status in node.retry.on_status_codes and node.retry.attempts:
+                    retries = backoff.EXHAUSTED  # as Portkey says it: every retry spent, and still failing
+                break
+            await answer.discard()
+            await asyncio.sleep(backoff.wait(answer.retry_after, retries, self.backoff))
+            retries += 1
+        if key and answer.status == 200 and node.cache is not None and self.cache is not None:
+            store = functools.partial(self.cache.cache, key, max_age=node.cache.max_age)
+            answer = answer._replace(response=await caching.keep(answer.response, store))
+        return _outcome(answer, leaf, node, retries, status)
+
+    async def _attempt(
+        self,
+        leaf: Leaf,
+        body: dict[str, Any],
+        asked: Directives,
+        node: configs.Node,
+        forwarded: tuple[str, ...],
+        timeout: float | None,
+        shape: Shape | None,
+    ) -> Answer:
+        """One attempt at a leaf; past `timeout` it is a 408, which a retry or a fallback acts on as Portkey's does."""
+        if timeout is None:
+            return await self.leaves.answer(leaf, body, asked.headers, node, forwarded, shape)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.leaves.answer(leaf, body, asked.headers, node, forwarded, shape)
+        except TimeoutError:
+            error = ServerAPIError(
+                408,
+                f"Request exceeded the request_timeout of {round(timeout * 1000)} ms ({node.path}).",
+                type="timeout_error",
+                code="request_timeout",
+            )
+            return Answer(error.status, error.response())
+
+
+def _outcome(answer: Answer, leaf: Leaf, node: configs.Node, retries: int, cache: str = "DISABLED") -> Outcome:
+    return Outcome(answer, Routed(leaf.provider, node.path, retries, cache, node.not_applied))

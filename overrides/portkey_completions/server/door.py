@@ -1,0 +1,132 @@
+"""The door: every request under the API's base path gets its call record here, once, and its journal entry.
+
+Everything the rooms below need from the wire is read here into a `call.record.Call` (headers,
+the alternative matched, the trace id, the namespace) and handed inward in the scope
+(`CALL`): the fast path and connexion's handler take it from there and pass it down explicitly.
+On the way out the door is the one writer of Portkey's response headers
+(`call.portkey_headers.stamped`) and writes the journal entry from what it saw on the wire and
+what the rooms wrote into the call.
+
+`--openai-compatible` is read here too: a plain OpenAI request gets the Portkey headers it stands
+for (`core.headers.openai_compatible`) in the call and in the scope, where connexion's security
+checks read them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portkey_completions.call.portkey_headers import stamped
+from portkey_completions.call.record import NAMESPACE, Call
+from portkey_completions.call.security import Alternatives
+from portkey_completions.control.journal import MAX_BODY, Journal
+from portkey_completions.core import headers as portkey
+from portkey_completions.core import spec
+
+CALL = "portkey.call"  # the scope key of a request's call record
+
+
+def call_of(scope: Scope) -> Call:
+    """The call record the door made for this request."""
+    call: Call = scope[CALL]
+    return call
+
+
+class Door:
+    def __init__(self, app: ASGIApp, *, alternatives: Alternatives, journal: Journal, openai_compatible: bool) -> None:
+        self.app = app
+        self.alternatives = alternatives
+        self.journal = journal
+        self.openai_compatible = openai_compatible
+        self.prefix = spec.base_path() + "/"
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        raw_headers = scope["headers"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        inner = {**scope}
+        added = portkey.openai_compatible(headers) if self.openai_compatible else ()
+        if added:  # what a plain OpenAI request stands for: in the call, and for connexion's security checks
+            headers.update(added)
+            inner["headers"] = [*raw_headers, *((n.encode("latin-1"), v.encode("latin-1")) for n, v in added)]
+        call = Call(headers, self.alternatives, receive, namespace=scope.get(NAMESPACE), plain=bool(added))
+        inner[CALL] = call
+        journal = self.journal
+        entry = journal.open(scope, call)  # the headers as the caller sent them
+        started = time.perf_counter()
+        body = b""
+        streaming = False
+
+        def finish() -> None:
+            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            entry["done"] = True
+
+        async def receiving() -> Message:
+            nonlocal body
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                # Before the answer's end only: a server also says so once it has sent all of it.
+                if not entry["done"]:
+                    entry["client_gone"] = True
+            elif len(body) < MAX_BODY:
+                # Most bodies come in one message: kept as the same bytes object, nothing copied.
+                body = message.get("body", b"") if not body else body + message.get("body", b"")
+                if not message.get("more_body"):
+                    entry["body"] = body[:MAX_BODY]
+            return message
+
+        async def closed_then_sent(message: Message) -> None:
+            await journal.closed(entry)
+            await send(message)
+
+        def sending(message: Message) -> Awaitable[None]:  # the inner send's awaitable: no frame of its own
+            nonlocal streaming
+            if message["type"] == "http.response.start":
+                raw = stamped(list(message.get("headers", ())), call)
+                message = {**message, "headers": raw}
+                _noted(entry, call)
+                entry["status"] = message["status"]
+                entry["ttfb_ms"] = round((time.perf_counter() - started) * 1000, 3)
+                for name, value in raw:
+                    if name == b"content-type":
+                        streaming = value.startswith(b"text/event-stream")
+                        break
+            elif message["type"] == "http.response.body":
+                if streaming:
+                    entry["events"] += message.get("body", b"").count(b"\n\n")
+                if not message.get("more_body"):
+                    finish()
+                    if journal.shared:
+                        # Journaled before the caller has the whole answer: a test that reads the
+                        # journal next, from any process of the fleet, finds the entry.
+                        return closed_then_sent(message)
+            return send(message)
+
+        try:
+            await self.app(inner, receiving, sending)
+        finally:
+            if not entry["done"]:  # the answer never finished (the caller left): journaled as it stands
+                _noted(entry, call)
+                finish()
+                task = asyncio.get_running_loop().create_task(journal.closed(entry))
+                self._closing.add(task)  # held until done: the loop keeps only a weak reference
+                task.add_done_callback(self._closing.discard)
+
+
+def _noted(entry: dict[str, Any], call: Call) -> None:
+    """What the rooms below wrote into the call, into its journal entry."""
+    entry["alternative"] = call.alternative
+    entry["rule"] = call.rule
+    routed = call.routed
+    if routed is not None:
+        entry["provider"] = routed.provider
+        entry["route"] = routed.path
+        entry["retries"] = routed.retries
