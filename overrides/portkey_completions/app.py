@@ -27,11 +27,10 @@ from portkey_completions.control.cassette import Cassette
 from portkey_completions.control.front import Front
 from portkey_completions.control.journal import Journal
 from portkey_completions.control.scenarios import Scenarios
-from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES, STATES, Memory, State
+from portkey_completions.control.state import MEMORY, PER_PROCESS, Memory, State, state_problem
 from portkey_completions.core.spec import base_path, load
 from portkey_completions.engine import catalog
 from portkey_completions.engine.engine import Engine
-from portkey_completions.gateway.backoff import BACKOFFS
 from portkey_completions.gateway.gateway import Gateway
 from portkey_completions.gateway.leaf import Leaves
 from portkey_completions.gateway.runner import Runner
@@ -110,14 +109,15 @@ def _loaded(option: str, path: str | Path | None, load: Callable[[Path], _T], mu
 
 def open_state(url: str) -> State:
     """The state a URL names: `memory`, `per-process` or a Redis URL; ValueError for anything else."""
+    problem = state_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
     if url in (MEMORY, PER_PROCESS):
         return Memory(url)
-    if url.startswith(REDIS_SCHEMES):
-        # redis (and hiredis) are imported only by servers that share state: start-up stays light.
-        from portkey_completions.control.redis_state import RedisState
+    # redis (and hiredis) are imported only by servers that share state: start-up stays light.
+    from portkey_completions.control.redis_state import RedisState
 
-        return RedisState(url)
-    raise ValueError(f"{url!r} is not a state: give {STATES}")
+    return RedisState(url)
 
 
 def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
@@ -145,8 +145,6 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         state = open_state(options.state)
     except ValueError as exc:
         raise OptionError("state", str(exc)) from None
-    if options.retry_backoff not in BACKOFFS:
-        raise OptionError("retry_backoff", f"give {' or '.join(BACKOFFS)}, not {options.retry_backoff!r}")
     store = store or Store()
     leaves = Leaves(
         store,

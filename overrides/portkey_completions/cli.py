@@ -7,45 +7,57 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
-from portkey_completions.gateway import backoff
-from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
-from portkey_completions.gateway.leaf import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.server import lifecycle
-from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 
 from . import __version__
-from .options import OptionError, ServerOptions
+from .options import DEFAULT_PORT, ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, default, flags
 
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
     from portkey_completions.app import StubApp
 
-# 8787 is the Portkey gateway's own default port, so SDKs pointed at a local
-# gateway reach this server unchanged.
-DEFAULT_PORT = 8787
-LEVELS = ["critical", "error", "warning", "info", "debug"]
 LOG_LEVEL_HELP = f"how much to log: {', '.join(LEVELS)}, any case (default: %(default)s)"
-# The flag that sets each file option, for errors that name it.
-FLAGS = {
-    "scenarios_path": "--scenarios",
-    "replay_path": "--replay",
-    "store": "--store",
-    "models": "--models",
-    "state": "--state",
-}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-def _workers(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+def _typed(flag: Flag) -> Callable[[str], Any]:
+    """A flag's text to its value (checked with the others, once all are parsed: `serve_options`)."""
+
+    def typed(text: str) -> Any:
+        try:
+            return flag.parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid value: {text!r}") from None
+
+    return typed
+
+
+def _from_environment(flag: Flag, text: str) -> Any:
+    """A variable's text to its option's value; ValueError saying what is wrong."""
+    if flag.switch:
+        if text.strip().lower() in _TRUE:
+            return True
+        if text.strip().lower() in _FALSE:
+            return False
+        raise ValueError(f"give true or false, not {text!r}")
+    try:
+        value = flag.parse(text)
+    except ValueError:
+        raise ValueError(f"invalid value: {text!r}") from None
+    if flag.choices is not None and value not in flag.choices:
+        raise ValueError(f"give {' or '.join(flag.choices)}, not {text!r}")
+    problem = flag.check(value) if flag.check is not None else None
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """`portkey-stub`'s parser; `serve`'s options are `ServerOptions`' declarations, defaults read from `environ`."""
+    environ = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(
         prog="portkey-stub",
         description="A spec-first server for the Portkey POST /v1/completions API.",
@@ -55,117 +67,42 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="serve /v1/completions (Swagger UI at /v1/ui/)",
-        description="Serve POST /v1/completions from the effective spec, with the Swagger UI at /v1/ui/.",
+        description="Serve POST /v1/completions from the effective spec, with the Swagger UI at /v1/ui/. "
+        f"Every option can also be given by its environment variable ({ENV_PREFIX}<OPTION>); a flag wins "
+        "over its variable.",
     )
-    serve.set_defaults(subparser=serve)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
-    serve.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=DEFAULT_MAX_BODY_BYTES,
-        help="answer 413 to bodies larger than this (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--validate-responses",
-        action="store_true",
-        help="check every response against the spec (slower; for contract testing the server itself)",
-    )
-    serve.add_argument(
-        "--models",
-        metavar="FILE",
-        help="model table, YAML or JSON: {name: {context_window: N, suffix: true|false}} "
-        "(default: gpt-3.5-turbo-instruct 4096 with suffix, davinci-002 and babbage-002 16384)",
-    )
-    serve.add_argument(
-        "--store",
-        metavar="FILE",
-        help="the gateway's store (YAML, or TOML by suffix): api_keys, providers, virtual_keys, configs. "
-        "Without one any non-empty x-portkey-api-key passes and every request without a custom host "
-        "is answered by the built-in stub engine",
-    )
-    serve.add_argument(
-        "--trusted-hosts",
-        metavar="HOSTS",
-        default=",".join(DEFAULT_TRUSTED),
-        help="comma-separated custom hosts allowed although loopback or private, matched literally "
-        "(default: %(default)s)",
-    )
-    serve.add_argument(
-        "--validate-upstream",
-        action="store_true",
-        help="check upstream responses and stream chunks against the spec; report violations in the "
-        "x-portkey-upstream-violation header (JSON responses) and the log",
-    )
-    serve.add_argument(
-        "--body-timeout",
-        type=float,
-        default=DEFAULT_BODY_TIMEOUT,
-        metavar="SECONDS",
-        help="how long a request body may stall before a 408, against slow uploads (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--upstream-timeout",
-        type=float,
-        default=DEFAULT_UPSTREAM_TIMEOUT,
-        metavar="SECONDS",
-        help="how long an upstream may keep the gateway waiting for its answer to start, or between the "
-        "chunks of a stream, before a 504 or an upstream_timeout error event (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--retry-backoff",
-        choices=list(backoff.BACKOFFS),
-        default=backoff.DEFAULT,
-        help="the wait between a config's retries when the upstream names none (Retry-After is honoured "
-        "first): portkey waits 1 s, 2 s, 4 s… as Portkey's gateway does; fast waits 0.1 s doubling up to "
-        "2 s, for test suites (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--openai-compatible",
-        action="store_true",
-        help="also answer plain OpenAI requests (Authorization: Bearer only) with the engine, so this "
-        "server can be the upstream of a gateway",
-    )
-    serve.add_argument(
-        "--scenarios",
-        metavar="FILE",
-        help="scenario rules (YAML `rules: [{match: …, respond: …}]`), reloaded when the file changes",
-    )
-    serve.add_argument("--replay", metavar="CASSETTE", help="answer from a cassette written by `portkey-stub record`")
-    serve.add_argument(
-        "--replay-speed",
-        type=float,
-        default=1.0,
-        help="replay this many times faster than recorded; 0 sends at once (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--admin-token",
-        help="let non-loopback callers use the admin API and journal page under /__admin with this token",
-    )
-    serve.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        help="worker processes (uvicorn's); more than 1 needs --state redis://… (or --state per-process) "
-        "(default: %(default)s)",
-    )
-    serve.add_argument(
-        "--state",
-        metavar="URL",
-        default=MEMORY,
-        help=f"where run-time rules, their counters and the journal live: {MEMORY} (this process), "
-        f"{PER_PROCESS} (each of --workers N its own, with a warning), or redis://HOST:PORT/DB, shared "
-        "by every worker and replica given the same URL (default: %(default)s)",
-    )
-    serve.add_argument("--no-swagger-ui", action="store_true", help="do not serve the Swagger UI")
-    serve.add_argument("--log-level", default="info", type=str.lower, choices=LEVELS, help=LOG_LEVEL_HELP)
+    serve.set_defaults(subparser=serve, environment_errors=[])
+    problems: list[str] = []
+    for name, flag in flags():
+        value = default(name)
+        text = environ.get(flag.env)
+        if text is not None:
+            try:
+                value = _from_environment(flag, text)
+            except ValueError as exc:
+                problems.append(f"{flag.env}: {exc}")
+        shown = flag.shown(default(name)).replace("%", "%%")
+        help = f"{flag.help} (default: {shown}; env: {flag.env})".replace("%%(", "%(")
+        if flag.switch:
+            serve.add_argument(flag.flag, dest=name, action=argparse.BooleanOptionalAction, default=value, help=help)
+        else:
+            serve.add_argument(
+                flag.flag,
+                dest=name,
+                type=_typed(flag),
+                default=value,
+                metavar=flag.metavar,
+                choices=flag.choices,
+                help=help,
+            )
+    serve.set_defaults(environment_errors=problems)
     record = commands.add_parser(
         "record",
         help="proxy to an upstream and record its answers into a cassette",
         description="Proxy POST /v1/completions to an upstream and record every answer (streams with their "
         "timings) into a cassette that `serve --replay` answers from.",
     )
-    record.set_defaults(subparser=record)
+    record.set_defaults(subparser=record, environment_errors=[])
     record.add_argument("--upstream", required=True, help="the upstream's base URL, e.g. https://api.portkey.ai/v1")
     record.add_argument("--cassette", required=True, metavar="FILE", help="the cassette to write (JSON); appended to")
     record.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -179,6 +116,8 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         args.subparser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.environment_errors:
+        args.subparser.error("; ".join(args.environment_errors))
     return args
 
 
@@ -219,6 +158,7 @@ def check_state(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
+    options = serve_options(args) if args.command == "serve" else None
     ensure_free(args.subparser, args.host, args.port)
     if args.command == "serve":
         check_state(args.subparser, args)
@@ -234,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         uvicorn.run(recorder(args.upstream, cassette), host=args.host, port=args.port, log_level=args.log_level)
         return 0
 
-    app = build_app(args.subparser, args)
+    assert options is not None
+    app = build_app(args.subparser, options)
     # The access log is the app's own (ServerOptions.access_log): uvicorn's, which costs a quarter
     # of the throughput, is always off.
     # server_header=False below: answers do not name the software behind them (Portkey's do not),
@@ -268,42 +209,30 @@ def worker_app() -> StubApp:
     parser = build_parser()
     args = parse(parser, json.loads(os.environ[_ARGV_ENV]))
     lifecycle.drain_on_exit_signals()
-    return build_app(args.subparser, args, quiet=True)
+    return build_app(args.subparser, serve_options(args), quiet=True)
 
 
-def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quiet: bool = False) -> StubApp:
+def serve_options(args: argparse.Namespace) -> ServerOptions:
+    """`serve`'s options from its flags and variables, each checked as declared; an error names the flag."""
+    given = {name: getattr(args, name) for name, _ in flags()}
+    # One line per request at info and debug, as uvicorn's; above info, none.
+    access_log = LEVELS.index(given["log_level"]) >= LEVELS.index("info")
+    parser: argparse.ArgumentParser = args.subparser
+    try:
+        return ServerOptions.of(**given, access_log=access_log)
+    except OptionError as exc:
+        parser.error(f"{_flag(exc.option)}: {exc.message}")
+
+
+def build_app(parser: argparse.ArgumentParser, options: ServerOptions, *, quiet: bool = False) -> StubApp:
     from portkey_completions.app import create_app
 
-    trusted = tuple(h.strip() for h in args.trusted_hosts.split(",") if h.strip())
-    for flag in ("body_timeout", "upstream_timeout"):
-        if not getattr(args, flag) > 0:
-            parser.error(f"--{flag.replace('_', '-')} must be a positive number of seconds")
     try:
         # File options go as paths: create_app loads them, and names the option in its errors.
-        options = ServerOptions(
-            store=args.store,
-            trusted_hosts=trusted,
-            validate_upstream=args.validate_upstream,
-            upstream_timeout=args.upstream_timeout,
-            retry_backoff=args.retry_backoff,
-            body_timeout=args.body_timeout,
-            openai_compatible=args.openai_compatible,
-            scenarios_path=args.scenarios,
-            replay_path=args.replay,
-            replay_speed=args.replay_speed,
-            admin_token=args.admin_token,
-            state=args.state,
-            # One line per request at info and debug, as uvicorn's; above info, none.
-            access_log=LEVELS.index(args.log_level) >= LEVELS.index("info"),
-            **({"models": args.models} if args.models else {}),
-            max_body_bytes=args.max_body_bytes,
-            validate_responses=args.validate_responses,
-            swagger_ui=not args.no_swagger_ui,
-        )
         app = create_app(options)
     except OptionError as exc:  # a file that cannot be used
-        parser.error(f"{FLAGS.get(exc.option, exc.option)}: {exc.message}")
-    if args.store is None and not quiet:  # said once every option has been checked
+        parser.error(f"{_flag(exc.option)}: {exc.message}")
+    if options.store is None and not quiet:  # said once every option has been checked
         print(
             "portkey-stub: no --store: any non-empty x-portkey-api-key is accepted, and every request "
             "without a custom host is answered by the built-in stub engine",
@@ -314,6 +243,12 @@ def build_app(parser: argparse.ArgumentParser, args: argparse.Namespace, *, quie
     gc.collect()
     gc.freeze()
     return app
+
+
+def _flag(name: str) -> str:
+    """The flag of an option, by its field's name (errors name what the user typed)."""
+    declared = dict(flags())
+    return declared[name].flag if name in declared else name
 
 
 if __name__ == "__main__":

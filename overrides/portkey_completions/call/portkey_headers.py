@@ -42,18 +42,21 @@ def _request_id_declared() -> bool:
 
 
 def stamped(raw: Raw, call: Call) -> Raw:
-    """An answer's headers as they leave: Portkey's written from the call (or, `plain`, none at all)."""
+    """An answer's headers as they leave: Portkey's written from the call (or, `plain`, none at all).
+
+    The names in `raw` are lower case, as Starlette's responses keep them (ASGI's rule).
+    """
     if call.plain:
-        return [(n, v) for n, v in raw if not n.lower().startswith(_PREFIX)]
+        return [(n, v) for n, v in raw if not n.startswith(_PREFIX)]
     trace = call.trace_id.encode("latin-1")
     routed = call.routed
     if routed is None:
         # Not routed (refused before, or answered by control): a scenario rule's own headers stay.
-        present = {n.lower() for n, _ in raw}
+        present = {n for n, _ in raw}
         ours = [(TRACE_ID, trace), (RETRY_ATTEMPT_COUNT, b"0"), (CACHE_STATUS, b"DISABLED")]
         return [*raw, *[(n, v) for n, v in ours if n not in present]]
     # An upstream's own copies, or ours from a first writing: the writing is idempotent.
-    raw = [(n, v) for n, v in raw if n.lower() not in _ROUTED]
+    raw = [(n, v) for n, v in raw if n not in _ROUTED]
     # Portkey's option index is a path in the config; a request routed by headers alone is
     # the config's root, "config" (the journal's route still says which alternative).
     path = routed.path if routed.path.startswith("config") else "config"
@@ -65,7 +68,7 @@ def stamped(raw: Raw, call: Call) -> Raw:
         (LAST_USED_OPTION_INDEX, path.encode("latin-1")),
         (CACHE_STATUS, routed.cache.encode()),
     ]
-    if _request_id_declared() and not any(n.lower() == REQUEST_ID for n, _ in raw):  # an upstream's own stays
+    if _request_id_declared() and not any(n == REQUEST_ID for n, _ in raw):  # an upstream's own stays
         out.append((REQUEST_ID, trace))
     if routed.not_applied:
         out.append((NOT_APPLIED, ", ".join(routed.not_applied).encode("latin-1")))

@@ -34,6 +34,13 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 STATES = f"{MEMORY}, {PER_PROCESS} or redis://HOST:PORT/DB"
 
 
+def state_problem(url: str) -> str | None:
+    """What is wrong with a state URL, or None: `memory`, `per-process` or a Redis URL."""
+    if url in (MEMORY, PER_PROCESS) or url.startswith(REDIS_SCHEMES):
+        return None
+    return f"{url!r} is not a state: give {STATES}"
+
+
 class StateUnavailable(Exception):
     """The shared state cannot be read or written now (Redis down or restarting): answer 503, never guess."""
 

@@ -52,15 +52,16 @@ class Door:
             return
         raw_headers = scope["headers"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
-        inner = {**scope}
+        # What a plain OpenAI request stands for: in the call, and (below) for connexion's security checks.
         added = portkey.openai_compatible(headers) if self.openai_compatible else ()
-        if added:  # what a plain OpenAI request stands for: in the call, and for connexion's security checks
-            headers.update(added)
-            inner["headers"] = [*raw_headers, *((n.encode("latin-1"), v.encode("latin-1")) for n, v in added)]
+        headers.update(added)
         call = Call(headers, self.alternatives, receive, namespace=scope.get(NAMESPACE), plain=bool(added))
-        inner[CALL] = call
         journal = self.journal
         entry = journal.open(scope, call)  # the headers as the caller sent them
+        if added:
+            raw_added = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in added]
+            scope = {**scope, "headers": [*raw_headers, *raw_added]}
+        scope[CALL] = call  # the request's own scope: nothing else reads this key
         started = time.perf_counter()
         body = b""
         streaming = False
@@ -111,7 +112,7 @@ class Door:
             return send(message)
 
         try:
-            await self.app(inner, receiving, sending)
+            await self.app(scope, receiving, sending)
         finally:
             if not entry["done"]:  # the answer never finished (the caller left): journaled as it stands
                 _noted(entry, call)
