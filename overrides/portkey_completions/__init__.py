@@ -1,3 +1,41 @@
-"""portkey-completions: a spec-first server and client for POST /v1/completions."""
+"""portkey-completions: a spec-first server and client for POST /v1/completions.
 
-__version__ = "0.2.0"
+What users import is named in `__all__` and reachable from here; every other module is internal
+and may move between versions (CHANGELOG.md says what moved). The names are loaded on first use,
+so `import portkey_completions` (and `portkey-stub --version`) stays cheap.
+
+    from portkey_completions import Completions, create_app, ServerOptions
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.3.0"
+
+# name -> the module that defines it.
+_PUBLIC = {
+    # The typed client (portkey_completions.client has its errors and streams too).
+    "Completions": "portkey_completions.client",
+    "AsyncCompletions": "portkey_completions.client",
+    "PortkeyError": "portkey_completions.client",
+    "APIError": "portkey_completions.client",
+    "ParameterError": "portkey_completions.client",
+    # The server, in-process.
+    "create_app": "portkey_completions.app",
+    "StubApp": "portkey_completions.app",
+    "ServerOptions": "portkey_completions.options",
+    "Store": "portkey_completions.gateway.store",
+    # Contract testing: the `portkey_stub` fixture is a pytest plugin; this is its admin client.
+    "AdminClient": "portkey_completions.testing.admin_client",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'portkey_completions' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

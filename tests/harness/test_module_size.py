@@ -33,3 +33,17 @@ def test_the_check_bites(tmp_path):
     (tmp_path / "said.py").write_text(f"{REASON}one table, read top to bottom.\n{body}", encoding="utf-8")
     (tmp_path / "empty_reason.py").write_text(f"{REASON}\n{body}", encoding="utf-8")
     assert too_long(tmp_path) == [f"empty_reason.py ({LIMIT + 2} lines)", f"long.py ({LIMIT + 1} lines)"]
+
+
+def test_no_import_circle_between_modules():
+    """A module that needs another only lazily to dodge a circle is a module in the wrong place (grimp)."""
+    import grimp
+
+    graph = grimp.build_graph("portkey_completions")
+    modules = sorted(graph.modules)
+    circles = []
+    for i, a in enumerate(modules):
+        for b in modules[i + 1 :]:
+            if graph.chain_exists(importer=a, imported=b) and graph.chain_exists(importer=b, imported=a):
+                circles.append(f"{a} <-> {b}")
+    assert not circles, "import circles: " + ", ".join(circles)
