@@ -14,7 +14,7 @@ import pytest
 
 from portkey_completions.testing import serving
 from portkey_completions.testing.serving import free_port, process
-from support import ALTERNATIVES, FUZZ_STATUSES, SCRIPTED_SERVER
+from support import ALTERNATIVES, BASE, FUZZ_STATUSES, SCRIPTED_SERVER
 from support.scripted import Scripted
 
 
@@ -65,7 +65,7 @@ def upstream() -> Iterator[str]:
     for this fixture (most through `pytestmark = pytest.mark.usefixtures("upstream")`).
     """
     with serving.stub("--openai-compatible", "--log-level", "warning") as url:
-        ALTERNATIVES["custom_host"]["x-portkey-custom-host"] = f"{url}/v1"
+        ALTERNATIVES["custom_host"]["x-portkey-custom-host"] = f"{url}{BASE}"
         yield url
 
 

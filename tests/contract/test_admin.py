@@ -11,6 +11,7 @@ from hypothesis import settings
 
 from portkey_completions.app import create_app
 from portkey_completions.core import sse
+from support import BASE, COMPLETIONS
 
 TOKEN = "admin-secret-token"
 ADMIN = {"x-admin-token": TOKEN}
@@ -40,7 +41,7 @@ def test_without_a_token_only_loopback_gets_in():
 
 
 def test_loopback_callers_get_in(portkey_stub):
-    root = portkey_stub.base_url.removesuffix("/v1")
+    root = portkey_stub.base_url.removesuffix(BASE)
     assert httpx.get(f"{root}/__admin/health").json()["status"] == "ok"
     assert "portkey-stub" in httpx.get(f"{root}/__admin/").text
 
@@ -49,7 +50,7 @@ def test_rules_add_list_remove_clear(client):
     added = client.post("/__admin/rules", json={"match": {"prompt": "^Say"}, "respond": {"text": "ok"}}, headers=ADMIN)
     assert added.status_code == 201
     rule = added.json()
-    assert client.post("/v1/completions", json=BODY, headers=AUTH).json()["choices"][0]["text"] == "ok"
+    assert client.post(COMPLETIONS, json=BODY, headers=AUTH).json()["choices"][0]["text"] == "ok"
     listed = client.get("/__admin/rules", headers=ADMIN).json()["rules"]
     assert [(r["id"], r["hits"]) for r in listed] == [(rule["id"], 1)]
     assert client.delete(f"/__admin/rules/{rule['id']}", headers=ADMIN).status_code == 204
@@ -72,21 +73,21 @@ def test_the_journal_records_every_request_with_secrets_redacted(client):
     client.delete("/__admin/journal", headers=ADMIN)
     client.post("/__admin/rules", json={"match": {"prompt": "stream"}, "respond": {"text": "a b c"}}, headers=ADMIN)
     config = {"provider": "openai", "api_key": "sk-in-config-9999"}
-    client.post("/v1/completions", json=BODY, headers=AUTH)
+    client.post(COMPLETIONS, json=BODY, headers=AUTH)
     with client.stream(
         "POST",
-        "/v1/completions",
+        COMPLETIONS,
         json={**BODY, "prompt": "stream me", "stream": True},
         headers={"x-portkey-api-key": "pk-secret-key-1234", "x-portkey-config": json.dumps(config)},
     ) as response:
         events = list(sse.iter_data(response.iter_bytes()))
-    client.post("/v1/completions", json={**BODY, "n": 0}, headers=AUTH)
+    client.post(COMPLETIONS, json={**BODY, "n": 0}, headers=AUTH)
     plain, streamed, refused = client.get("/__admin/journal", headers=ADMIN).json()["entries"]
     text = json.dumps([plain, streamed, refused])
     for secret in ("pk-secret-key-1234", "vk-secret-5678", "sk-in-config-9999"):
         assert secret not in text
     assert plain["headers"]["x-portkey-api-key"] == "***1234"
-    assert (plain["method"], plain["path"], plain["status"], plain["body"]) == ("POST", "/v1/completions", 200, BODY)
+    assert (plain["method"], plain["path"], plain["status"], plain["body"]) == ("POST", COMPLETIONS, 200, BODY)
     assert (plain["alternative"], plain["route"], plain["provider"], plain["rule"]) == (
         "virtual_key",
         "virtual_key",
@@ -121,7 +122,7 @@ def test_a_body_with_nan_is_journaled_as_text_and_the_journal_still_answers(clie
     """Python reads NaN as JSON; a journal holding it could not be sent (a 500): it keeps the text."""
     body = b'{"model": "gpt-3.5-turbo-instruct", "prompt": "x", "temperature": NaN}'
     headers = {"x-portkey-api-key": "pk", "x-portkey-virtual-key": "vk", "content-type": "application/json"}
-    client.post("/v1/completions", content=body, headers=headers)
+    client.post(COMPLETIONS, content=body, headers=headers)
     journal = client.get("/__admin/journal", headers=ADMIN)
     assert journal.status_code == 200, journal.text
     assert journal.json()["entries"][-1]["body"] == body.decode()

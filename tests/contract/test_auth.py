@@ -6,7 +6,7 @@ import pytest
 
 from portkey_completions.call.security import Alternatives
 from portkey_completions.core import spec
-from support import ALTERNATIVES, BODY
+from support import ALTERNATIVES, BODY, COMPLETIONS
 
 pytestmark = pytest.mark.usefixtures("upstream")  # the custom_host header set goes to it
 
@@ -43,7 +43,7 @@ def test_each_alternative_matches_itself(alternatives, name):
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
 def test_each_alternative_gets_200(client, name):
-    response = client.post("/v1/completions", json=BODY, headers=ALTERNATIVES[name])
+    response = client.post(COMPLETIONS, json=BODY, headers=ALTERNATIVES[name])
     assert response.status_code == 200, response.text
     assert response.json()["object"] == "text_completion"
 
@@ -58,7 +58,7 @@ ONE_SHORT = [
 @pytest.mark.parametrize(("name", "dropped"), ONE_SHORT)
 def test_any_one_header_short_is_401(client, name, dropped):
     headers = {k: v for k, v in ALTERNATIVES[name].items() if k != dropped}
-    response = client.post("/v1/completions", json=BODY, headers=headers)
+    response = client.post(COMPLETIONS, json=BODY, headers=headers)
     if name == "custom_host" and dropped == "x-portkey-custom-host":
         # What is left is the complete bearer + provider alternative.
         assert response.status_code == 200
@@ -92,12 +92,12 @@ def test_explain_names_what_to_add(alternatives, headers, says):
 
 def test_empty_header_is_no_credential(client):
     headers = {"x-portkey-api-key": "pk", "x-portkey-virtual-key": ""}
-    response = client.post("/v1/completions", json=BODY, headers=headers)
+    response = client.post(COMPLETIONS, json=BODY, headers=headers)
     assert response.status_code == 401
 
 
 def test_bearer_without_token_is_401(client):
     headers = {"x-portkey-api-key": "pk", "Authorization": "Bearer", "x-portkey-provider": "openai"}
-    response = client.post("/v1/completions", json=BODY, headers=headers)
+    response = client.post(COMPLETIONS, json=BODY, headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"

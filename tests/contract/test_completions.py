@@ -7,13 +7,8 @@ import json
 import pytest
 
 from portkey_completions.core import sse
-from support import AUTH, BODY, NO_END
-
-
-def complete(client, **patch) -> dict:
-    response = client.post("/v1/completions", json={**BODY, **patch}, headers=AUTH)
-    assert response.status_code == 200, response.text
-    return response.json()
+from support import AUTH, BODY, COMPLETIONS, NO_END
+from support.calls import complete
 
 
 def test_shape(client):
@@ -112,7 +107,7 @@ def test_explicit_nulls_take_the_spec_defaults(client):
 
 
 def test_stream_in_process_is_sse(client):
-    response = client.post("/v1/completions", json={**BODY, "stream": True, "n": 2}, headers=AUTH)
+    response = client.post(COMPLETIONS, json={**BODY, "stream": True, "n": 2}, headers=AUTH)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     events = sse.all_data(response.content)
@@ -140,7 +135,7 @@ def test_every_streamed_chunk_conforms_to_the_chunk_schema(client):
         "echo": True,
         "stream_options": {"include_usage": True},
     }
-    response = client.post("/v1/completions", json=body, headers=AUTH)
+    response = client.post(COMPLETIONS, json=body, headers=AUTH)
     events = sse.all_data(response.content)
     assert events[-1] == "[DONE]"
     for event in events[:-1]:

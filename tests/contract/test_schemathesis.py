@@ -15,12 +15,12 @@ from hypothesis import settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from portkey_completions.app import create_app
-from support import ALTERNATIVES, FUZZ_STATUSES
+from support import ALTERNATIVES, BASE, FUZZ_STATUSES
 from support.cross_field import positive_data_acceptance_or_documented_400
 
 pytestmark = pytest.mark.usefixtures("upstream")  # the custom_host header set goes to it
 
-schema = schemathesis.openapi.from_asgi("/v1/openapi.json", create_app(validate_responses=True))
+schema = schemathesis.openapi.from_asgi(f"{BASE}/openapi.json", create_app(validate_responses=True))
 schema.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE])
 
 # Each case is sent with one of the four alternatives' headers or with none, so

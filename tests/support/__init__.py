@@ -11,8 +11,15 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
+from portkey_completions.core import spec
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTED_SERVER = Path(__file__).resolve().with_name("scripted_server.py")
+
+# The API's base path and the completions path, as the spec says them (`servers`): a spec that
+# moves the base path moves the tests with it.
+BASE = spec.base_path()
+COMPLETIONS = BASE + "/completions"
 
 API_KEY = {"x-portkey-api-key": "pk-test"}
 

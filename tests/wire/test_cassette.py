@@ -13,6 +13,7 @@ import pytest
 
 from portkey_completions.testing import serving
 from portkey_completions.testing.serving import free_port, process, stub_command, wait_until
+from support import BASE, COMPLETIONS
 
 pytestmark = pytest.mark.wire
 
@@ -41,7 +42,7 @@ def wait_for(path: Path, interactions: int) -> dict:
 
 
 def raw_post(url: str, body: dict, headers: dict) -> tuple[int, bytes, list[bytes]]:
-    with httpx.stream("POST", f"{url}/v1/completions", json=body, headers=headers, timeout=30) as response:
+    with httpx.stream("POST", f"{url}{COMPLETIONS}", json=body, headers=headers, timeout=30) as response:
         raw = b"".join(response.iter_raw())
         status = response.status_code
     events = [e for e in raw.split(b"\n\n") if e]
@@ -52,7 +53,7 @@ def raw_post(url: str, body: dict, headers: dict) -> tuple[int, bytes, list[byte
 def cassette(tmp_path_factory, upstream) -> tuple[Path, dict[str, bytes]]:
     """A cassette recorded from a live upstream, and the bytes the recording client received."""
     path = tmp_path_factory.mktemp("cassette") / "completions.json"
-    with recording(f"{upstream}/v1", path) as recorder:
+    with recording(f"{upstream}{BASE}", path) as recorder:
         bearer = {"Authorization": "Bearer sk-upstream"}  # the upstream runs --openai-compatible
         received = {
             "plain": raw_post(recorder, PLAIN, bearer)[1],
@@ -89,7 +90,7 @@ def test_a_replay_is_byte_identical(cassette, replayer):
 
 
 def test_an_unmatched_request_names_the_closest_recorded_one(replayer):
-    response = httpx.post(f"{replayer}/v1/completions", json={**PLAIN, "max_tokens": 13}, headers=PORTKEY)
+    response = httpx.post(f"{replayer}{COMPLETIONS}", json={**PLAIN, "max_tokens": 13}, headers=PORTKEY)
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "no_recorded_response"
@@ -101,7 +102,7 @@ def test_replay_keeps_the_recorded_pace_or_scales_it(tmp_path, scripted):
     events = [f"data: {json.dumps({'n': i})}" for i in range(5)] + ["data: [DONE]"]
     scripted.script([{"events": events, "interval": 0.1}])
     path = tmp_path / "paced.json"
-    with recording(f"{scripted.url}/v1", path) as recorder:
+    with recording(f"{scripted.url}{BASE}", path) as recorder:
         raw_post(recorder, STREAMED, {"Authorization": "Bearer sk"})
         wait_for(path, 1)
     for speed, low, high in [("1", 0.4, 1.5), ("4", 0.08, 0.35)]:

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from portkey_completions.testing.serving import stub_command
+from support import BASE, COMPLETIONS
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -106,8 +107,8 @@ def test_serve_logs_one_line_per_request_at_info_and_none_above(tmp_path, level)
     headers = {"x-portkey-api-key": "pk", "x-portkey-virtual-key": "vk"}
     body = {"model": "gpt-3.5-turbo-instruct", "prompt": "hi", "max_tokens": 2}
     with log.open("w") as output, serving.stub("--log-level", level, output=output) as url:
-        assert httpx.post(f"{url}/v1/completions", json=body, headers=headers).status_code == 200
-        assert httpx.get(f"{url}/ns/a/v1/nope?x=1").status_code == 404
+        assert httpx.post(f"{url}{COMPLETIONS}", json=body, headers=headers).status_code == 200
+        assert httpx.get(f"{url}/ns/a{BASE}/nope?x=1").status_code == 404
     # The server has stopped: whatever it buffered is written (at exit, if not before).
     lines = [line for line in log.read_text().splitlines() if ' - "' in line]
     if level == "warning":
@@ -115,5 +116,5 @@ def test_serve_logs_one_line_per_request_at_info_and_none_above(tmp_path, level)
         return
     probe, posted, missing = lines  # the readiness probe's GET /, then the test's two requests
     assert probe.startswith("INFO:     127.0.0.1:") and probe.endswith('"GET / HTTP/1.1" 200 OK')
-    assert posted.endswith('"POST /v1/completions HTTP/1.1" 200 OK')
-    assert missing.endswith('"GET /ns/a/v1/nope?x=1 HTTP/1.1" 404 Not Found')  # the path as sent
+    assert posted.endswith(f'"POST {COMPLETIONS} HTTP/1.1" 200 OK')
+    assert missing.endswith(f'"GET /ns/a{BASE}/nope?x=1 HTTP/1.1" 404 Not Found')  # the path as sent

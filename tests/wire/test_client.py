@@ -30,7 +30,7 @@ from portkey_completions.client import (
 )
 from portkey_completions.testing.serving import wait_until
 from portkey_completions_client.models import CreateCompletionChunk, CreateCompletionResponse
-from support import NO_END
+from support import BASE, COMPLETIONS, NO_END
 from support.scripted import Scripted
 from support.scripted_server import COMPLETION
 
@@ -97,13 +97,13 @@ def routed(name: str, upstream: str) -> dict[str, Any]:
     """The alternative's arguments; a custom host must be a live upstream, since the server forwards there."""
     kwargs = dict(ALTERNATIVES[name])
     if "custom_host" in kwargs:
-        kwargs["custom_host"] = f"{upstream}/v1"
+        kwargs["custom_host"] = f"{upstream}{BASE}"
     return kwargs
 
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
 def test_create_with_each_alternative(server, upstream, name):
-    with Completions(api_key="pk-test", base_url=f"{server}/v1", **routed(name, upstream)) as client:
+    with Completions(api_key="pk-test", base_url=f"{server}{BASE}", **routed(name, upstream)) as client:
         completion = client.create(**PARAMS)
     assert isinstance(completion, CreateCompletionResponse)
     assert completion.usage.completion_tokens == 5
@@ -112,7 +112,7 @@ def test_create_with_each_alternative(server, upstream, name):
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
 def test_stream_with_each_alternative(server, upstream, name):
-    with Completions(api_key="pk-test", base_url=f"{server}/v1", **routed(name, upstream)) as client:
+    with Completions(api_key="pk-test", base_url=f"{server}{BASE}", **routed(name, upstream)) as client:
         chunks = list(client.stream(**PARAMS))
     assert all(isinstance(c, CreateCompletionChunk) for c in chunks)
     assert chunks[-1].choices[0].finish_reason.value == "length"
@@ -120,7 +120,7 @@ def test_stream_with_each_alternative(server, upstream, name):
 
 
 def test_stream_equals_create_for_a_seed(server):
-    with Completions(api_key="pk-test", base_url=f"{server}/v1", virtual_key="vk") as client:
+    with Completions(api_key="pk-test", base_url=f"{server}{BASE}", virtual_key="vk") as client:
         params = {**PARAMS, "seed": 9, "temperature": 1.2, "max_tokens": 30}
         whole = client.create(**params)
         parts = "".join(c.choices[0].text for c in client.stream(**params))
@@ -129,7 +129,7 @@ def test_stream_equals_create_for_a_seed(server):
 
 def test_async_create_and_stream(server):
     async def main() -> tuple[CreateCompletionResponse, list[CreateCompletionChunk]]:
-        async with AsyncCompletions(api_key="pk-test", base_url=f"{server}/v1", virtual_key="vk") as client:
+        async with AsyncCompletions(api_key="pk-test", base_url=f"{server}{BASE}", virtual_key="vk") as client:
             completion = await client.create(**PARAMS)
             async with await client.stream(**PARAMS) as stream:
                 chunks = [c async for c in stream]
@@ -141,7 +141,7 @@ def test_async_create_and_stream(server):
 
 
 def test_server_errors_are_typed(server):
-    with Completions(api_key="pk-test", base_url=f"{server}/v1", virtual_key="vk") as client:
+    with Completions(api_key="pk-test", base_url=f"{server}{BASE}", virtual_key="vk") as client:
         with pytest.raises(NotFoundError) as info:
             client.create(model="gpt-5-instruct", prompt="x")
         assert info.value.status_code == 404 and info.value.code == "model_not_found" and info.value.param == "model"
@@ -155,7 +155,7 @@ def test_server_errors_are_typed(server):
 
 def test_only_what_the_caller_set_is_sent(scripted):
     scripted.script([])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk") as client:
         client.create(model="gpt-3.5-turbo-instruct", prompt="hi")
         client.create(model="gpt-3.5-turbo-instruct", prompt=None, stop=None, n=2)
     first, second = scripted.log()
@@ -177,7 +177,7 @@ def test_only_what_the_caller_set_is_sent(scripted):
 )
 def test_parameters_are_checked_against_the_spec_before_sending(scripted, params, param):
     scripted.script([])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk") as client:
         with pytest.raises(ParameterError) as info:
             client.create(model="gpt-3.5-turbo-instruct", **params)
     assert info.value.param == param and param in str(info.value)
@@ -188,7 +188,7 @@ def test_parameters_are_checked_against_the_spec_before_sending(scripted, params
 def test_headers_of_each_alternative_and_the_extras(scripted, name):
     scripted.script([])
     extras = {"trace_id": "trace-1", "metadata": {"team": "a"}, "request_timeout": 2.5}
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", **ALTERNATIVES[name], **extras) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", **ALTERNATIVES[name], **extras) as client:
         client.create(model="m", prompt="x")
     [entry] = scripted.log()
     headers = entry["headers"]
@@ -232,7 +232,7 @@ def test_headers_of_each_alternative_and_the_extras(scripted, name):
 def test_each_status_raises_its_class(scripted, status, cls):
     body = error_body(f"scripted {status}", "some_error", param="p", code="c")
     scripted.script([{"status": status, "body": body}])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=0) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=0) as client:
         with pytest.raises(cls) as info:
             client.create(model="m", prompt="x")
     error = info.value
@@ -248,7 +248,7 @@ def test_each_status_raises_its_class(scripted, status, cls):
 
 def test_a_body_that_is_not_json_still_gives_a_typed_error(scripted):
     scripted.script([{"status": 502, "body": "upstream fell over"}])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=0) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=0) as client:
         with pytest.raises(InternalServerError, match="upstream fell over"):
             client.create(model="m", prompt="x")
 
@@ -261,7 +261,9 @@ def test_connection_refused_is_a_connection_error():
 
 def test_a_slow_server_is_a_timeout(scripted):
     scripted.script([{"delay": 2}])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=0, timeout=0.3) as client:
+    with Completions(
+        api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=0, timeout=0.3
+    ) as client:
         with pytest.raises(APITimeoutError):
             client.create(model="m", prompt="x")
 
@@ -280,7 +282,7 @@ def test_retries_429_and_500_honouring_retry_after(scripted):
             {"status": 500, "body": error_body("oops", "server_error")},
         ],
     )
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=fast()) as client:
         completion = client.create(model="m", prompt="x")
     assert completion.choices[0].text == "scripted"
     times = [entry["time"] for entry in scripted.log()]
@@ -291,7 +293,7 @@ def test_retries_429_and_500_honouring_retry_after(scripted):
 
 def test_retries_give_up_with_the_last_error(scripted):
     scripted.script([{"status": 503, "body": error_body(f"down {i}", "server_error")} for i in range(3)])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast(2)) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=fast(2)) as client:
         with pytest.raises(InternalServerError, match="down 2"):
             client.create(model="m", prompt="x")
     assert len(scripted.log()) == 3
@@ -300,7 +302,7 @@ def test_retries_give_up_with_the_last_error(scripted):
 def test_a_retry_after_beyond_max_wait_is_not_waited_for(scripted):
     scripted.script([{"status": 429, "headers": {"Retry-After": "3600"}, "body": error_body("later", "x")}])
     started = time.monotonic()
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=fast()) as client:
         with pytest.raises(RateLimitError):
             client.create(model="m", prompt="x")
     assert time.monotonic() - started < 5 and len(scripted.log()) == 1
@@ -308,7 +310,7 @@ def test_a_retry_after_beyond_max_wait_is_not_waited_for(scripted):
 
 def test_400_is_not_retried(scripted):
     scripted.script([{"status": 400, "body": error_body("bad", "invalid_request_error")}])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=fast()) as client:
         with pytest.raises(BadRequestError):
             client.create(model="m", prompt="x")
     assert len(scripted.log()) == 1
@@ -318,7 +320,7 @@ def test_a_stream_is_retried_before_its_first_event(scripted):
     scripted.script(
         [{"status": 503, "body": error_body("busy", "server_error")}, {"events": sse(text_chunk("a", "stop"))}],
     )
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=fast()) as client:
         chunks = list(client.stream(model="m", prompt="x"))
     assert [c.choices[0].text for c in chunks] == ["a"]
     assert len(scripted.log()) == 2
@@ -326,7 +328,7 @@ def test_a_stream_is_retried_before_its_first_event(scripted):
 
 def test_a_stream_is_never_retried_after_its_first_event(scripted):
     scripted.script([{"events": sse(text_chunk("a"), done=False), "cut": True}])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()) as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=fast()) as client:
         stream = client.stream(model="m", prompt="x")
         assert next(stream).choices[0].text == "a"
         with pytest.raises(APIConnectionError):
@@ -337,7 +339,7 @@ def test_a_stream_is_never_retried_after_its_first_event(scripted):
 def test_an_error_event_raises(scripted):
     events = [*sse(text_chunk("a"), done=False), f"data: {json.dumps(error_body('boom', 'server_error'))}"]
     scripted.script([{"events": events}])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk") as client:
         stream = client.stream(model="m", prompt="x")
         next(stream)
         with pytest.raises(InternalServerError, match="boom") as info:
@@ -371,7 +373,7 @@ def first_two(stream: Iterator[CreateCompletionChunk]) -> list[str]:
 
 def test_breaking_out_of_a_stream_closes_the_connection(scripted):
     scripted.script([slow_stream()])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk") as client:
         assert first_two(client.stream(model="m", prompt="x")) == ["t0 ", "t1 "]
         entry = wait_for_disconnect(scripted)
     assert entry["sent"] < 100
@@ -379,7 +381,7 @@ def test_breaking_out_of_a_stream_closes_the_connection(scripted):
 
 def test_leaving_a_stream_context_closes_the_connection(scripted):
     scripted.script([slow_stream()])
-    with Completions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
+    with Completions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk") as client:
         with client.stream(model="m", prompt="x") as stream:
             next(stream)
         entry = wait_for_disconnect(scripted)
@@ -390,7 +392,7 @@ def test_breaking_out_of_an_async_stream_closes_the_connection(scripted):
     scripted.script([slow_stream()])
 
     async def main() -> dict[str, Any]:
-        async with AsyncCompletions(api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk") as client:
+        async with AsyncCompletions(api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk") as client:
             async with await client.stream(model="m", prompt="x") as stream:
                 async for _ in stream:
                     break
@@ -409,7 +411,7 @@ def test_async_retries_and_errors(scripted):
 
     async def main() -> None:
         async with AsyncCompletions(
-            api_key="pk", base_url=f"{scripted.url}/v1", virtual_key="vk", retries=fast()
+            api_key="pk", base_url=f"{scripted.url}{BASE}", virtual_key="vk", retries=fast()
         ) as client:
             with pytest.raises(NotFoundError) as info:
                 await client.create(model="m", prompt="x")
@@ -437,4 +439,4 @@ def test_connection_errors_are_retried():
     with client:
         assert client.create(model="m", prompt="x").choices[0].text == "scripted"
     assert len(attempts) == 3
-    assert all(a.url.path == "/v1/completions" for a in attempts)
+    assert all(a.url.path == COMPLETIONS for a in attempts)

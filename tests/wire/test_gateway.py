@@ -17,13 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from portkey_completions.app import create_app
 from portkey_completions.core import sse
 from portkey_completions.gateway import hosts
 from portkey_completions.gateway.store import Store, VirtualKey
 from portkey_completions.testing import serving
+from support import BASE, COMPLETIONS, calls
 
 pytestmark = pytest.mark.wire
 
@@ -41,7 +41,7 @@ PORTKEY_HEADERS = (
 def store_data(upstream: str, scripted: str) -> dict[str, Any]:
     return {
         "api_keys": ["pk-gw", "pk-other"],
-        "providers": {"up": f"{upstream}/v1", "flaky": f"{scripted}/v1"},
+        "providers": {"up": f"{upstream}{BASE}", "flaky": f"{scripted}{BASE}"},
         "virtual_keys": {
             "vk-up": {"provider": "up", "api_key": "sk-up"},
             "vk-flaky": {"provider": "flaky", "api_key": "sk-flaky"},
@@ -59,15 +59,14 @@ def store_data(upstream: str, scripted: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory, upstream, scripted_server) -> Iterator[str]:
-    path = tmp_path_factory.mktemp("gateway") / "store.yaml"
-    path.write_text(yaml.safe_dump(store_data(upstream, scripted_server)))
+    path = calls.store_file(tmp_path_factory.mktemp("gateway"), store_data(upstream, scripted_server))
     flags = ("--validate-upstream", "--retry-backoff", "fast", "--log-level", "warning")
     with serving.stub("--store", str(path), *flags) as url:
         yield url
 
 
 def post(url: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
-    return httpx.post(f"{url}/v1/completions", json=body or BODY, headers={**KEY, **headers}, timeout=30)
+    return calls.post(url, body or BODY, auth=KEY, headers=headers)
 
 
 def config(value: dict[str, Any]) -> dict[str, str]:
@@ -124,7 +123,7 @@ def test_custom_host_goes_to_that_base_url(gateway, scripted):
     headers = {
         "Authorization": "Bearer sk-host",
         "x-portkey-provider": "openai",
-        "x-portkey-custom-host": f"{scripted.url}/v1",
+        "x-portkey-custom-host": f"{scripted.url}{BASE}",
     }
     response = post(gateway, headers)
     assert response.status_code == 200 and response.headers["x-portkey-provider"] == "openai"
@@ -179,7 +178,7 @@ def test_loadbalance_splits_as_weighted():
     counts: collections.Counter[str] = collections.Counter()
     with app.test_client() as client:
         for _ in range(1000):
-            response = client.post("/v1/completions", json={**BODY, "max_tokens": 1}, headers={**KEY, **lb})
+            response = client.post(COMPLETIONS, json={**BODY, "max_tokens": 1}, headers={**KEY, **lb})
             counts[response.headers["x-portkey-last-used-option-index"]] += 1
     share = counts["config.targets[0]"]
     assert abs(share - 750) < 5 * (1000 * 0.75 * 0.25) ** 0.5, counts  # within 5 sigma
@@ -230,7 +229,7 @@ def test_a_stream_through_the_gateway_is_byte_identical(gateway, scripted):
     scripted.script([{"events": events, "interval": 0.01}])
     body = {**BODY, "stream": True}
     with httpx.stream(
-        "POST", f"{gateway}/v1/completions", json=body, headers={**KEY, "x-portkey-virtual-key": "vk-flaky"}
+        "POST", f"{gateway}{COMPLETIONS}", json=body, headers={**KEY, "x-portkey-virtual-key": "vk-flaky"}
     ) as response:
         raw = b"".join(response.iter_raw())
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -273,7 +272,7 @@ CHUNK = json.dumps(
 def stream_data(url: str, headers: dict[str, str]) -> list[str]:
     """The data of every event of a stream that must end cleanly (a cut raises RemoteProtocolError)."""
     with httpx.stream(
-        "POST", f"{url}/v1/completions", json={**BODY, "stream": True}, headers={**KEY, **headers}, timeout=10
+        "POST", f"{url}{COMPLETIONS}", json={**BODY, "stream": True}, headers={**KEY, **headers}, timeout=10
     ) as response:
         assert response.status_code == 200
         return list(sse.iter_data(response.iter_raw()))
@@ -304,7 +303,7 @@ def test_the_openai_sdk_raises_on_a_malformed_upstream_event(gateway, scripted):
 
     scripted.script([{"events": [f"data: {CHUNK}", "data: {oops", "data: [DONE]"]}])
     client = openai.OpenAI(
-        base_url=f"{gateway}/v1", api_key="unused", default_headers={**KEY, "x-portkey-virtual-key": "vk-flaky"}
+        base_url=f"{gateway}{BASE}", api_key="unused", default_headers={**KEY, "x-portkey-virtual-key": "vk-flaky"}
     )
     texts = []
     with pytest.raises(openai.APIError, match="not JSON"):
@@ -315,13 +314,13 @@ def test_the_openai_sdk_raises_on_a_malformed_upstream_event(gateway, scripted):
 
 def test_a_stalled_upstream_stream_ends_with_a_timeout_event(scripted):
     """Nothing for longer than --upstream-timeout between chunks: an upstream_timeout event (in-process)."""
-    store = Store(api_keys=("pk-gw",), virtual_keys={"vk": VirtualKey("flaky", base_url=f"{scripted.url}/v1")})
+    store = Store(api_keys=("pk-gw",), virtual_keys={"vk": VirtualKey("flaky", base_url=f"{scripted.url}{BASE}")})
     app = create_app(store=store, upstream_timeout=0.5)
     scripted.script([{"events": [f"data: {CHUNK}", f"data: {CHUNK}"], "interval": 3}])
     started = time.monotonic()
     with app.test_client() as client:
         response = client.post(
-            "/v1/completions", json={**BODY, "stream": True}, headers={**KEY, "x-portkey-virtual-key": "vk"}
+            COMPLETIONS, json={**BODY, "stream": True}, headers={**KEY, "x-portkey-virtual-key": "vk"}
         )
     took = time.monotonic() - started
     data = sse.all_data(response.content)
@@ -388,10 +387,10 @@ def test_a_name_that_resolves_to_loopback_is_refused_where_it_is_dialled(upstrea
     headers = {**KEY, "Authorization": "Bearer sk", "x-portkey-provider": "openai"}
     with app.test_client() as client:
         refused = client.post(
-            "/v1/completions", json=BODY, headers={**headers, "x-portkey-custom-host": f"http://localhost:{port}/v1"}
+            COMPLETIONS, json=BODY, headers={**headers, "x-portkey-custom-host": f"http://localhost:{port}{BASE}"}
         )
         trusted = client.post(
-            "/v1/completions", json=BODY, headers={**headers, "x-portkey-custom-host": f"http://127.0.0.1:{port}/v1"}
+            COMPLETIONS, json=BODY, headers={**headers, "x-portkey-custom-host": f"http://127.0.0.1:{port}{BASE}"}
         )
     assert refused.status_code == 400
     error = refused.json()["error"]
@@ -461,7 +460,7 @@ def test_a_stream_is_passed_on_as_it_arrives(gateway, scripted):
     started = time.monotonic()
     with httpx.stream(
         "POST",
-        f"{gateway}/v1/completions",
+        f"{gateway}{COMPLETIONS}",
         json={**BODY, "stream": True},
         headers={**KEY, "x-portkey-virtual-key": "vk-flaky"},
         timeout=10,
@@ -482,8 +481,7 @@ def test_sigterm_ends_a_relayed_stream_cleanly(tmp_path, scripted):
     shutdown until the upstream is done."""
     import signal
 
-    path = tmp_path / "store.yaml"
-    path.write_text(yaml.safe_dump({"api_keys": ["pk-gw"], "providers": {"flaky": f"{scripted.url}/v1"}}))
+    path = calls.store_file(tmp_path, {"api_keys": ["pk-gw"], "providers": {"flaky": f"{scripted.url}{BASE}"}})
     scripted.script([{"events": [f"data: {CHUNK}"] * 40 + ["data: [DONE]"], "interval": 0.1}])
     started: list = []
     headers = {**KEY, "authorization": "Bearer sk", "x-portkey-provider": "flaky"}
@@ -491,7 +489,7 @@ def test_sigterm_ends_a_relayed_stream_cleanly(tmp_path, scripted):
         data = []
         began = time.monotonic()
         with httpx.stream(
-            "POST", f"{url}/v1/completions", json={**BODY, "stream": True}, headers=headers, timeout=10
+            "POST", f"{url}{COMPLETIONS}", json={**BODY, "stream": True}, headers=headers, timeout=10
         ) as response:
             for event in sse.iter_data(response.iter_bytes()):
                 data.append(event)

@@ -18,11 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from portkey_completions.core import sse
 from portkey_completions.testing import serving
 from portkey_completions.testing.admin_client import AdminClient
+from portkey_completions.testing.serving import wait_until
+from support import BASE, COMPLETIONS, calls
 
 pytestmark = pytest.mark.wire
 
@@ -34,16 +35,14 @@ LIMITED = {"x-ratelimit-remaining-requests": "41", "x-ratelimit-reset-tokens": "
 def store(upstream: str, scripted: str) -> dict[str, Any]:
     return {
         "api_keys": ["pk-gw"],
-        "providers": {"up": f"{upstream}/v1", "flaky": f"{scripted}/v1"},
+        "providers": {"up": f"{upstream}{BASE}", "flaky": f"{scripted}{BASE}"},
         "virtual_keys": {"vk-up": {"provider": "up", "api_key": "sk-up"}, "vk-flaky": {"provider": "flaky"}},
     }
 
 
 @pytest.fixture(scope="module")
 def store_file(tmp_path_factory, upstream, scripted_server) -> str:
-    path = tmp_path_factory.mktemp("portkey") / "store.yaml"
-    path.write_text(yaml.safe_dump(store(upstream, scripted_server)))
-    return str(path)
+    return calls.store_file(tmp_path_factory.mktemp("portkey"), store(upstream, scripted_server))
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +60,8 @@ def up(upstream) -> Iterator[AdminClient]:
 
 
 def post(url: str, config: dict[str, Any] | None = None, body: dict[str, Any] | None = None, **headers: str):
-    sent = {**KEY, **({"x-portkey-config": json.dumps(config)} if config is not None else {}), **headers}
-    return httpx.post(f"{url}/v1/completions", json=body or BODY, headers=sent, timeout=30)
+    routing = {"x-portkey-config": json.dumps(config)} if config is not None else {}
+    return calls.post(url, body or BODY, auth=KEY, headers={**routing, **headers})
 
 
 def h(**headers: str) -> dict[str, str]:
@@ -194,7 +193,7 @@ def test_the_upstreams_headers_come_back_on_answers_errors_and_streams(gateway, 
     assert limited.status_code == 429 and limited.headers["x-ratelimit-remaining-requests"] == "41"
     with httpx.stream(
         "POST",
-        f"{gateway}/v1/completions",
+        f"{gateway}{COMPLETIONS}",
         json={**BODY, "stream": True},
         headers={**KEY, "x-portkey-virtual-key": "vk-flaky"},
     ) as streamed:
@@ -243,7 +242,7 @@ def test_a_stream_is_cached_whole_and_replayed_as_a_stream(gateway, scripted):
     raws = []
     for _ in range(2):
         with httpx.stream(
-            "POST", f"{gateway}/v1/completions", json=body, headers={**KEY, "x-portkey-config": json.dumps(CACHED)}
+            "POST", f"{gateway}{COMPLETIONS}", json=body, headers={**KEY, "x-portkey-config": json.dumps(CACHED)}
         ) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
             raws.append((r.headers["x-portkey-cache-status"], b"".join(r.iter_raw())))
@@ -254,7 +253,7 @@ def test_a_stream_is_cached_whole_and_replayed_as_a_stream(gateway, scripted):
     for status in ("MISS", "MISS"):
         scripted.script([{"events": [f"data: {chunk}"]}])
         with httpx.stream(
-            "POST", f"{gateway}/v1/completions", json=body, headers={**KEY, "x-portkey-config": json.dumps(CACHED)}
+            "POST", f"{gateway}{COMPLETIONS}", json=body, headers={**KEY, "x-portkey-config": json.dumps(CACHED)}
         ) as r:
             r.read()
             assert r.headers["x-portkey-cache-status"] == status
@@ -265,9 +264,15 @@ def test_a_cached_answer_expires_after_max_age(gateway, scripted):
     config = {**CACHED, "cache": {"mode": "simple", "max_age": 1}}
     body = {**BODY, "prompt": f"expire me {time.time()}"}
     assert post(gateway, config, body).headers["x-portkey-cache-status"] == "MISS"
+    kept = time.monotonic()
     assert post(gateway, config, body).headers["x-portkey-cache-status"] == "HIT"
-    time.sleep(1.2)  # past max_age: the entry itself expires, there is no event to wait for
-    assert post(gateway, config, body).headers["x-portkey-cache-status"] == "MISS"
+    # HITs until max_age has passed, then a MISS: asked until it comes, never before its time.
+    wait_until(
+        lambda: post(gateway, config, body).headers["x-portkey-cache-status"] == "MISS",
+        timeout=5,
+        what="the cached answer's expiry",
+    )
+    assert time.monotonic() - kept >= 0.9  # max_age 1 s, less the first answer's own time
     assert len(scripted.log()) == 2
 
 
@@ -296,13 +301,13 @@ def test_unknown_and_unsupported_keys_and_bare_values_are_refused(gateway):
     assert hooks.status_code == 400 and "not supported here" in hooks.json()["error"]["message"]
     loose = post(gateway, {"virtual_key": "vk-up", "strict_open_ai_compliance": False})
     assert loose.status_code == 200 and loose.headers["x-portkey-not-applied"] == "config.strict_open_ai_compliance"
-    bare = httpx.post(f"{gateway}/v1/completions", json=BODY, headers={**KEY, "x-portkey-config": "not-a-config"})
+    bare = httpx.post(f"{gateway}{COMPLETIONS}", json=BODY, headers={**KEY, "x-portkey-config": "not-a-config"})
     assert bare.status_code == 400 and "neither a JSON object nor a config id" in bare.json()["error"]["message"]
 
 
 def test_a_bare_config_value_is_refused_without_a_store_too(server):
     headers = {"x-portkey-api-key": "pk", "x-portkey-config": "not-a-config"}
-    bare = httpx.post(f"{server}/v1/completions", json=BODY, headers=headers)
+    bare = httpx.post(f"{server}{COMPLETIONS}", json=BODY, headers=headers)
     assert bare.status_code == 400 and bare.json()["error"]["code"] == "invalid_config"
-    saved = httpx.post(f"{server}/v1/completions", json=BODY, headers={**headers, "x-portkey-config": "pc-saved-1"})
+    saved = httpx.post(f"{server}{COMPLETIONS}", json=BODY, headers={**headers, "x-portkey-config": "pc-saved-1"})
     assert saved.status_code == 200  # an id in Portkey's form: the stub, as every id without a store

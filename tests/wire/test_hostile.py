@@ -15,6 +15,7 @@ import pytest
 
 from portkey_completions.call.errors import MAX_MESSAGE
 from portkey_completions.gateway import config as configs
+from support import BASE, COMPLETIONS
 
 pytestmark = pytest.mark.wire
 
@@ -79,7 +80,7 @@ CASES: list[tuple[str, dict[str, Any], bytes, int, str, str | None, str | None]]
      400, "invalid_request_error", "custom_host_refused", "x-portkey-custom-host"),
     ("custom-host-empty-label", {**CUSTOM, "x-portkey-custom-host": "http://a..b.example/v1"}, body(), 400,
      "invalid_request_error", "custom_host_refused", "x-portkey-custom-host"),
-    ("custom-host-long-label", {**CUSTOM, "x-portkey-custom-host": f"http://{'a' * 64}.example/v1"}, body(), 400,
+    ("custom-host-long-label", {**CUSTOM, "x-portkey-custom-host": f"http://{'a' * 64}.example{BASE}"}, body(), 400,
      "invalid_request_error", "custom_host_refused", "x-portkey-custom-host"),
     ("headers-over-64k", {**VK, "x-filler": "a" * 70_000}, body(), 431, "invalid_request_error", None, None),
 ]  # fmt: skip
@@ -89,7 +90,7 @@ CASES: list[tuple[str, dict[str, Any], bytes, int, str, str | None, str | None]]
                          ids=[c[0] for c in CASES])  # fmt: skip
 def test_hostile_input_is_refused_exactly(server, headers, content, status, type_, code, param):
     response = httpx.post(
-        f"{server}/v1/completions",
+        f"{server}{COMPLETIONS}",
         content=content,
         headers={"content-type": "application/json", **headers},
         timeout=30,
@@ -103,4 +104,4 @@ def test_hostile_input_is_refused_exactly(server, headers, content, status, type
         assert error["param"] == param
     assert len(error["message"]) <= MAX_MESSAGE
     # The server is still there, and well.
-    assert httpx.post(f"{server}/v1/completions", content=body(), headers={"content-type": "application/json", **VK})
+    assert httpx.post(f"{server}{COMPLETIONS}", content=body(), headers={"content-type": "application/json", **VK})

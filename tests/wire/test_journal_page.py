@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
+
+from portkey_completions.testing.serving import wait_until
+from support import BASE
 
 pytestmark = pytest.mark.wire
 
@@ -22,8 +26,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 class Page:
     """One tab, driven over the Chrome DevTools Protocol."""
 
-    def __init__(self, ws_url: str) -> None:
-        self.ws = connect(ws_url, max_size=None, open_timeout=10)
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
         self.ids = 0
 
     def evaluate(self, expression: str) -> Any:
@@ -36,14 +40,11 @@ class Page:
                 return message["result"]["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float = 10) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        shown = self.evaluate("document.body.innerText")
-        raise AssertionError(f"never true in the page: {expression}; the page reads: {shown!r}")
+        try:
+            return wait_until(lambda: self.evaluate(expression), timeout=timeout, what=expression, interval=0.1)
+        except AssertionError:
+            shown = self.evaluate("document.body.innerText")
+            raise AssertionError(f"never true in the page: {expression}; the page reads: {shown!r}") from None
 
 
 @pytest.fixture
@@ -59,25 +60,33 @@ def browser(tmp_path: Path):
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not port_file.exists() or not port_file.read_text().strip():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("chromium did not start its DevTools endpoint")
-            time.sleep(0.1)
+
+        def started() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError("chromium exited before it started its DevTools endpoint")
+            return port_file.exists() and bool(port_file.read_text().strip())
+
+        wait_until(started, timeout=30, what="chromium's DevTools endpoint", interval=0.1)
         yield f"http://127.0.0.1:{port_file.read_text().split()[0]}"
     finally:
         proc.kill()
         proc.wait(timeout=10)
 
 
-def open_page(devtools: str, url: str) -> Page:
+@contextlib.contextmanager
+def open_page(devtools: str, url: str) -> Iterator[Page]:
     target = httpx.put(f"{devtools}/json/new?{url}", timeout=10).json()
-    return Page(target["webSocketDebuggerUrl"])
+    with connect(target["webSocketDebuggerUrl"], max_size=None, open_timeout=10) as ws:
+        yield Page(ws)
 
 
 def test_the_journal_page_shows_requests_live(portkey_stub, browser):
-    root = portkey_stub.base_url.removesuffix("/v1")
-    page = open_page(browser, f"{root}/__admin/")
+    root = portkey_stub.base_url.removesuffix(BASE)
+    with open_page(browser, f"{root}/__admin/") as page:
+        _watch_the_page(portkey_stub, page)
+
+
+def _watch_the_page(portkey_stub, page: Page) -> None:
     page.wait_for("document.getElementById('summary')?.textContent.includes('0 requests')")
     with portkey_stub.scenario(prompt="chromium", text="seen", ttft=0.2):
         portkey_stub.client().create(model="gpt-3.5-turbo-instruct", prompt="chromium sees me")
@@ -88,7 +97,6 @@ def test_the_journal_page_shows_requests_live(portkey_stub, browser):
     # A filter hides what does not match, live.
     page.evaluate("const f = document.getElementById('f-status'); f.value = '4xx'; f.dispatchEvent(new Event('input'))")
     page.wait_for("document.querySelectorAll('#rows tr').length === 0")
-    page.ws.close()
 
 
 def test_the_page_refuses_non_loopback_callers_without_the_token():

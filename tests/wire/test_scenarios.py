@@ -13,6 +13,7 @@ import tiktoken
 
 from portkey_completions.core import sse
 from portkey_completions.testing.serving import wait_until
+from support import COMPLETIONS
 
 pytestmark = pytest.mark.wire
 
@@ -169,12 +170,12 @@ def test_a_scenario_file_is_reloaded_when_it_changes(tmp_path, scenario_file):
     headers = {"x-portkey-api-key": "pk", "x-portkey-virtual-key": "vk"}
     body = {"model": MODEL, "prompt": "ping?"}
     with app.test_client() as client:
-        assert client.post("/v1/completions", json=body, headers=headers).json()["choices"][0]["text"] == "pong"
+        assert client.post(COMPLETIONS, json=body, headers=headers).json()["choices"][0]["text"] == "pong"
         scenario_file.write_text('rules:\n  - match: {prompt: "^ping"}\n    respond: {status: 418}\n')
         import os
 
         os.utime(scenario_file, (time.time() + 5, time.time() + 5))  # a new mtime even on coarse clocks
-        assert client.post("/v1/completions", json=body, headers=headers).status_code == 418
+        assert client.post(COMPLETIONS, json=body, headers=headers).status_code == 418
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from portkey_completions.testing.serving import wait_until
+from support import BASE, COMPLETIONS, calls
 
 pytestmark = pytest.mark.wire
 
@@ -28,11 +28,10 @@ BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "hello", "max_tokens": 3}
 def gateway(tmp_path, scripted_server, start_stub):
     store = {
         "api_keys": [PORTKEY_KEY],
-        "providers": {"flaky": f"{scripted_server}/v1"},
+        "providers": {"flaky": f"{scripted_server}{BASE}"},
         "virtual_keys": {VIRTUAL_KEY: {"provider": "flaky", "api_key": UPSTREAM_KEY}},
     }
-    path = tmp_path / "store.yaml"
-    path.write_text(yaml.safe_dump(store))
+    path = calls.store_file(tmp_path, store)
     log = tmp_path / "server.log"
     with log.open("w") as out:
         yield start_stub("--store", path, "--log-level", "debug", output=out), log
@@ -44,23 +43,21 @@ def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_ser
     key = {"x-portkey-api-key": PORTKEY_KEY}
     config = {"provider": "flaky", "api_key": CONFIG_KEY}
     answers: list[httpx.Response] = [
-        httpx.post(f"{url}/v1/completions", json=BODY, headers={**key, "x-portkey-virtual-key": VIRTUAL_KEY}),
-        httpx.post(f"{url}/v1/completions", json=BODY, headers={**key, "x-portkey-config": json.dumps(config)}),
+        httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers={**key, "x-portkey-virtual-key": VIRTUAL_KEY}),
+        httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers={**key, "x-portkey-config": json.dumps(config)}),
         httpx.post(
-            f"{url}/v1/completions",
+            f"{url}{COMPLETIONS}",
             json=BODY,
             headers={**key, "Authorization": f"Bearer {BEARER}", "x-portkey-provider": "flaky"},
         ),
-        httpx.post(f"{url}/v1/completions", json=BODY, headers={**key, "x-portkey-virtual-key": UNKNOWN_VIRTUAL_KEY}),
+        httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers={**key, "x-portkey-virtual-key": UNKNOWN_VIRTUAL_KEY}),
         httpx.post(
-            f"{url}/v1/completions", json=BODY, headers={"x-portkey-api-key": WRONG_KEY, "x-portkey-virtual-key": "vk"}
+            f"{url}{COMPLETIONS}", json=BODY, headers={"x-portkey-api-key": WRONG_KEY, "x-portkey-virtual-key": "vk"}
         ),
-        httpx.post(
-            f"{url}/v1/completions", json={**BODY, "n": 0}, headers={**key, "x-portkey-virtual-key": VIRTUAL_KEY}
-        ),
+        httpx.post(f"{url}{COMPLETIONS}", json={**BODY, "n": 0}, headers={**key, "x-portkey-virtual-key": VIRTUAL_KEY}),
         # A config that is not JSON still holds a key: the journal must not keep it.
         httpx.post(
-            f"{url}/v1/completions",
+            f"{url}{COMPLETIONS}",
             json=BODY,
             headers={**key, "x-portkey-config": f'{{"provider": "flaky", "api_key": "{BROKEN_CONFIG_KEY}"'},
         ),
@@ -70,7 +67,7 @@ def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_ser
     upstream: list[dict[str, Any]] = httpx.get(f"{scripted_server}/__log").json()
     # The last request's access-log line is the last thing it logs: wait for it to reach the file.
     wait_until(
-        lambda: log.read_text().count('"POST /v1/completions HTTP/1.1"') >= len(answers),
+        lambda: log.read_text().count(f'"POST {COMPLETIONS} HTTP/1.1"') >= len(answers),
         timeout=10,
         what="every request's access-log line in the server's log",
     )

@@ -22,6 +22,7 @@ import redis
 from portkey_completions.testing import serving
 from portkey_completions.testing.admin_client import AdminClient
 from portkey_completions.testing.serving import free_port, redis_server, wait_until
+from support import BASE, calls
 
 FLAGS = ("--log-level", "warning", "--openai-compatible")
 BODY = {"model": "gpt-3.5-turbo-instruct", "max_tokens": 8}
@@ -62,8 +63,8 @@ def ns() -> str:
 
 
 def complete(base: str, ns: str, prompt: str = "hi") -> httpx.Response:
-    # httpx.post: a new connection per request.
-    return httpx.post(f"{base}/ns/{ns}/v1/completions", json={**BODY, "prompt": prompt}, headers=AUTH, timeout=10)
+    # A URL: a new connection per request.
+    return calls.post(f"{base}/ns/{ns}", {**BODY, "prompt": prompt}, timeout=10)
 
 
 def admin(base: str, ns: str) -> AdminClient:
@@ -101,7 +102,7 @@ def test_fail_first_fails_exactly_that_many_requests_across_the_fleet(fleet, ns)
     add_rule(fleet[1], ns, {"fail_first": 3, "status": 503})
 
     def one(i: int) -> str:
-        sdk = openai.OpenAI(base_url=f"{fleet[i % 3]}/ns/{ns}/v1", api_key="sk-test", max_retries=0)
+        sdk = openai.OpenAI(base_url=f"{fleet[i % 3]}/ns/{ns}{BASE}", api_key="sk-test", max_retries=0)
         try:
             sdk.completions.create(prompt=f"p{i}", **BODY)
         except openai.InternalServerError as exc:

@@ -18,7 +18,7 @@ from portkey_completions.testing.serving import wait_until
 from portkey_completions_client import Client
 from portkey_completions_client.api.completions import create_completion
 from portkey_completions_client.models import CreateCompletionRequest, CreateCompletionResponse
-from support import ALTERNATIVES, API_KEY, AUTH, BODY, NO_END
+from support import ALTERNATIVES, API_KEY, AUTH, BASE, BODY, COMPLETIONS, NO_END
 
 pytestmark = [pytest.mark.wire, pytest.mark.usefixtures("upstream")]  # custom_host goes to it
 
@@ -29,7 +29,7 @@ def raw_chunks(url: str, body: dict) -> tuple[str, list[bytes]]:
     payload = json.dumps(body).encode()
     head = "".join(f"{k}: {v}\r\n" for k, v in {**AUTH, "Content-Type": "application/json"}.items())
     request = (
-        f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\n{head}Content-Length: {len(payload)}\r\n"
+        f"POST {COMPLETIONS} HTTP/1.1\r\nHost: {host}\r\n{head}Content-Length: {len(payload)}\r\n"
         "Connection: close\r\n\r\n"
     ).encode() + payload
     with socket.create_connection((host, port), timeout=10) as sock:
@@ -69,7 +69,7 @@ def test_stream_is_sent_event_by_event(server):
 
 
 def test_curl_example_from_the_readme(server):
-    response = httpx.post(f"{server}/v1/completions", json=BODY, headers=AUTH)
+    response = httpx.post(f"{server}{COMPLETIONS}", json=BODY, headers=AUTH)
     assert response.status_code == 200
     assert response.json()["object"] == "text_completion"
 
@@ -81,7 +81,7 @@ def test_curl_example_from_the_readme(server):
 def openai_client(server):
     # The bearer + provider alternative: the SDK sends its api_key as Authorization: Bearer.
     return openai.OpenAI(
-        base_url=f"{server}/v1",
+        base_url=f"{server}{BASE}",
         api_key="sk-test",
         default_headers={**API_KEY, "x-portkey-provider": "openai"},
         max_retries=0,
@@ -153,7 +153,7 @@ def test_plain_openai_requests_in_openai_compatible_mode(server):
     It is answered as an OpenAI upstream answers: no x-portkey-* header (a gateway in front would
     merge ours into its own). The journal says which provider answered.
     """
-    client = openai.OpenAI(base_url=f"{server}/v1", api_key="sk-test", max_retries=0)
+    client = openai.OpenAI(base_url=f"{server}{BASE}", api_key="sk-test", max_retries=0)
     completion = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="x")
     assert not [name for name in completion.headers if name.lower().startswith("x-portkey-")], completion.headers
     assert completion.parse().choices
@@ -162,7 +162,7 @@ def test_plain_openai_requests_in_openai_compatible_mode(server):
     # Journaled as what it was: a plain OpenAI request, not the provider alternative it stands for.
     assert (entry["alternative"], entry["provider"]) == ("openai_compatible", "stub")
     # Without even a bearer it is still a 401.
-    response = httpx.post(f"{server}/v1/completions", json=BODY)
+    response = httpx.post(f"{server}{COMPLETIONS}", json=BODY)
     assert response.status_code == 401 and response.json()["error"]["code"] == "missing_credentials"
 
 
@@ -171,7 +171,7 @@ def test_plain_openai_requests_in_openai_compatible_mode(server):
 
 @pytest.fixture
 def portkey(server):
-    return Portkey(api_key="pk-test", virtual_key="vk-test", base_url=f"{server}/v1", max_retries=0)
+    return Portkey(api_key="pk-test", virtual_key="vk-test", base_url=f"{server}{BASE}", max_retries=0)
 
 
 def test_portkey_sdk(portkey):
@@ -204,7 +204,7 @@ def test_portkey_sdk_other_alternatives(server, name):
             "custom_host": headers["x-portkey-custom-host"],
         }
     )
-    client = Portkey(api_key="pk-test", base_url=f"{server}/v1", max_retries=0, **kwargs)
+    client = Portkey(api_key="pk-test", base_url=f"{server}{BASE}", max_retries=0, **kwargs)
     completion = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi", max_tokens=2)
     assert len(completion.choices) == 1
 
@@ -213,7 +213,7 @@ def test_portkey_sdk_other_alternatives(server, name):
 
 
 def test_generated_client(server):
-    client = Client(base_url=f"{server}/v1", headers=AUTH)
+    client = Client(base_url=f"{server}{BASE}", headers=AUTH)
     request = CreateCompletionRequest.from_dict(
         {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 7, "logit_bias": NO_END}
     )
@@ -226,7 +226,7 @@ def test_generated_client(server):
 
 
 def test_generated_client_parses_echoed_logprobs(server):
-    client = Client(base_url=f"{server}/v1", headers=AUTH)
+    client = Client(base_url=f"{server}{BASE}", headers=AUTH)
     request = CreateCompletionRequest.from_dict(
         {
             "model": "gpt-3.5-turbo-instruct",
@@ -251,7 +251,7 @@ def test_serve_with_two_workers_answers_from_two_processes(start_stub):
     prefixes = set()
     for _ in range(60):
         # A new connection each time, so the kernel spreads them over the workers.
-        response = httpx.post(f"{url}/v1/completions", json={**BODY, "max_tokens": 1}, headers=AUTH)
+        response = httpx.post(f"{url}{COMPLETIONS}", json={**BODY, "max_tokens": 1}, headers=AUTH)
         assert response.status_code == 200
         prefixes.add(response.json()["id"][:-8])
         if len(prefixes) == 2:
@@ -278,7 +278,7 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path, work
         body = {**BODY, "stream": True, "max_tokens": 400, "logit_bias": NO_END}
         events = []
         begun = time.monotonic()
-        with httpx.stream("POST", f"{url}/v1/completions", json=body, headers=AUTH, timeout=20) as response:
+        with httpx.stream("POST", f"{url}{COMPLETIONS}", json=body, headers=AUTH, timeout=20) as response:
             for data in sse.iter_data(response.iter_bytes()):
                 events.append(data)
                 if len(events) == 3:
@@ -295,7 +295,7 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_connections(tmp_path, work
         # connection and then resets it: refused all the same (an idle worker may answer one first).
         def refused() -> bool:
             try:
-                httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH, timeout=5)
+                httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers=AUTH, timeout=5)
             except httpx.ConnectError:
                 return True
             except httpx.TransportError:
@@ -319,7 +319,7 @@ def test_clients_that_leave_mid_stream_leave_no_task_behind(server):
     before = tasks()
     body = {**BODY, "stream": True, "max_tokens": 3000, "logit_bias": NO_END, "model": "davinci-002"}
     for _ in range(20):
-        with httpx.stream("POST", f"{server}/v1/completions", json=body, headers=AUTH, timeout=10) as response:
+        with httpx.stream("POST", f"{server}{COMPLETIONS}", json=body, headers=AUTH, timeout=10) as response:
             for i, _line in enumerate(response.iter_lines()):
                 if i == 6:
                     break
@@ -329,17 +329,15 @@ def test_clients_that_leave_mid_stream_leave_no_task_behind(server):
 def test_every_answer_carries_the_portkey_headers(server):
     """Refusals of every layer too: connexion's 400 and 401, and the gateway's."""
     answers = [
-        httpx.post(f"{server}/v1/completions", json={**BODY, "n": 0}, headers=AUTH),  # connexion's 400
-        httpx.post(f"{server}/v1/completions", json=BODY, headers=API_KEY),  # connexion's 401
-        httpx.post(f"{server}/v1/completions", json={**BODY, "model": "nope"}, headers=AUTH),  # the engine's 404
-        httpx.post(f"{server}/v1/completions", json=BODY, headers=AUTH),  # the fast path's 200
+        httpx.post(f"{server}{COMPLETIONS}", json={**BODY, "n": 0}, headers=AUTH),  # connexion's 400
+        httpx.post(f"{server}{COMPLETIONS}", json=BODY, headers=API_KEY),  # connexion's 401
+        httpx.post(f"{server}{COMPLETIONS}", json={**BODY, "model": "nope"}, headers=AUTH),  # the engine's 404
+        httpx.post(f"{server}{COMPLETIONS}", json=BODY, headers=AUTH),  # the fast path's 200
     ]
     for answer in answers:
         assert answer.headers.get("x-portkey-trace-id"), (answer.status_code, answer.headers)
-    traced = httpx.post(
-        f"{server}/v1/completions", json={**BODY, "n": 0}, headers={**AUTH, "x-portkey-trace-id": "t-1"}
-    )
+    traced = httpx.post(f"{server}{COMPLETIONS}", json={**BODY, "n": 0}, headers={**AUTH, "x-portkey-trace-id": "t-1"})
     assert traced.headers["x-portkey-trace-id"] == "t-1"
     # A plain OpenAI request's refusal has none, as its answers have none (--openai-compatible).
-    refused = httpx.post(f"{server}/v1/completions", json={**BODY, "n": 0}, headers={"Authorization": "Bearer sk"})
+    refused = httpx.post(f"{server}{COMPLETIONS}", json={**BODY, "n": 0}, headers={"Authorization": "Bearer sk"})
     assert refused.status_code == 400 and not [n for n in refused.headers if n.startswith("x-portkey-")]
