@@ -6,6 +6,7 @@ PORT ?= 8787
 .DEFAULT_GOAL := help
 
 $(VENV)/.installed: pyproject.toml scripts/install.sh
+	@echo "Installing the project and its tools into $(VENV) (once; about a minute)..."
 	scripts/install.sh
 
 .PHONY: install  ## Create .venv and install the project, generators and test tools
@@ -27,6 +28,10 @@ gen-check: install
 .PHONY: serve  ## Run the server on 127.0.0.1:8787, or PORT=N, also answering plain OpenAI requests (Swagger UI at /v1/ui/)
 serve: install
 	portkey-stub serve --port $(PORT) --openai-compatible
+
+.PHONY: image  ## Build the container image portkey-stub (latest and the version) with podman or docker; docs/deploy.md
+image: install
+	scripts/image.sh
 
 .PHONY: test  ## Run the whole test suite: unit, contract, wire and harness tiers, schemathesis and the regeneration check included
 test: install

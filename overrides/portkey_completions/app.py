@@ -17,8 +17,6 @@ from connexion.middleware.server_error import ServerErrorMiddleware as Connexion
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolution, Resolver
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from portkey_completions.call.security import Alternatives
 from portkey_completions.control.admin import PREFIX as ADMIN_PREFIX
@@ -34,7 +32,7 @@ from portkey_completions.engine.engine import Engine
 from portkey_completions.gateway.gateway import Gateway
 from portkey_completions.gateway.leaf import Leaves
 from portkey_completions.gateway.runner import Runner
-from portkey_completions.gateway.store import Store
+from portkey_completions.gateway.store import FixedStore, StoreFile, Stores
 from portkey_completions.server import conformance, handler, synthesis
 from portkey_completions.server.access_log import AccessLog
 from portkey_completions.server.auth import SECURITY_MAP, refusing
@@ -43,6 +41,7 @@ from portkey_completions.server.errors import ServerErrorMiddleware, handle_erro
 from portkey_completions.server.fastpath import FastPath
 from portkey_completions.server.limits import BodyLimitMiddleware, PaceMiddleware
 from portkey_completions.server.namespaces import NamespaceMiddleware, Namespaces
+from portkey_completions.server.probes import Probes
 from portkey_completions.server.validation import VALIDATORS
 from portkey_completions.stub.answer import Stub
 
@@ -61,12 +60,19 @@ class StubApp(AsyncApp):
         journal: Every /v1 request (the admin API's `journal`).
         rules: The scenario rules (the admin API's `rules`); `rules.state` keeps them and the journal.
         namespaces: The requests running in each namespace (`/ns/<name>/`), to end them.
+        stores: The gateway's store in service (`reload()` reads its file again: SIGHUP).
     """
 
     options: ServerOptions
     journal: Journal
     rules: Scenarios
     namespaces: Namespaces
+    stores: Stores
+
+    def reload(self) -> None:
+        """Read the store file and the scenario file again now (SIGHUP); a broken one keeps the last good."""
+        self.stores.reload()
+        self.rules.reload()
 
 
 class _Operations(Resolver):
@@ -136,24 +142,25 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     models = options.models
     if isinstance(models, str | Path):
         models = _loaded("models", models, catalog.load) or {}
-    store = options.store
-    if isinstance(store, str | Path):
-        store = _loaded("store", store, Store.load)
+    stores: Stores
+    if isinstance(options.store, str | Path):
+        stores = _loaded("store", options.store, StoreFile) or FixedStore()
+    else:
+        stores = FixedStore(options.store)
     engine = Engine(models)
 
     try:
         state = open_state(options.state)
     except ValueError as exc:
         raise OptionError("state", str(exc)) from None
-    store = store or Store()
     leaves = Leaves(
-        store,
+        stores,
         Stub(engine),
         trusted_hosts=options.trusted_hosts,
         validate_upstream=options.validate_upstream,
         timeout=options.upstream_timeout,
     )
-    gateway = Gateway(alternatives, store, Runner(leaves, cache=state, retry_backoff=options.retry_backoff))
+    gateway = Gateway(alternatives, stores, Runner(leaves, cache=state, retry_backoff=options.retry_backoff))
     rules = _loaded("scenarios_path", options.scenarios_path, functools.partial(Scenarios, state)) or Scenarios(state)
     journal = Journal(state)
     cassette = _loaded("replay_path", options.replay_path, Cassette, must_exist=True)
@@ -177,7 +184,12 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
 
     app = StubApp(__name__, lifespan=lifespan, security_map=SECURITY_MAP, validator_map=VALIDATORS, middlewares=layers)
     if options.access_log:  # outermost of ours: it logs the path as the caller sent it
-        app.add_middleware(AccessLog, MiddlewarePosition.BEFORE_EXCEPTION)
+        app.add_middleware(
+            AccessLog,
+            MiddlewarePosition.BEFORE_EXCEPTION,
+            json_lines=options.log_format == "json",
+            probes=options.log_level == "debug",
+        )
     # Next: /ns/<name>/ comes off the path before anything reads it.
     namespaces = Namespaces()
     app.add_middleware(NamespaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, namespaces=namespaces)
@@ -218,13 +230,24 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         routes[f"GET {base}/ui/"] = "Swagger UI of the effective spec"
         routes[f"GET {base}/openapi.json"] = "the effective spec"
 
-    async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"name": "portkey-completions", "version": __version__, "status": "ok", "routes": routes})
-
-    app.add_url_rule("/", "health", health, methods=["GET"])
-    admin = Admin(rules, journal, options.admin_token, state.shown)
+    probes = Probes(state, stores, {"name": "portkey-completions", "version": __version__, "routes": routes})
+    for path, name, endpoint in probes.routes():
+        app.add_url_rule(path, name, endpoint, methods=["GET"])
+    admin = Admin(rules, journal, _admin_token(options), state.shown)
     for path, name, endpoint, methods in admin.routes():
         app.add_url_rule(path, name, endpoint, methods=methods)
     routes[f"GET {ADMIN_PREFIX}/"] = "the journal page (admin API: /__admin/openapi.yaml)"
-    app.options, app.journal, app.rules, app.namespaces = options, journal, rules, namespaces
+    routes["GET /healthz"] = "liveness"
+    routes["GET /readyz"] = "readiness: 503 with the reasons while the server should not be sent requests"
+    app.options, app.journal, app.rules, app.namespaces, app.stores = options, journal, rules, namespaces, stores
     return app
+
+
+def _admin_token(options: ServerOptions) -> str | None:
+    """The admin token: given, or read from --admin-token-file (so that it never shows in `ps`)."""
+    if options.admin_token_file is None:
+        return options.admin_token
+    token = _loaded("admin_token_file", options.admin_token_file, lambda p: p.read_text(encoding="utf-8").strip())
+    if not token:
+        raise OptionError("admin_token_file", f"{options.admin_token_file}: the file is empty")
+    return token

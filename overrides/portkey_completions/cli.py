@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
-from portkey_completions.server import lifecycle
+from portkey_completions.server import lifecycle, logs
 
 from . import __version__
 from .options import DEFAULT_PORT, ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, default, flags
@@ -180,24 +180,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     # of the throughput, is always off.
     # server_header=False below: answers do not name the software behind them (Portkey's do not),
     # and uvicorn checks every header of every answer with two regexes.
-    if args.workers > 1:
+    logging = logs.log_config(options.log_level, options.log_format)
+    if options.workers > 1:
         # Each worker process builds its own app from the same arguments (checked above, once).
         os.environ[_ARGV_ENV] = json.dumps(list(argv if argv is not None else sys.argv[1:]))
         uvicorn.run(
             "portkey_completions.cli:worker_app",
             factory=True,
-            workers=args.workers,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
+            workers=options.workers,
+            host=options.host,
+            port=options.port,
+            log_config=logging,
             access_log=False,
             server_header=False,
         )
         return 0
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, server_header=False
+        app, host=options.host, port=options.port, log_config=logging, access_log=False, server_header=False
     )
-    lifecycle.Server(config).run()
+    lifecycle.Server(config, reload=app.reload).run()
     return 0
 
 

@@ -24,6 +24,7 @@ from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.leaf import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.gateway.store import Store
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
+from portkey_completions.server.logs import FORMATS
 
 ENV_PREFIX = "PORTKEY_STUB_"
 LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -118,6 +119,7 @@ class ServerOptions:
         host, port: Where `serve` listens.
         workers: `serve`'s worker processes; more than 1 needs a shared (or per-process) state.
         log_level: How much `serve` logs; at info and debug, one access line per request.
+        log_format: `text` or `json` (one object a line, each with its request's trace id).
         max_body_bytes: Bodies over this many bytes get 413.
         validate_responses: Check every response against the spec (on in tests).
         swagger_ui: Serve the Swagger UI of the effective spec at /v1/ui/.
@@ -137,6 +139,7 @@ class ServerOptions:
         replay_path: A cassette to answer from (`portkey-stub record` writes them).
         replay_speed: How much faster than recorded a cassette replays (0: no waiting).
         admin_token: Lets non-loopback callers use the admin API and page.
+        admin_token_file: The admin token, read from this file (it never shows in `ps`).
         fast_path: Answer valid completion requests without connexion's per-request layers
             (server/fastpath.py); invalid ones still go through connexion for its errors.
         body_timeout: Seconds a request body may stall before a 408 (slow uploads).
@@ -164,6 +167,14 @@ class ServerOptions:
         choices=LEVELS,
         help="how much to log: critical, error, warning, info or debug, any case; at info and debug one "
         "line per request",
+    )
+    log_format: str = option(
+        "text",
+        flag="--log-format",
+        choices=FORMATS,
+        check=_choice(FORMATS),
+        help="text: `time level logger [trace id] message` (access lines as uvicorn writes them); json: one "
+        "object a line, with time, level, logger, message and trace_id",
     )
     max_body_bytes: int = option(
         DEFAULT_MAX_BODY_BYTES,
@@ -269,6 +280,13 @@ class ServerOptions:
         metavar="TOKEN",
         show=lambda _: "none",
         help="let non-loopback callers use the admin API and journal page under /__admin with this token",
+    )
+    admin_token_file: str | Path | None = option(
+        None,
+        flag="--admin-token-file",
+        metavar="FILE",
+        show=lambda _: "none",
+        help="read the admin token from this file (a mounted secret), so that it shows in no process list",
     )
     fast_path: bool = True
     body_timeout: float = option(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -108,9 +109,25 @@ def test_provider_forwards_only_the_body_and_the_bearer(gateway, scripted):
     assert response.headers["x-portkey-provider"] == "flaky" and response.headers["x-portkey-trace-id"] == "t-1"
     [seen] = scripted.log()
     assert seen["headers"]["authorization"] == "Bearer sk-caller"
-    assert not [h for h in seen["headers"] if h.startswith("x-portkey")]
+    # Of Portkey's headers only the trace id travels on, with a W3C traceparent (a new trace here).
+    assert [h for h in seen["headers"] if h.startswith("x-portkey")] == ["x-portkey-trace-id"]
+    assert seen["headers"]["x-portkey-trace-id"] == "t-1"
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", seen["headers"]["traceparent"])
     assert "pk-gw" not in json.dumps(seen["headers"])
     assert seen["body"] == BODY
+
+
+def test_an_incoming_traceparent_is_continued_upstream(gateway, scripted):
+    scripted.script([])
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    headers = {"Authorization": "Bearer sk-caller", "x-portkey-provider": "flaky", "traceparent": incoming}
+    response = post(gateway, headers)
+    [seen] = scripted.log()
+    trace_id = response.headers["x-portkey-trace-id"]  # made by the gateway: the caller sent none
+    assert seen["headers"]["x-portkey-trace-id"] == trace_id
+    version, trace, parent, flags = seen["headers"]["traceparent"].split("-")
+    assert (version, trace, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
+    assert parent != "00f067aa0ba902b7" and len(parent) == 16  # this hop is the upstream's parent
 
 
 def test_an_unknown_provider_is_400(gateway):

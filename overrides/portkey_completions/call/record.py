@@ -61,12 +61,14 @@ class Call:
         shape: How control asked the engine's answer to be shaped (a scenario rule), or None.
         rule: The scenario rule (or `replay`) that answered or shaped the call, or None.
         routed: Where the gateway sent the call, once it has.
+        error_event: The code of an error event that ended the call's stream (its status said 200).
     """
 
     __slots__ = (
         "alternative",
         "body",
         "entry",
+        "error_event",
         "headers",
         "namespace",
         "plain",
@@ -101,6 +103,7 @@ class Call:
         self.shape: Shape | None = None
         self.rule: str | None = None
         self.routed: Routed | None = None
+        self.error_event: str | None = None
 
     @classmethod
     def of(cls, headers: Mapping[str, str], body: dict[str, Any], alternatives: Alternatives) -> Call:

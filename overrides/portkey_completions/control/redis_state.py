@@ -133,6 +133,15 @@ class RedisState(State):
     def shown(self) -> str:
         return shown(self.url)
 
+    async def problem(self) -> str | None:
+        if not self._in_sync:
+            return f"the shared state {shown(self.url)} is unreachable"
+        try:
+            await self._commands.ping()
+        except FAILURES as exc:
+            return f"the shared state {shown(self.url)} is unreachable: {exc}"
+        return None
+
     def unavailable(self, action: str, exc: BaseException | None = None) -> StateUnavailable:
         why = f": {exc}" if exc else ""
         return StateUnavailable(f"The shared state ({shown(self.url)}) is unavailable, so {action}{why}.")

@@ -22,6 +22,7 @@ request gets the first match of: its Prefer header, run-time rules (oldest first
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,6 +34,8 @@ from portkey_completions.core import names
 
 from .rules import RESPOND_KEYS, Rule, RuleError, rule
 from .state import RuleState
+
+logger = logging.getLogger(__name__)
 
 
 def from_prefer(value: str) -> Rule | None:
@@ -82,6 +85,15 @@ class Scenarios:
             raise RuleError(f"{self.path}: expected `rules:` with a list of rules")
         self.file_rules = [rule(s, "file", f"file-{i + 1}") for i, s in enumerate(specs)]
         self._stamp = stamp
+
+    def reload(self) -> None:
+        """Read the scenario file again now (SIGHUP); one that cannot be used keeps the last good rules."""
+        if self.path is None:
+            return
+        try:
+            self._reload(force=True)
+        except (OSError, RuleError, yaml.YAMLError) as exc:
+            logger.warning("scenarios %s not reloaded, the last good rules stay: %s", self.path, exc)
 
     def _file(self) -> list[Rule]:
         if self.path is None:

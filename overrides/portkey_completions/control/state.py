@@ -132,6 +132,10 @@ class State(RuleState, JournalState, ResponseCache):
         """The state's URL as it may be shown (no password)."""
         return self.url
 
+    async def problem(self) -> str | None:
+        """Why the state cannot be used now (readiness), or None."""
+        return None
+
 
 class Memory(State):
     """One process's memory: the default, and `per-process` for workers that need not agree."""

@@ -19,19 +19,19 @@ from portkey_completions.core import headers as portkey
 from .directives import Directives
 from .routes import Routes
 from .runner import Runner
-from .store import Store
+from .store import Stores
 
 
 class Gateway:
-    def __init__(self, alternatives: Alternatives, store: Store, runner: Runner) -> None:
+    def __init__(self, alternatives: Alternatives, stores: Stores, runner: Runner) -> None:
         self.alternatives = alternatives
-        self.store = store
-        self.routes = Routes(store)
+        self.stores = stores
+        self.routes = Routes(stores)
         self.runner = runner
 
     async def handle(self, call: Call) -> Response:
         try:
-            if not self.store.accepts(call.headers.get(portkey.API_KEY, "")):
+            if not self.stores.current().accepts(call.headers.get(portkey.API_KEY, "")):
                 raise ServerAPIError(
                     401,
                     "Invalid API key: x-portkey-api-key is not one of this gateway's keys.",

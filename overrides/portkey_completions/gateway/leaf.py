@@ -6,9 +6,9 @@ And one attempt at it: answered by the built-in `stub` provider, or forwarded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from portkey_completions.call import tracing
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.shape import Shape
 from portkey_completions.core.headers import STUB
@@ -16,8 +16,9 @@ from portkey_completions.stub.answer import Stub
 
 from . import config as configs
 from . import hosts
+from .directives import Directives
 from .pool import Pools
-from .store import Store
+from .store import Stores
 from .upstream import Answer, forward
 
 DEFAULT_UPSTREAM_TIMEOUT = 600.0
@@ -35,14 +36,14 @@ class Leaves:
 
     def __init__(
         self,
-        store: Store,
+        stores: Stores,
         stub: Stub,
         *,
         trusted_hosts: tuple[str, ...] = hosts.DEFAULT_TRUSTED,
         validate_upstream: bool = False,
         timeout: float = DEFAULT_UPSTREAM_TIMEOUT,
     ) -> None:
-        self.store = store
+        self.stores = stores
         self.stub = stub
         self.trusted_hosts = trusted_hosts
         self.validate_upstream = validate_upstream
@@ -59,7 +60,7 @@ class Leaves:
 
     def resolve(self, node: configs.Node) -> Leaf:
         """Where a leaf goes: a custom host, a virtual key's target, or a provider's base URL."""
-        store = self.store
+        store = self.stores.current()
         if node.custom_host:
             # The form here; the address where the connection is made (pool.Pinned).
             try:
@@ -95,7 +96,7 @@ class Leaves:
         self,
         leaf: Leaf,
         body: dict[str, Any],
-        caller: Mapping[str, str],
+        asked: Directives,
         node: configs.Node,
         forwarded: tuple[str, ...],
         shape: Shape | None,
@@ -113,10 +114,11 @@ class Leaves:
             leaf.base_url,
             leaf.api_key,
             body,
-            caller,
+            asked.headers,
             provider=leaf.provider,
             validate=self.validate_upstream,
             timeout=self.timeout,
             forward=forwarded,
             extra=node.upstream_headers,
+            tracing=tracing.forwarded(asked.trace_id, asked.headers),
         )

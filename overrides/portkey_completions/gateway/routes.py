@@ -20,14 +20,14 @@ from portkey_completions.core.alternatives import Alternative
 from portkey_completions.core.headers import STUB
 
 from . import config as configs
-from .store import Store
+from .store import Stores
 
 Build = Callable[[Mapping[str, str]], configs.Node]
 
 
 class Routes:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
         self.table: dict[str, Build] = {
             Alternative.VIRTUAL_KEY: _virtual_key,
             Alternative.PROVIDER: _provider,
@@ -40,7 +40,7 @@ class Routes:
         build = self.table.get(requirement.name)
         if build is not None:
             return build(headers)
-        if self.store.open:  # no store: like every other alternative, the stub answers
+        if self.stores.current().open:  # no store: like every other alternative, the stub answers
             return configs.Node("config", provider=STUB)
         raise ServerAPIError(
             400,
@@ -54,14 +54,15 @@ class Routes:
         try:
             decoded = configs.decode(headers[portkey.CONFIG])
             if isinstance(decoded, str):
-                saved = self.store.configs.get(decoded)
+                store = self.stores.current()
+                saved = store.configs.get(decoded)
                 if saved is None:
                     if not configs.is_config_id(decoded):
                         raise configs.ConfigError(
                             f"Invalid config passed: x-portkey-config is neither a JSON object nor a config id "
                             f"(pc-…): {decoded[:40]!r}."
                         )
-                    if self.store.open:  # no store: any config id is the stub
+                    if store.open:  # no store: any config id is the stub
                         return configs.Node("config", provider=STUB)
                     raise configs.ConfigError(f"Invalid config id passed: {decoded!r} is not a saved config.")
                 decoded = saved

@@ -140,10 +140,10 @@ class Runner:
     ) -> Answer:
         """One attempt at a leaf; past `timeout` it is a 408, which a retry or a fallback acts on as Portkey's does."""
         if timeout is None:
-            return await self.leaves.answer(leaf, body, asked.headers, node, forwarded, shape)
+            return await self.leaves.answer(leaf, body, asked, node, forwarded, shape)
         try:
             async with asyncio.timeout(timeout):
-                return await self.leaves.answer(leaf, body, asked.headers, node, forwarded, shape)
+                return await self.leaves.answer(leaf, body, asked, node, forwarded, shape)
         except TimeoutError:
             error = ServerAPIError(
                 408,

@@ -7,20 +7,29 @@ virtual_keys:
   vk-prod: {provider: local-vllm, api_key: sk-upstream, base_url: http://127.0.0.1:8001/v1}
 configs:
   pc-fallback: {strategy: {mode: fallback}, targets: [{virtual_key: vk-prod}, {provider: stub}]}
+
+Any string may be written `${NAME}`: it is read from the environment when the store loads, so the
+file can be committed without its keys.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import os
+import re
+import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from portkey_completions.core.headers import STUB
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Store:
             data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
         except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
             raise ValueError(f"{path}: {exc}") from None
+        data = _expanded(data, path, "")
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping with api_keys, providers, virtual_keys, configs")
         unknown = set(data) - {"api_keys", "providers", "virtual_keys", "configs"}
@@ -98,6 +108,102 @@ class Store:
             virtual_keys[str(name)] = VirtualKey(entry["provider"], entry.get("api_key"), entry.get("base_url"))
         configs = _mapping(data, "configs", path)
         return cls(tuple(keys), {str(k): str(v) for k, v in providers.items()}, virtual_keys, configs)
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expanded(value: Any, path: Path, where: str) -> Any:
+    """The store with each `${NAME}` in its strings read from the environment; an unset one is a ValueError."""
+    if isinstance(value, str):
+
+        def variable(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ValueError(
+                    f"{path}: {where.lstrip('.') or 'the store'}: the environment variable {name} is not set"
+                )
+            return os.environ[name]
+
+        return _VARIABLE.sub(variable, value)
+    if isinstance(value, dict):
+        return {k: _expanded(v, path, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expanded(v, path, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class Stores(Protocol):
+    """Where the gateway finds the store in service: a file read again when it changes, or a fixed one."""
+
+    problem: str | None  # why the last reading failed (the last good store stays in service)
+
+    def current(self) -> Store: ...
+
+    def reload(self) -> None: ...
+
+
+class StoreFile:
+    """A store file, read again when it changes (checked at most once a second) or when asked (SIGHUP).
+
+    A file that cannot be used keeps the last good store in service, logs why, and says so to
+    readiness (`problem`) until a good one is read.
+    """
+
+    CHECK_EVERY = 1.0  # seconds between looks at the file: a change takes effect within 2 s
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.store = Store.load(self.path)  # a store that cannot be used at start-up stops the start
+        self.problem: str | None = None
+        self._stamp = self._stat()
+        self._next = time.monotonic() + self.CHECK_EVERY
+
+    def current(self) -> Store:
+        """The store in service, read again if its file changed."""
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.CHECK_EVERY
+            if self._stat() != self._stamp:
+                self.reload()
+        return self.store
+
+    def reload(self) -> None:
+        """Read the file now; a file that cannot be used keeps the last good store."""
+        stamp = self._stat()
+        try:
+            store = Store.load(self.path)
+        except (OSError, ValueError) as exc:
+            if self.problem is None or stamp != self._stamp:
+                logger.warning("store %s not reloaded, the last good one stays in service: %s", self.path, exc)
+            self.problem = f"the store file does not load: {exc}"
+        else:
+            if store != self.store or self.problem is not None:
+                logger.info("store %s reloaded", self.path)
+            self.store, self.problem = store, None
+        self._stamp = stamp
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            found = self.path.stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size
+
+
+class FixedStore:
+    """A store given as an object (or none: any key, everything to the stub), never reloaded."""
+
+    problem: str | None = None
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or Store()
+
+    def current(self) -> Store:
+        return self.store
+
+    def reload(self) -> None:
+        pass
 
 
 def _mapping(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Forwarding one request to an OpenAI-compatible upstream, and its answer back, unchanged where it can be.
 
 - The body and the upstream's own `Authorization` go out, with `Accept` and `User-Agent`, the
-  caller's headers a config's `forward_headers` (or `x-portkey-forward-headers`) name, and a
-  config's OpenAI organization and project; no other `x-portkey-*` header, and never the Portkey key.
+  caller's headers a config's `forward_headers` (or `x-portkey-forward-headers`) name, a
+  config's OpenAI organization and project, and the trace (`x-portkey-trace-id`, `traceparent`);
+  no other `x-portkey-*` header, and never the Portkey key.
 - The upstream's answer headers come back, as Portkey's gateway passes them (rate limits,
   request ids, processing times), less those that describe one hop (`Connection`,
   `Transfer-Encoding`, `Content-Length`, …), which belong to the connection they came on.
@@ -78,12 +79,14 @@ async def forward(
     timeout: float,
     forward: tuple[str, ...] = (),
     extra: Mapping[str, str] = MappingProxyType({}),
+    tracing: tuple[tuple[bytes, bytes], ...] = (),
 ) -> Answer:
     """POST the body to the upstream's /completions; its answer, not yet sent on.
 
     Args:
         forward: names of the caller's headers to send on (a config's `forward_headers`).
         extra: headers a config sets for the upstream (OpenAI-Organization, OpenAI-Project).
+        tracing: the trace headers (`call.tracing.forwarded`): Portkey's trace id and `traceparent`.
     """
     url = base_url.rstrip("/") + "/completions"
     # httpx's JSON encoding, which upstreams saw before the gateway spoke to httpcore.
@@ -97,6 +100,7 @@ async def forward(
         (b"accept-encoding", b"identity"),
         *((k.encode(), v.encode("latin-1")) for k, v in caller_headers.items() if k in _PASSED_ON),
         *((k.encode(), v.encode("latin-1")) for k, v in extra.items()),
+        *tracing,
     ]
     sent = {k.decode() for k, _ in headers}
     for name in forward:

@@ -15,6 +15,7 @@ checks read them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -26,8 +27,12 @@ from portkey_completions.call.record import NAMESPACE, Call
 from portkey_completions.call.security import Alternatives
 from portkey_completions.control.journal import MAX_BODY, Journal
 from portkey_completions.core import headers as portkey
-from portkey_completions.core import spec
+from portkey_completions.core import spec, sse, untrusted
 
+from . import logs
+from .access_log import CALL_SLOT
+
+logger = logging.getLogger(__name__)
 CALL = "portkey.call"  # the scope key of a request's call record
 
 
@@ -62,6 +67,10 @@ class Door:
             raw_added = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in added]
             scope = {**scope, "headers": [*raw_headers, *raw_added]}
         scope[CALL] = call  # the request's own scope: nothing else reads this key
+        slot = scope.get(CALL_SLOT)
+        if slot is not None:  # the JSON access line names the call's facts
+            slot.append(call)
+        logs.trace_id.set(call.trace_id)  # for log lines, in this request's task (logs.py says why)
         started = time.perf_counter()
         body = b""
         streaming = False
@@ -102,7 +111,10 @@ class Door:
                         break
             elif message["type"] == "http.response.body":
                 if streaming:
-                    entry["events"] += message.get("body", b"").count(b"\n\n")
+                    chunk = message.get("body", b"")
+                    entry["events"] += chunk.count(b"\n\n")
+                    if _ERROR_EVENT in chunk and call.error_event is None:
+                        _stream_error(call, chunk)
                 if not message.get("more_body"):
                     finish()
                     if journal.shared:
@@ -114,12 +126,33 @@ class Door:
         try:
             await self.app(scope, receiving, sending)
         finally:
+            # The call holds the server's receive, whose cycle holds this scope: without this the
+            # request's objects would wait for the garbage collector (a tail in `make bench`).
+            del scope[CALL]
             if not entry["done"]:  # the answer never finished (the caller left): journaled as it stands
                 _noted(entry, call)
                 finish()
                 task = asyncio.get_running_loop().create_task(journal.closed(entry))
                 self._closing.add(task)  # held until done: the loop keeps only a weak reference
                 task.add_done_callback(self._closing.discard)
+
+
+_ERROR_EVENT = b'data: {"error"'
+
+
+def _stream_error(call: Call, chunk: bytes) -> None:
+    """A stream that ends in an error event: its status said 200, so the log and the access line say what came."""
+    for data in sse.all_data(chunk):
+        if data.startswith('{"error"'):
+            try:
+                error = untrusted.loads(data)["error"]
+            except (ValueError, KeyError, TypeError):
+                error = {}
+            code = error.get("code") if isinstance(error, dict) else None
+            call.error_event = str(code or "error")
+            message = error.get("message") if isinstance(error, dict) else None
+            logger.warning("stream ended with an error event (%s): %s", call.error_event, message)
+            return
 
 
 def _noted(entry: dict[str, Any], call: Call) -> None:

@@ -1,0 +1,77 @@
+"""The server's log lines: every logger of the package and uvicorn's, as text or JSON, each with its request's trace id.
+
+`serve` hands `log_config(level, form)` to uvicorn, which applies it in every worker process.
+`--log-format text` (the default) writes `time level logger [trace id] message`; `json` writes one
+object per line with `time`, `level`, `logger`, `message` and `trace_id` (an access line adds
+`method`, `path`, `status`, `duration_ms`, `alternative`, `route`; see `access_log.py`).
+
+The trace id reaches a line through `trace_id`, a context variable the door sets for the
+request's task: a log record is made deep in any room, by Python's logging, which is handed no
+scope and no call record. This is the one place ASGI leaves no other way (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime
+import json
+import logging
+from typing import Any
+
+FORMATS = ("text", "json")
+TEXT = "%(asctime)s %(levelname)s %(name)s [%(trace_id)s] %(message)s"
+# What an access line carries besides the message, when it has it (`access_log.py` sets them).
+ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "alternative", "route", "error_event")
+
+trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
+
+
+class TraceIds(logging.Filter):
+    """Gives every record its request's trace id (`-` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "trace_id"):
+            record.trace_id = trace_id.get() or "-"
+        return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "trace_id": getattr(record, "trace_id", None) or trace_id.get(),
+        }
+        for field in ACCESS_FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                line[field] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def log_config(level: str, form: str) -> dict[str, Any]:
+    """A `logging.config.dictConfig` for uvicorn's `log_config`: the package's loggers and uvicorn's, at `level`."""
+    formatter = {"()": JsonLines} if form == "json" else {"format": TEXT}
+    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "lines"}
+    handler["filters"] = ["trace_ids"]  # type: ignore[assignment]
+    logger = {"handlers": ["stderr"], "level": level.upper(), "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"trace_ids": {"()": TraceIds}},
+        "formatters": {"lines": formatter},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            "portkey_completions": logger,
+            "uvicorn": logger,
+            "uvicorn.error": {"level": level.upper()},
+            # Off: the access log is the app's own (access_log.py), a fraction of the cost.
+            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        },
+    }

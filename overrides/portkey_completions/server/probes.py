@@ -1,0 +1,57 @@
+"""Probes for an operator: liveness (`/healthz`), readiness (`/readyz`), and `GET /`, which reports the same.
+
+Any caller may use them: they hold no secret. Readiness is 503, with the reasons in JSON, while
+the shared state is unreachable, while the store file does not load (the last good store still
+answers), and while the server drains after SIGTERM; otherwise 200. The access log writes them at
+debug only (`access_log.PROBES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from portkey_completions.call.draining import draining
+from portkey_completions.control.state import State
+from portkey_completions.gateway.store import Stores
+
+
+class Probes:
+    def __init__(self, state: State, stores: Stores, about: Mapping[str, object]) -> None:
+        self.state = state
+        self.stores = stores
+        self.about = about  # what `GET /` says of the server: name, version, routes
+
+    async def problems(self) -> list[str]:
+        """Why the server should not be sent requests now; empty when it is ready."""
+        found = []
+        if draining.is_set():
+            found.append("the server is draining after a shutdown signal")
+        problem = await self.state.problem()
+        if problem is not None:
+            found.append(problem)
+        self.stores.current()  # a changed file is read now, as a request would
+        if self.stores.problem is not None:
+            found.append(self.stores.problem)
+        return found
+
+    async def healthz(self, _request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, _request: Request) -> JSONResponse:
+        problems = await self.problems()
+        if problems:
+            return JSONResponse({"status": "unready", "reasons": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def root(self, _request: Request) -> JSONResponse:
+        problems = await self.problems()
+        body = {**self.about, "status": "unready" if problems else "ok"}
+        if problems:
+            body["reasons"] = problems
+        return JSONResponse(body, status_code=503 if problems else 200)
+
+    def routes(self) -> list[tuple[str, str, object]]:
+        return [("/healthz", "healthz", self.healthz), ("/readyz", "readyz", self.readyz), ("/", "root", self.root)]
