@@ -165,6 +165,7 @@ class ServerOptions:
         flag="--log-level",
         parse=_level,
         choices=LEVELS,
+        check=_choice(LEVELS),
         help="how much to log: critical, error, warning, info or debug, any case; at info and debug one "
         "line per request",
     )

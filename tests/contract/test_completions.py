@@ -143,7 +143,7 @@ def test_every_streamed_chunk_conforms_to_the_chunk_schema(client):
 
 
 def test_user_is_recorded_with_the_completion(client, caplog):
-    with caplog.at_level("INFO", logger="portkey_completions.stub.plan"):
+    with caplog.at_level("DEBUG", logger="portkey_completions.stub.plan"):
         body = complete(client, user="user-1234")
     [line] = [r for r in caplog.records if body["id"] in r.getMessage()]
     assert "user=user-1234" in line.getMessage()

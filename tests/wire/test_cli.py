@@ -118,3 +118,13 @@ def test_serve_logs_one_line_per_request_at_info_and_none_above(tmp_path, level)
     assert probe.startswith("INFO:     127.0.0.1:") and probe.endswith('"GET / HTTP/1.1" 200 OK')
     assert posted.endswith(f'"POST {COMPLETIONS} HTTP/1.1" 200 OK')
     assert missing.endswith(f'"GET /ns/a{BASE}/nope?x=1 HTTP/1.1" 404 Not Found')  # the path as sent
+
+
+def test_a_store_variable_that_is_not_set_is_named_before_anything_starts(tmp_path):
+    store = tmp_path / "store.yaml"
+    store.write_text("api_keys: [pk]\nvirtual_keys: {vk: {provider: stub, api_key: '${NOT_SET_ANYWHERE}'}}\n")
+    result = run("serve", "--port", "0", "--store", str(store))
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("portkey-stub serve: error: --store") and "NOT_SET_ANYWHERE is not set" in last, last
+    assert "virtual_keys.vk.api_key" in last

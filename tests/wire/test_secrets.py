@@ -88,7 +88,7 @@ def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_ser
     )
     found = {name: [s for s in every if s in text] for name, text in channels.items()}
     assert found == {name: [] for name in channels}, found
-    # Upstream: each request carries its own provider key, and nothing of Portkey's.
+    # Upstream: each request carries its own provider key, and of Portkey's headers only the trace id.
     assert [e["headers"].get("authorization") for e in upstream] == [
         f"Bearer {UPSTREAM_KEY}",
         f"Bearer {CONFIG_KEY}",
@@ -96,4 +96,6 @@ def test_planted_secrets_appear_nowhere_they_do_not_belong(gateway, scripted_ser
     ]
     sent = json.dumps(upstream)
     assert not [s for s in (PORTKEY_KEY, WRONG_KEY, VIRTUAL_KEY, UNKNOWN_VIRTUAL_KEY) if s in sent]
-    assert "x-portkey" not in sent
+    assert [sorted(h for h in e["headers"] if h.startswith("x-portkey")) for e in upstream] == [
+        ["x-portkey-trace-id"]
+    ] * len(upstream)

@@ -1,0 +1,77 @@
+"""The server's Prometheus metrics, with fixed names, so that dashboards and alerts can rely on them.
+
+Every room records what it alone knows: the edge a request's route, status, duration and time to
+first token; the stub and the gateway the tokens answered; the gateway its upstream attempts,
+retries, fallbacks and cache; control the rules that answered and the state's failures. The
+labels are bounded: no trace id, no key, a `model` only from the model table (else `other`), a
+`target` is a provider's name, and a `rule` is a file rule's id (run-time rules are `admin`, a
+`Prefer` header's `prefer`).
+
+With `--workers N` every worker writes its figures to files in one directory (prometheus-client's
+multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`, set by `portkey-stub serve` before the workers
+start), and one scrape of `/metrics`, by whichever worker answers, sums them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+ROUTES = ("stub", "gateway", "scenario", "replay", "openai_compatible")
+OUTCOMES = ("ok", "4xx", "5xx", "timeout", "unreachable")
+OTHER = "other"
+# Seconds: a stub answers in a millisecond or two, an upstream in seconds, a long stream in minutes.
+LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+REQUESTS = Counter(
+    "portkey_stub_requests", "Requests under the API's base path, by route, auth alternative and the status the "
+    "client saw", ("route", "alternative", "status"))  # fmt: skip
+DURATION = Histogram(
+    "portkey_stub_request_duration_seconds", "From the request's arrival to its answer's last byte",
+    ("route", "alternative"), buckets=LATENCY)  # fmt: skip
+TIME_TO_FIRST_TOKEN = Histogram(
+    "portkey_stub_time_to_first_token_seconds", "Streams: from the request's arrival to the first event",
+    ("route",), buckets=LATENCY)  # fmt: skip
+TOKENS = Counter("portkey_stub_tokens", "Tokens in the usage answered, by kind (prompt, completion)", ("kind", "model"))
+UPSTREAM_ATTEMPTS = Counter(
+    "portkey_stub_upstream_attempts", "Attempts at an upstream, by target and outcome", ("target", "outcome"))  # fmt: skip
+UPSTREAM_DURATION = Histogram(
+    "portkey_stub_upstream_duration_seconds", "An upstream attempt until its answer began", ("target",),
+    buckets=LATENCY)  # fmt: skip
+RETRIES = Counter("portkey_stub_retries", "Retries a config's retry made")
+FALLBACKS = Counter("portkey_stub_fallbacks", "Moves of a fallback strategy to its next target")
+CACHE = Counter("portkey_stub_cache", "Answers of cached targets, by cache status (HIT, MISS, REFRESH)", ("status",))
+RULE_HITS = Counter("portkey_stub_rule_hits", "Requests a scenario rule answered or shaped", ("rule",))
+STATE_ERRORS = Counter("portkey_stub_state_errors", "Times the shared state could not be read or written")
+
+_models: frozenset[str] = frozenset()
+
+
+def known_models(names: Collection[str]) -> None:
+    """The model table: the `model` label's values (any other model is `other`)."""
+    global _models
+    _models = frozenset(names)
+
+
+def model_label(model: Any) -> str:
+    return model if isinstance(model, str) and model in _models else OTHER
+
+
+def tokens(model: Any, prompt: int, completion: int) -> None:
+    """Count a usage answered."""
+    label = model_label(model)
+    TOKENS.labels("prompt", label).inc(prompt)
+    TOKENS.labels("completion", label).inc(completion)
+
+
+def outcome(status: int, code: str | None = None) -> str:
+    """An upstream attempt's outcome, from the answer the gateway passes on."""
+    if 200 <= status < 400:
+        return "ok"
+    if code in ("upstream_timeout", "request_timeout") or status in (408, 504):
+        return "timeout"
+    if code == "upstream_unreachable" or status == 502:
+        return "unreachable"
+    return "4xx" if status < 500 else "5xx"
