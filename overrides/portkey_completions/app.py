@@ -18,6 +18,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolution, Resolver
 from starlette.exceptions import HTTPException
 
+from portkey_completions.call import metrics
 from portkey_completions.call.security import Alternatives
 from portkey_completions.control.admin import PREFIX as ADMIN_PREFIX
 from portkey_completions.control.admin import Admin
@@ -148,6 +149,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     else:
         stores = FixedStore(options.store)
     engine = Engine(models)
+    metrics.known_models(engine.models)
 
     try:
         state = open_state(options.state)
@@ -201,6 +203,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         alternatives=alternatives,
         journal=journal,
         openai_compatible=options.openai_compatible,
+        gateway=not stores.current().open,
     )
     if options.fast_path:
         # Outside the layer below, whose work it does itself for the requests it answers.
@@ -239,6 +242,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     routes[f"GET {ADMIN_PREFIX}/"] = "the journal page (admin API: /__admin/openapi.yaml)"
     routes["GET /healthz"] = "liveness"
     routes["GET /readyz"] = "readiness: 503 with the reasons while the server should not be sent requests"
+    routes["GET /metrics"] = "Prometheus metrics (docs/observability.md)"
     app.options, app.journal, app.rules, app.namespaces, app.stores = options, journal, rules, namespaces, stores
     return app
 

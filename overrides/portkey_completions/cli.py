@@ -7,9 +7,11 @@ import gc
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from portkey_completions.call.metrics import MULTIPROCESS
 from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
 from portkey_completions.server import lifecycle, logs
 
@@ -184,6 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.workers > 1:
         # Each worker process builds its own app from the same arguments (checked above, once).
         os.environ[_ARGV_ENV] = json.dumps(list(argv if argv is not None else sys.argv[1:]))
+        # Each worker writes its metrics into one directory, so that a scrape of any sums them all.
+        figures = None
+        if MULTIPROCESS not in os.environ:
+            figures = tempfile.TemporaryDirectory(prefix="portkey-stub-metrics-")
+            os.environ[MULTIPROCESS] = figures.name
         uvicorn.run(
             "portkey_completions.cli:worker_app",
             factory=True,
@@ -194,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=False,
             server_header=False,
         )
+        if figures is not None:
+            figures.cleanup()
         return 0
     config = uvicorn.Config(
         app, host=options.host, port=options.port, log_config=logging, access_log=False, server_header=False

@@ -19,6 +19,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's: where each worker writes its figures
 ROUTES = ("stub", "gateway", "scenario", "replay", "openai_compatible")
 OUTCOMES = ("ok", "4xx", "5xx", "timeout", "unreachable")
 OTHER = "other"
@@ -36,7 +37,8 @@ TIME_TO_FIRST_TOKEN = Histogram(
     ("route",), buckets=LATENCY)  # fmt: skip
 TOKENS = Counter("portkey_stub_tokens", "Tokens in the usage answered, by kind (prompt, completion)", ("kind", "model"))
 UPSTREAM_ATTEMPTS = Counter(
-    "portkey_stub_upstream_attempts", "Attempts at an upstream, by target and outcome", ("target", "outcome"))  # fmt: skip
+    "portkey_stub_upstream_attempts", "Attempts at an upstream, by target and outcome",
+    ("target", "outcome"))  # fmt: skip
 UPSTREAM_DURATION = Histogram(
     "portkey_stub_upstream_duration_seconds", "An upstream attempt until its answer began", ("target",),
     buckets=LATENCY)  # fmt: skip
@@ -67,11 +69,11 @@ def tokens(model: Any, prompt: int, completion: int) -> None:
 
 
 def outcome(status: int, code: str | None = None) -> str:
-    """An upstream attempt's outcome, from the answer the gateway passes on."""
-    if 200 <= status < 400:
-        return "ok"
-    if code in ("upstream_timeout", "request_timeout") or status in (408, 504):
+    """An upstream attempt's outcome: its answer's status family, or what the gateway met instead of one."""
+    if code in ("upstream_timeout", "request_timeout"):
         return "timeout"
-    if code == "upstream_unreachable" or status == 502:
+    if code == "upstream_unreachable":
         return "unreachable"
+    if status < 400:
+        return "ok"
     return "4xx" if status < 500 else "5xx"

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.record import Call
 from portkey_completions.call.shape import Hangup, Shape
@@ -64,11 +65,13 @@ class Front:
             return ServerAPIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
         except StateUnavailable as exc:
             # Answering without the rules would let a fault-injection test pass on a normal answer.
+            metrics.STATE_ERRORS.inc()
             return unavailable(exc).response()
         if matched is None:
             return await self.gateway.handle(call)
         rule, hit = matched
         call.rule = rule.id
+        metrics.RULE_HITS.labels(rule.id if rule.source == "file" else rule.source).inc()
         # ttft on an answer that is not streamed: its first token is the whole answer, so it waits.
         wait = rule.latency
         if rule.ttft and not body.get("stream"):

@@ -33,6 +33,8 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from portkey_completions.call import metrics
+
 from .redaction import headers_of
 from .rules import Rule, rule
 from .state import CACHE_SIZE, JOURNAL_SIZE, State, StateUnavailable, worker_name
@@ -349,6 +351,7 @@ class RedisState(State):
             entry = await self._commands.get(CACHED + key)
         except FAILURES as exc:
             logger.warning("response cache unavailable (%s): a miss", exc)
+            metrics.STATE_ERRORS.inc()
             return None
         return entry.encode() if isinstance(entry, str) else entry
 
@@ -358,6 +361,7 @@ class RedisState(State):
             await self._cache(keys=[CACHED + key, CACHE_INDEX], args=args)
         except FAILURES as exc:
             logger.warning("response cache unavailable (%s): an answer not kept", exc)
+            metrics.STATE_ERRORS.inc()
 
 
 def check(url: str) -> str | None:

@@ -6,9 +6,10 @@ And one attempt at it: answered by the built-in `stub` provider, or forwarded.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, NamedTuple
 
-from portkey_completions.call import tracing
+from portkey_completions.call import metrics, tracing
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.shape import Shape
 from portkey_completions.core.headers import STUB
@@ -109,7 +110,8 @@ class Leaves:
                 return Answer(error.status, error.response())
             return Answer(response.status_code, response)
         pools = self.pools
-        return await forward(
+        started = time.perf_counter()
+        answer = await forward(
             pools.custom if leaf.custom else pools.trusted,
             leaf.base_url,
             leaf.api_key,
@@ -122,3 +124,6 @@ class Leaves:
             extra=node.upstream_headers,
             tracing=tracing.forwarded(asked.trace_id, asked.headers),
         )
+        metrics.UPSTREAM_DURATION.labels(leaf.provider).observe(time.perf_counter() - started)
+        metrics.UPSTREAM_ATTEMPTS.labels(leaf.provider, metrics.outcome(answer.status, answer.code)).inc()
+        return answer

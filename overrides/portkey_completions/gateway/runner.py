@@ -12,6 +12,7 @@ import random
 from collections.abc import Awaitable
 from typing import Any, NamedTuple
 
+from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.record import Routed
 from portkey_completions.call.shape import Shape
@@ -85,6 +86,7 @@ class Runner:
             if not failed or i == len(node.targets) - 1:
                 return outcome
             logger.info("fallback from %s (status %d)", target.path, status)
+            metrics.FALLBACKS.inc()
             await outcome.answer.discard()
         assert outcome is not None
         return outcome
@@ -109,8 +111,10 @@ class Runner:
             else:
                 entry = await self.cache.cached(key)
                 if entry is not None:
+                    metrics.CACHE.labels("HIT").inc()
                     return _outcome(Answer(200, caching.answer(entry)), leaf, node, 0, "HIT")
                 status = "MISS"
+            metrics.CACHE.labels(status).inc()
         timeout = node.request_timeout if node.request_timeout is not None else asked.timeout
         forwarded = (*node.forward_headers, *asked.forward)
         retries = 0
@@ -123,6 +127,7 @@ class Runner:
             await answer.discard()
             await asyncio.sleep(backoff.wait(answer.retry_after, retries, self.backoff))
             retries += 1
+            metrics.RETRIES.inc()
         if key and answer.status == 200 and node.cache is not None and self.cache is not None:
             store = functools.partial(self.cache.cache, key, max_age=node.cache.max_age)
             answer = answer._replace(response=await caching.keep(answer.response, store))
@@ -145,6 +150,8 @@ class Runner:
             async with asyncio.timeout(timeout):
                 return await self.leaves.answer(leaf, body, asked, node, forwarded, shape)
         except TimeoutError:
+            if leaf.base_url is not None:
+                metrics.UPSTREAM_ATTEMPTS.labels(leaf.provider, "timeout").inc()
             error = ServerAPIError(
                 408,
                 f"Request exceeded the request_timeout of {round(timeout * 1000)} ms ({node.path}).",

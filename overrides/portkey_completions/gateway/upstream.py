@@ -60,6 +60,7 @@ class Answer(NamedTuple):
     status: int
     response: Response
     retry_after: float | None = None  # seconds, as core.retry_after reads the answer's headers
+    code: str | None = None  # the gateway's own error code when it answered for the upstream (unreachable, …)
 
     async def discard(self) -> None:
         """Release the upstream connection of an answer that will not be sent (a fallback moved on)."""
@@ -153,7 +154,7 @@ async def forward(
 
 
 def _error(status: int, message: str, code: str) -> Answer:
-    return Answer(status, ServerAPIError(status, message, code=code).response())
+    return Answer(status, ServerAPIError(status, message, code=code).response(), code=code)
 
 
 def _openai_error(raw: bytes) -> bool:

@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portkey_completions.call import metrics
 from portkey_completions.call.portkey_headers import stamped
 from portkey_completions.call.record import NAMESPACE, Call
 from portkey_completions.call.security import Alternatives
 from portkey_completions.control.journal import MAX_BODY, Journal
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import spec, sse, untrusted
+from portkey_completions.core.headers import STUB
 
 from . import logs
 from .access_log import CALL_SLOT
@@ -43,8 +46,12 @@ def call_of(scope: Scope) -> Call:
 
 
 class Door:
-    def __init__(self, app: ASGIApp, *, alternatives: Alternatives, journal: Journal, openai_compatible: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, alternatives: Alternatives, journal: Journal, openai_compatible: bool, gateway: bool
+    ) -> None:
         self.app = app
+        self.gateway = gateway  # a store is configured: what is not the stub's is the gateway's
+        self._series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self.alternatives = alternatives
         self.journal = journal
         self.openai_compatible = openai_compatible
@@ -74,10 +81,14 @@ class Door:
         started = time.perf_counter()
         body = b""
         streaming = False
+        first_event: float | None = None
 
         def finish() -> None:
-            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            took = time.perf_counter() - started
+            entry["duration_ms"] = round(took * 1000, 3)
             entry["done"] = True
+            # 499 (nginx's word): the client left before any answer began.
+            self._count(call, entry["status"] or 499, took, None if first_event is None else first_event - started)
 
         async def receiving() -> Message:
             nonlocal body
@@ -98,7 +109,7 @@ class Door:
             await send(message)
 
         def sending(message: Message) -> Awaitable[None]:  # the inner send's awaitable: no frame of its own
-            nonlocal streaming
+            nonlocal streaming, first_event
             if message["type"] == "http.response.start":
                 raw = stamped(list(message.get("headers", ())), call)
                 message = {**message, "headers": raw}
@@ -110,11 +121,15 @@ class Door:
                         streaming = value.startswith(b"text/event-stream")
                         break
             elif message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
                 if streaming:
-                    chunk = message.get("body", b"")
+                    if first_event is None and chunk:
+                        first_event = time.perf_counter()
                     entry["events"] += chunk.count(b"\n\n")
                     if _ERROR_EVENT in chunk and call.error_event is None:
                         _stream_error(call, chunk)
+                if _USAGE in chunk and entry["status"] == 200:
+                    _count_usage(call, chunk)
                 if not message.get("more_body"):
                     finish()
                     if journal.shared:
@@ -135,6 +150,49 @@ class Door:
                 task = asyncio.get_running_loop().create_task(journal.closed(entry))
                 self._closing.add(task)  # held until done: the loop keeps only a weak reference
                 task.add_done_callback(self._closing.discard)
+
+    def _count(self, call: Call, status: int, took: float, first_event: float | None) -> None:
+        """The call in the metrics: its route, alternative and status, its duration, a stream's first event."""
+        key = (_route(call, self.gateway), call.alternative or "none", status)
+        series = self._series.get(key)
+        if series is None:  # bounded: 5 routes, the spec's alternatives, the statuses answered
+            route, alternative, code = key
+            series = (
+                metrics.REQUESTS.labels(route, alternative, str(code)),
+                metrics.DURATION.labels(route, alternative),
+                metrics.TIME_TO_FIRST_TOKEN.labels(route),
+            )
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(took)
+        if first_event is not None:
+            series[2].observe(first_event)
+
+
+def _route(call: Call, gateway: bool) -> str:
+    """What answered the call, as the metrics' `route` says it."""
+    if call.rule == "replay":
+        return "replay"
+    if call.rule is not None:
+        return "scenario"
+    if call.plain:
+        return "openai_compatible"
+    if call.routed is not None:
+        return "stub" if call.routed.provider == STUB else "gateway"
+    return "gateway" if gateway else "stub"
+
+
+_USAGE = b'"usage":'
+_TOKENS = re.compile(rb'"(prompt|completion)_tokens":\s*(\d+)')
+
+
+def _count_usage(call: Call, chunk: bytes) -> None:
+    """The usage an answer carries (a JSON answer's, a stream's usage chunk), counted as answered."""
+    at = chunk.rfind(_USAGE)
+    counts = dict(_TOKENS.findall(chunk, at, at + 512))
+    if b"prompt" in counts and b"completion" in counts:
+        model = None if call.body is None else call.body.get("model")
+        metrics.tokens(model, int(counts[b"prompt"]), int(counts[b"completion"]))
 
 
 _ERROR_EVENT = b'data: {"error"'

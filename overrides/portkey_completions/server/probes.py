@@ -1,19 +1,31 @@
-"""Probes for an operator: liveness (`/healthz`), readiness (`/readyz`), and `GET /`, which reports the same.
+"""Probes for an operator: liveness (`/healthz`), readiness (`/readyz`), `GET /` (the same), and `/metrics`.
 
 Any caller may use them: they hold no secret. Readiness is 503, with the reasons in JSON, while
 the shared state is unreachable, while the store file does not load (the last good store still
 answers), and while the server drains after SIGTERM; otherwise 200. The access log writes them at
-debug only (`access_log.PROBES`).
+debug only (`access_log.PROBES`). `/metrics` is Prometheus's text format (`call.metrics` names
+what it counts); with `--workers N`, the sum over the workers (prometheus-client's multiprocess
+mode), and the process metrics of the worker that answered.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from portkey_completions.call.draining import draining
+from portkey_completions.call.metrics import MULTIPROCESS
 from portkey_completions.control.state import State
 from portkey_completions.gateway.store import Stores
 
@@ -53,5 +65,23 @@ class Probes:
             body["reasons"] = problems
         return JSONResponse(body, status_code=503 if problems else 200)
 
+    async def metrics(self, _request: Request) -> Response:
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
     def routes(self) -> list[tuple[str, str, object]]:
-        return [("/healthz", "healthz", self.healthz), ("/readyz", "readyz", self.readyz), ("/", "root", self.root)]
+        return [
+            ("/healthz", "healthz", self.healthz),
+            ("/readyz", "readyz", self.readyz),
+            ("/metrics", "metrics", self.metrics),
+            ("/", "root", self.root),
+        ]
+
+
+def exposition() -> bytes:
+    """Every metric in Prometheus's text format: this process's, or the sum over the workers."""
+    if MULTIPROCESS not in os.environ:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    ProcessCollector(registry=registry)
+    return generate_latest(registry)
