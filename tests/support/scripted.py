@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -21,3 +22,24 @@ class Scripted:
         """Every request it received since the last `script`: time, headers, body (and, for streams, events sent)."""
         entries: list[dict[str, Any]] = httpx.get(f"{self.url}/__log").json()
         return entries
+
+
+# What a scripted upstream answers with, written once for the tests that script it.
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def sse(*chunks: dict[str, Any], done: bool = True) -> list[str]:
+    return [f"data: {json.dumps(c)}" for c in chunks] + (["data: [DONE]"] if done else [])
+
+
+def text_chunk(text: str, finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "cmpl-s",
+        "object": "text_completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
+    }
