@@ -1,7 +1,8 @@
 """The server's Prometheus metrics, with fixed names, so that dashboards and alerts can rely on them.
 
 Every room records what it alone knows: the edge a request's route, status, duration and time to
-first token; the stub and the gateway the tokens answered; the gateway its upstream attempts,
+first token; the stub the tokens of each completion it answers, the gateway those an upstream or
+the cache reports in its usage; the gateway its upstream attempts,
 retries, fallbacks and cache; control the rules that answered and the state's failures. The
 labels are bounded: no trace id, no key, a `model` only from the model table (else `other`), a
 `target` is a provider's name, and a `rule` is a file rule's id (run-time rules are `admin`, a
@@ -14,6 +15,7 @@ start), and one scrape of `/metrics`, by whichever worker answers, sums them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -35,7 +37,9 @@ DURATION = Histogram(
 TIME_TO_FIRST_TOKEN = Histogram(
     "portkey_stub_time_to_first_token_seconds", "Streams: from the request's arrival to the first event",
     ("route",), buckets=LATENCY)  # fmt: skip
-TOKENS = Counter("portkey_stub_tokens", "Tokens in the usage answered, by kind (prompt, completion)", ("kind", "model"))
+TOKENS = Counter(
+    "portkey_stub_tokens", "Tokens of the completions answered (the stub's usage; an upstream's or the cache's "
+    "reported usage), by kind (prompt, completion)", ("kind", "model"))  # fmt: skip
 UPSTREAM_ATTEMPTS = Counter(
     "portkey_stub_upstream_attempts", "Attempts at an upstream, by target and outcome",
     ("target", "outcome"))  # fmt: skip
@@ -72,6 +76,20 @@ def tokens(model: Any, prompt: int, completion: int) -> None:
         series = _token_series[label] = (TOKENS.labels("prompt", label), TOKENS.labels("completion", label))
     series[0].inc(prompt)
     series[1].inc(completion)
+
+
+_USAGE = b'"usage":'
+_TOKENS = re.compile(rb'"(prompt|completion)_tokens":\s*(\d+)')
+
+
+def reported(model: Any, raw: bytes) -> None:
+    """Count the usage an upstream's answer or stream chunk, or a cached answer, carries (if any)."""
+    at = raw.rfind(_USAGE)
+    if at < 0:
+        return
+    counts = dict(_TOKENS.findall(raw, at, at + 512))  # a usage object is small; its details come after
+    if b"prompt" in counts and b"completion" in counts:
+        tokens(model, int(counts[b"prompt"]), int(counts[b"completion"]))
 
 
 def outcome(status: int, code: str | None = None) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from portkey_completions.call import metrics
 from portkey_completions.core import sse
 
 MAX_ENTRY_BYTES = 1024 * 1024  # an answer larger than this is not kept
@@ -51,6 +52,13 @@ def answer(entry: bytes) -> Response:
 
         return StreamingResponse(replay(), data["status"], headers=headers)
     return Response(data["body"].encode("utf-8", "surrogateescape"), data["status"], headers=headers)
+
+
+def count_usage(model: object, entry: bytes) -> None:
+    """A kept answer's usage, counted again as it is answered again (`portkey_stub_tokens_total`)."""
+    data = orjson.loads(entry)
+    for text in data.get("events") or [data.get("body", "")]:
+        metrics.reported(model, text.encode("utf-8", "surrogateescape"))
 
 
 async def keep(response: Response, store: Callable[[bytes], Awaitable[None]]) -> Response:

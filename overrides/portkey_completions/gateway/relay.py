@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 import httpcore
 import orjson
 
-from portkey_completions.call import draining
+from portkey_completions.call import draining, metrics
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.core import spec, sse, untrusted
 
@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 
 
-async def relay(response: httpcore.Response, provider: str, *, validate: bool) -> AsyncIterator[bytes]:
+async def relay(
+    response: httpcore.Response, provider: str, *, validate: bool, model: object = None
+) -> AsyncIterator[bytes]:
     """The upstream's events, each passed on whole, then an error event if the stream went wrong."""
     pending = b""
     done = False
@@ -66,6 +68,8 @@ async def relay(response: httpcore.Response, provider: str, *, validate: bool) -
                     return
                 if problem:
                     logger.warning("upstream %s broke the contract in a stream: %s", provider, problem)
+                if '"usage":' in data:
+                    metrics.reported(model, data.encode())
                 yield event
             pending = pending[start:]
     except httpcore.TimeoutException:

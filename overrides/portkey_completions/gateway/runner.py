@@ -112,6 +112,7 @@ class Runner:
                 entry = await self.cache.cached(key)
                 if entry is not None:
                     metrics.CACHE.labels("HIT").inc()
+                    caching.count_usage(sent.get("model"), entry)
                     return _outcome(Answer(200, caching.answer(entry)), leaf, node, 0, "HIT")
                 status = "MISS"
             metrics.CACHE.labels(status).inc()

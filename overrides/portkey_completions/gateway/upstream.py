@@ -28,6 +28,7 @@ import httpcore
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
+from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError, error_type
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import retry_after, spec, sse, untrusted
@@ -128,7 +129,7 @@ async def forward(
     wait = retry_after.seconds(answer_headers)
     success = 200 <= status < 300
     if success and answer_headers.get("content-type", "").startswith("text/event-stream"):
-        events = relay(response, provider, validate=validate)
+        events = relay(response, provider, validate=validate, model=body.get("model"))
         back = {**{k.lower(): v for k, v in sse.HEADERS.items()}, **back}  # as Portkey: never buffered on the way
         stream = StreamingResponse(events, status, headers=back, background=BackgroundTask(response.aclose))
         return Answer(status, stream, wait)
@@ -141,6 +142,7 @@ async def forward(
     finally:
         await response.aclose()
     if success:
+        metrics.reported(body.get("model"), raw)
         if validate:
             problem = _violation(raw, "CreateCompletionResponse")
             if problem:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -128,8 +127,6 @@ class Door:
                     entry["events"] += chunk.count(b"\n\n")
                     if _ERROR_EVENT in chunk and call.error_event is None:
                         _stream_error(call, chunk)
-                if _USAGE in chunk and entry["status"] == 200:
-                    _count_usage(call, chunk)
                 if not message.get("more_body"):
                     finish()
                     if journal.shared:
@@ -180,19 +177,6 @@ def _route(call: Call, gateway: bool) -> str:
     if call.routed is not None:
         return "stub" if call.routed.provider == STUB else "gateway"
     return "gateway" if gateway else "stub"
-
-
-_USAGE = b'"usage":'
-_TOKENS = re.compile(rb'"(prompt|completion)_tokens":\s*(\d+)')
-
-
-def _count_usage(call: Call, chunk: bytes) -> None:
-    """The usage an answer carries (a JSON answer's, a stream's usage chunk), counted as answered."""
-    at = chunk.rfind(_USAGE)
-    counts = dict(_TOKENS.findall(chunk, at, at + 512))
-    if b"prompt" in counts and b"completion" in counts:
-        model = None if call.body is None else call.body.get("model")
-        metrics.tokens(model, int(counts[b"prompt"]), int(counts[b"completion"]))
 
 
 _ERROR_EVENT = b'data: {"error"'
