@@ -18,7 +18,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolution, Resolver
 from starlette.exceptions import HTTPException
 
-from portkey_completions.call import metrics
+from portkey_completions.call import metrics, telemetry
 from portkey_completions.call.security import Alternatives
 from portkey_completions.control.admin import PREFIX as ADMIN_PREFIX
 from portkey_completions.control.admin import Admin
@@ -150,6 +150,10 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         stores = FixedStore(options.store)
     engine = Engine(models)
     metrics.known_models(engine.models)
+    try:
+        telemetry.start(options.otlp_endpoint)  # only when an endpoint is given or in the environment
+    except ValueError as exc:
+        raise OptionError("otlp_endpoint", str(exc)) from None
 
     try:
         state = open_state(options.state)

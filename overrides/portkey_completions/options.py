@@ -140,6 +140,7 @@ class ServerOptions:
         replay_speed: How much faster than recorded a cassette replays (0: no waiting).
         admin_token: Lets non-loopback callers use the admin API and page.
         admin_token_file: The admin token, read from this file (it never shows in `ps`).
+        otlp_endpoint: Where OpenTelemetry traces go (OTLP/HTTP); None: `OTEL_EXPORTER_OTLP_ENDPOINT`, or off.
         fast_path: Answer valid completion requests without connexion's per-request layers
             (server/fastpath.py); invalid ones still go through connexion for its errors.
         body_timeout: Seconds a request body may stall before a 408 (slow uploads).
@@ -288,6 +289,14 @@ class ServerOptions:
         metavar="FILE",
         show=lambda _: "none",
         help="read the admin token from this file (a mounted secret), so that it shows in no process list",
+    )
+    otlp_endpoint: str | None = option(
+        None,
+        flag="--otlp-endpoint",
+        metavar="URL",
+        show=lambda _: "OTEL_EXPORTER_OTLP_ENDPOINT, or off",
+        help="send OpenTelemetry traces over OTLP/HTTP to this collector (needs portkey-completions[otel]); "
+        "the standard OTEL_* variables work too",
     )
     fast_path: bool = True
     body_timeout: float = option(

@@ -62,6 +62,7 @@ class Call:
         rule: The scenario rule (or `replay`) that answered or shaped the call, or None.
         routed: Where the gateway sent the call, once it has.
         error_event: The code of an error event that ended the call's stream (its status said 200).
+        span: The request's OpenTelemetry span, when tracing is on (`call.telemetry`).
     """
 
     __slots__ = (
@@ -77,6 +78,7 @@ class Call:
         "routed",
         "rule",
         "shape",
+        "span",
         "trace_id",
     )
 
@@ -104,6 +106,7 @@ class Call:
         self.rule: str | None = None
         self.routed: Routed | None = None
         self.error_event: str | None = None
+        self.span: Any = None
 
     @classmethod
     def of(cls, headers: Mapping[str, str], body: dict[str, Any], alternatives: Alternatives) -> Call:

@@ -30,9 +30,9 @@ def traceparent(incoming: str | None) -> str:
     return f"00-{_ids.getrandbits(128) or 1:032x}-{span_id()}-01"
 
 
-def forwarded(trace_id: str, headers: Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]:
-    """The trace headers of a forwarded request."""
+def forwarded(trace_id: str, headers: Mapping[str, str], parent: str | None = None) -> tuple[tuple[bytes, bytes], ...]:
+    """The trace headers of a forwarded request; `parent`: the attempt's own `traceparent` (tracing on)."""
     return (
         (portkey.TRACE_ID.encode(), trace_id.encode("latin-1")),
-        (TRACEPARENT.encode(), traceparent(headers.get(TRACEPARENT)).encode()),
+        (TRACEPARENT.encode(), (parent or traceparent(headers.get(TRACEPARENT))).encode()),
     )

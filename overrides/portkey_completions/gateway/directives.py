@@ -28,6 +28,7 @@ class Directives(NamedTuple):
     headers: Mapping[str, str]
     namespace: str | None  # the call's /ns/<name>/
     trace_id: str  # the call's, forwarded to upstreams
+    span: Any  # the call's OpenTelemetry span (tracing on), the parent of each upstream attempt's
     timeout: float | None  # x-portkey-request-timeout, in seconds: each attempt's, where the config sets none
     forward: tuple[str, ...]  # x-portkey-forward-headers
 
@@ -54,7 +55,7 @@ class Directives(NamedTuple):
                     400, f"{FORWARD_HEADERS} is a comma-separated list of header names.", param=FORWARD_HEADERS
                 )
             forward = names
-        return cls(body, headers, call.namespace, call.trace_id, timeout, forward)
+        return cls(body, headers, call.namespace, call.trace_id, call.span, timeout, forward)
 
     def context(self) -> dict[str, Mapping[str, Any]]:
         """What a conditional node's queries read: the metadata header's object, and the body."""

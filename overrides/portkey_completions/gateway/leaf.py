@@ -9,7 +9,7 @@ import asyncio
 import time
 from typing import Any, NamedTuple
 
-from portkey_completions.call import metrics, tracing
+from portkey_completions.call import metrics, telemetry, tracing
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.shape import Shape
 from portkey_completions.core.headers import STUB
@@ -109,9 +109,34 @@ class Leaves:
             except ServerAPIError as error:
                 return Answer(error.status, error.response())
             return Answer(response.status_code, response)
-        pools = self.pools
         started = time.perf_counter()
-        answer = await forward(
+        span = None
+        if asked.span is not None:  # tracing on: this attempt is a span of its own, the upstream's parent
+            span = telemetry.attempt_span(asked.span, leaf.provider, leaf.base_url)
+        try:
+            answer = await self._forward(leaf, body, asked, node, forwarded, span)
+        except BaseException:  # a request_timeout's cancellation: the attempt's span ends too
+            if span is not None:
+                telemetry.ended(span, 504, [], leaf.provider)
+            raise
+        metrics.UPSTREAM_DURATION.labels(leaf.provider).observe(time.perf_counter() - started)
+        metrics.UPSTREAM_ATTEMPTS.labels(leaf.provider, metrics.outcome(answer.status, answer.code)).inc()
+        if span is not None:
+            telemetry.ended(span, answer.status, [], leaf.provider)
+        return answer
+
+    async def _forward(
+        self,
+        leaf: Leaf,
+        body: dict[str, Any],
+        asked: Directives,
+        node: configs.Node,
+        forwarded: tuple[str, ...],
+        span: Any,
+    ) -> Answer:
+        assert leaf.base_url is not None
+        pools = self.pools
+        return await forward(
             pools.custom if leaf.custom else pools.trusted,
             leaf.base_url,
             leaf.api_key,
@@ -122,8 +147,5 @@ class Leaves:
             timeout=self.timeout,
             forward=forwarded,
             extra=node.upstream_headers,
-            tracing=tracing.forwarded(asked.trace_id, asked.headers),
+            tracing=tracing.forwarded(asked.trace_id, asked.headers, span and telemetry.traceparent(span)),
         )
-        metrics.UPSTREAM_DURATION.labels(leaf.provider).observe(time.perf_counter() - started)
-        metrics.UPSTREAM_ATTEMPTS.labels(leaf.provider, metrics.outcome(answer.status, answer.code)).inc()
-        return answer

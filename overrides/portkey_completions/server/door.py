@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portkey_completions.call import metrics
+from portkey_completions.call import metrics, telemetry
 from portkey_completions.call.portkey_headers import stamped
 from portkey_completions.call.record import NAMESPACE, Call
 from portkey_completions.call.security import Alternatives
@@ -81,11 +81,19 @@ class Door:
         body = b""
         streaming = False
         first_event: float | None = None
+        span = None
+        if telemetry.tracer is not None:
+            span = call.span = telemetry.request_span(headers, scope["method"], scope["path"])
+        finish_reasons: list[str] = []
 
         def finish() -> None:
             took = time.perf_counter() - started
             entry["duration_ms"] = round(took * 1000, 3)
             entry["done"] = True
+            if span is not None:
+                telemetry.described(span, call.body, call.trace_id, call.alternative)
+                provider = None if call.routed is None else call.routed.provider
+                telemetry.ended(span, entry["status"] or 499, finish_reasons, provider)
             # 499 (nginx's word): the client left before any answer began.
             self._count(call, entry["status"] or 499, took, None if first_event is None else first_event - started)
 
@@ -121,6 +129,8 @@ class Door:
                         break
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
+                if span is not None and entry["status"] == 200:
+                    telemetry.answered(span, chunk, finish_reasons)
                 if streaming:
                     if first_event is None and chunk:
                         first_event = time.perf_counter()
