@@ -76,6 +76,11 @@ def attempt_span(parent: Any, target: str, url: str) -> Any:
     return span
 
 
+def trace_hex(span: Any) -> str:
+    """The span's trace id as trace viewers show it (32 hex digits)."""
+    return f"{span.get_span_context().trace_id:032x}"
+
+
 def traceparent(span: Any) -> str:
     """The W3C `traceparent` that names `span` as the parent."""
     context = span.get_span_context()

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import Scope
 
+from portkey_completions.call import telemetry
 from portkey_completions.call.record import Call
 from portkey_completions.core import untrusted
 
@@ -74,6 +75,8 @@ class Journal:
             "done": False,
             "client_gone": False,
             "namespace": call.namespace,
+            "trace_id": call.trace_id,  # Portkey's: in the answer's headers and every log line
+            "otel_trace_id": None if call.span is None else telemetry.trace_hex(call.span),
             "worker": self.state.worker,
         }
         self.state.opened(entry)

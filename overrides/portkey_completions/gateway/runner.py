@@ -126,7 +126,9 @@ class Runner:
                     retries = backoff.EXHAUSTED  # as Portkey says it: every retry spent, and still failing
                 break
             await answer.discard()
-            await asyncio.sleep(backoff.wait(answer.retry_after, retries, self.backoff))
+            wait = backoff.wait(answer.retry_after, retries, self.backoff)
+            logger.info("retry %d of %s after status %d, in %.2f s", retries + 1, node.path, answer.status, wait)
+            await asyncio.sleep(wait)
             retries += 1
             metrics.RETRIES.inc()
         if key and answer.status == 200 and node.cache is not None and self.cache is not None:

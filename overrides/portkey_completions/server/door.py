@@ -67,6 +67,8 @@ class Door:
         added = portkey.openai_compatible(headers) if self.openai_compatible else ()
         headers.update(added)
         call = Call(headers, self.alternatives, receive, namespace=scope.get(NAMESPACE), plain=bool(added))
+        if telemetry.tracer is not None:
+            call.span = telemetry.request_span(headers, scope["method"], scope["path"])
         journal = self.journal
         entry = journal.open(scope, call)  # the headers as the caller sent them
         if added:
@@ -81,9 +83,7 @@ class Door:
         body = b""
         streaming = False
         first_event: float | None = None
-        span = None
-        if telemetry.tracer is not None:
-            span = call.span = telemetry.request_span(headers, scope["method"], scope["path"])
+        span = call.span
         finish_reasons: list[str] = []
 
         def finish() -> None:
