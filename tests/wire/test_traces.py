@@ -99,7 +99,8 @@ def test_each_request_is_a_server_span_and_each_attempt_a_child(receiver, script
         spans = wait_until(lambda: len(receiver.spans) >= 3 and receiver.spans, timeout=10, what="3 spans")
         # The journal names each entry's traces, so that a failing test's request is found in them.
         entries = httpx.get(f"{url}/__admin/journal").json()["entries"]
-        assert [(e["trace_id"], e["otel_trace_id"]) for e in entries][0] == ("pk-1", INCOMING_TRACE)
+        first_entry = entries[0]
+        assert (first_entry["trace_id"], first_entry["otel_trace_id"]) == ("pk-1", INCOMING_TRACE)
     server_spans = [s for s in spans if s["kind"] == 2]  # SPAN_KIND_SERVER
     [client] = [s for s in spans if s["kind"] == 3]  # SPAN_KIND_CLIENT
     assert len(server_spans) == 2 and {s["service"] for s in spans} == {"portkey-stub"}
