@@ -16,7 +16,7 @@ import random
 import statistics
 import time
 
-from portkey_completions.engine.completion import Choice, Run
+from portkey_completions.engine.completion import Candidate, Run
 from portkey_completions.engine.engine import Engine
 from portkey_completions.engine.lm import Copying
 from portkey_completions.engine.sampler import Sampler, Sampling
@@ -76,7 +76,7 @@ def completion_times(engine: Engine, completions: int) -> list[float]:
     seed = 0
     while len(times) < completions:
         seed += 1
-        run = Run(engine, sampler, Choice(prompt=prompt, max_tokens=16, seed=str(seed)))
+        run = Run(engine, sampler, Candidate(prompt=prompt, max_tokens=16, seed=str(seed)))
         start = time.perf_counter()
         for _ in run.pieces():
             pass

@@ -238,7 +238,7 @@ def test_the_tokenizer_reads_endoftext_as_the_special_token_and_other_special_te
 
 
 def test_the_plan_builds_each_choice_field_by_field():
-    """Choice is built positionally on the hot path: each field read back by name pins the order.
+    """Candidate is built positionally on the hot path: each field read back by name pins the order.
 
     (Asked, the other positional record, is pinned by tests/unit/test_reading.py.)"""
     body = {

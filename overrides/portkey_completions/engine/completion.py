@@ -17,8 +17,12 @@ from .lm import Copying
 from .sampler import Sampler
 
 
-class Choice(NamedTuple):
-    """What one choice asks for, resolved: token ids and limits, no defaults left open."""
+class Candidate(NamedTuple):
+    """What one candidate completion asks for, resolved: token ids and limits, no defaults left open.
+
+    A candidate: `best_of` makes that many per prompt and answers the best `n` as the choices;
+    without `best_of`, each candidate is a choice.
+    """
 
     prompt: tuple[int, ...]
     max_tokens: int
@@ -26,7 +30,7 @@ class Choice(NamedTuple):
     stop: tuple[str, ...] = ()
     logprobs: int | None = None
     echo: bool = False
-    score: bool = False  # best_of ranks choices by their mean logprob
+    score: bool = False  # best_of ranks candidates by their mean logprob
     seed: str | None = None  # None: a fresh random seed
     # A scenario's fixed text, as tokens: written instead of sampled, then a natural stop. Its
     # logprobs are the model's for those tokens, so text, usage and logprobs stay consistent.
@@ -49,7 +53,7 @@ class Piece(NamedTuple):
 class Run:
     """Generates one choice; after the pieces are read, `sampled` and `mean_logprob` hold."""
 
-    def __init__(self, engine: Engine, sampler: Sampler, choice: Choice) -> None:
+    def __init__(self, engine: Engine, sampler: Sampler, choice: Candidate) -> None:
         self.engine = engine
         self.sampler = sampler
         self.choice = choice

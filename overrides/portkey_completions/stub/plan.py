@@ -2,7 +2,7 @@
 
 The checks: the model table, the context window, best_of against n and streaming, suffix
 support, prompt token ids, the logit_bias keys, and the server's cap on tokens per request. The
-plan holds one engine `Choice` per generated completion and the sampler they share.
+plan holds one engine `Candidate` per generated completion and the sampler they share.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.engine.catalog import ModelCard
-from portkey_completions.engine.completion import Choice, Run
+from portkey_completions.engine.completion import Candidate, Run
 from portkey_completions.engine.engine import Engine
 from portkey_completions.engine.sampler import Sampler, Sampling
 
@@ -100,7 +100,7 @@ class Plan(NamedTuple):
     engine: Engine
     card: ModelCard
     prompts: list[tuple[int, ...]]
-    choices: list[Choice]  # per prompt p, best_of of them: choices[p * best_of + j]
+    choices: list[Candidate]  # per prompt p, best_of of them: choices[p * best_of + j]
     n: int
     best_of: int
     sampler: Sampler
@@ -169,7 +169,9 @@ class Plan(NamedTuple):
             for j in range(best_of):
                 seed = None if request.seed is None else f"{request.seed}:{p}:{j}"
                 # Positional, as in Asked.of: prompt, max_tokens, suffix, stop, logprobs, echo, score, seed, forced.
-                choices.append(Choice(ids, max_tokens, suffix, request.stop, logprobs, echo, best_of > n, seed, forced))
+                choices.append(
+                    Candidate(ids, max_tokens, suffix, request.stop, logprobs, echo, best_of > n, seed, forced)
+                )
         prompt_tokens = sum(len(ids) for ids in prompts) + len(suffix) * len(prompts)
         tokens = sum(budgets) * best_of
         return cls(request, engine, card, prompts, choices, n, best_of, sampler, logprobs, tokens, prompt_tokens)

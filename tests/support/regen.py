@@ -1,0 +1,109 @@
+"""A copy of the project with an edited spec, taken and regenerated as a user would, and its server started.
+
+For the spec-change harness tests (tests/harness/test_spec_changes.py, test_spec_moves.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from portkey_completions.testing.serving import stub
+from support import AUTH, ROOT
+
+SPEC = "openapi/portkey-completions.yaml"
+BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 12, "seed": 7}
+BIN = Path(sys.executable).parent
+
+
+def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the project whose spec `edit` changed, regenerated; overrides/ as it is."""
+    project = tmp_path / "project"
+    for part in ("openapi", "overrides", "scripts", "tests"):
+        shutil.copytree(ROOT / part, project / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    spec = yaml.safe_load((project / SPEC).read_text(encoding="utf-8"))
+    edit(spec)
+    published = tmp_path / "published.yaml"  # the new spec as a user receives it
+    published.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    for command in (
+        [sys.executable, "scripts/update_spec.py", str(published), "--source", "a test's edit"],
+        ["scripts/gen.sh"],
+    ):
+        result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "overrides").exists() and not _differs(ROOT / "overrides", project / "overrides")
+    return project
+
+
+def _differs(a: Path, b: Path) -> list[str]:
+    return [
+        str(p.relative_to(a))
+        for p in a.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.read_bytes() != (b / p.relative_to(a)).read_bytes()
+    ]
+
+
+def project_env(project: Path) -> dict[str, str]:
+    """The copy's code first on the path: its overrides/ (unchanged) and its regenerated generated/."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(project / "overrides"), str(project / "generated")])}
+
+
+@contextmanager
+def serving(project: Path, *flags: str, log: Path | None = None) -> Iterator[str]:
+    with log.open("w") if log else open(os.devnull, "w") as out:
+        with stub(*flags, env=project_env(project), output=out) as url:
+            yield url
+
+
+def operation(spec: dict[str, Any]) -> dict[str, Any]:
+    return spec["paths"]["/completions"]["post"]
+
+
+def suite(project: Path, *paths: str) -> None:
+    """The project's own tests, run in the copy: they check the spec as it now is, with no constant to edit."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths],
+        cwd=project, env=project_env(project), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def python(project: Path, code: str) -> str:
+    """Run `code` with the copy's packages (the regenerated client among them); its output."""
+    run = subprocess.run([sys.executable, "-c", code], env=project_env(project), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return run.stdout
+
+
+def fixture_test(project: Path, tmp_path: Path, code: str) -> None:
+    """A test file that uses the `portkey_stub` fixture, run against the copy's code: it must pass."""
+    path = tmp_path / "users" / "test_fixture.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(code, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+        cwd=path.parent, env=project_env(project), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def both_paths(url: str, body: dict[str, Any], path: str = "/v1/completions") -> list[httpx.Response]:
+    """The same request on the fast path (Content-Length) and on connexion's (a chunked body)."""
+    raw = json.dumps(body).encode()
+    headers = {**AUTH, "content-type": "application/json"}
+    return [
+        httpx.post(f"{url}{path}", content=raw, headers=headers),
+        httpx.post(f"{url}{path}", content=iter([raw]), headers=headers),
+    ]
