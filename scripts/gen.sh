@@ -9,7 +9,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 spec_pkg="$tmp/portkey_completions_spec"
 mkdir -p "$spec_pkg"
+# The published spec, then the effective one, as connexion will judge them: a broken one is named here.
+python -m portkey_completions.server.spec_check openapi/portkey-completions.yaml
 python scripts/apply_overlay.py openapi/portkey-completions.yaml overrides/overlay.yaml >"$spec_pkg/openapi.yaml"
+python -m portkey_completions.server.spec_check "$spec_pkg/openapi.yaml"
 
 openapi-python-client generate --path "$spec_pkg/openapi.yaml" --meta none \
   --output-path "$tmp/portkey_completions_client" --config overrides/client-config.yaml \

@@ -1,9 +1,19 @@
 """`make update-spec SPEC=FILE`: take a newly published spec into openapi/, and pin it beside it.
 
-The file is copied byte for byte (the project never edits it) and its pin is written to
-openapi/portkey-completions.lock: its SHA-256, where it came from and when. The pin's diff is
-reviewed with the spec's; `tests/unit/test_overlay.py` fails when the spec and its pin disagree
-(an edit by hand), naming this command. Then `make gen` regenerates from it.
+Portkey publishes one file for its whole API. The operations this project serves are listed in
+overrides/operations.yaml; the file's other operations are cut, and what is kept is those
+operations (with their path's parameters and servers), every component they reference,
+transitively, and the top level (openapi, info, servers, security, and the tags in use). The cut
+is written deterministically: the same file gives the same bytes. A file that holds only the
+served operations already is taken byte for byte.
+
+Before anything is written, what would be taken is checked as connexion checks a spec
+(`portkey_completions.server.spec_check`): a spec it would refuse is refused here, a line per
+problem naming where, and openapi/ is left as it was, pin included.
+
+The pin (openapi/portkey-completions.lock) records the taken file's SHA-256, the published
+file's, where it came from and when; `tests/unit/test_overlay.py` fails when the spec and its pin
+disagree (an edit by hand). Then `make gen` regenerates from it.
 
     python scripts/update_spec.py FILE [--source WHERE]
 """
@@ -15,20 +25,97 @@ import datetime
 import hashlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
+
+from portkey_completions.server.spec_check import problems
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "openapi" / "portkey-completions.yaml"
 LOCK = SPEC.with_suffix(".lock")
+OPERATIONS = ROOT / "overrides" / "operations.yaml"
 HEADER = "# The pin of portkey-completions.yaml, written by `make update-spec`: never edit either by hand.\n"
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+TOP = ("openapi", "info", "servers", "security", "tags")
 
 
-def pin(raw: bytes, source: str) -> dict[str, str]:
+def served() -> list[tuple[str, str]]:
+    """The (method, path) pairs of overrides/operations.yaml."""
+    listed = yaml.safe_load(OPERATIONS.read_text(encoding="utf-8"))["served"]
+    pairs = []
+    for entry in listed:
+        method, _, path = str(entry).strip().partition(" ")
+        pairs.append((method.lower(), path.strip()))
+    return pairs
+
+
+def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(m, p) for p, item in (document.get("paths") or {}).items() for m in item if m in METHODS}
+
+
+def _refs(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                found.add(value)
+            else:
+                _refs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _refs(value, found)
+
+
+def cut(document: dict[str, Any], keep: list[tuple[str, str]]) -> dict[str, Any]:
+    """The served operations of `document`, every component they reference, and its top level."""
+    paths: dict[str, Any] = {}
+    missing = [f"{m} {p}" for m, p in keep if m not in (document.get("paths") or {}).get(p, {})]
+    if missing:
+        raise ValueError(f"not in the published spec: {', '.join(missing)} (overrides/operations.yaml)")
+    for path, item in document["paths"].items():  # the published order, not the list's
+        methods = [m for m in item if m in METHODS and (m, path) in keep]
+        if methods:
+            paths[path] = {k: v for k, v in item.items() if k not in METHODS or k in methods}
+    taken = {key: document[key] for key in TOP if key in document}
+    taken["paths"] = paths
+    # Components, transitively: what the operations and the security requirements name.
+    schemes = {name for req in taken.get("security") or [] for name in req}
+    for item in paths.values():
+        for method in METHODS:
+            for req in (item.get(method) or {}).get("security") or []:
+                schemes.update(req)
+    components = document.get("components") or {}
+    wanted = {f"#/components/securitySchemes/{name}" for name in schemes}
+    _refs(paths, wanted)
+    seen: set[str] = set()
+    while wanted - seen:
+        ref = sorted(wanted - seen)[0]
+        seen.add(ref)
+        kind, _, name = ref.removeprefix("#/components/").partition("/")
+        target = components.get(kind, {}).get(name.replace("~1", "/").replace("~0", "~"))
+        if target is None:
+            raise ValueError(f"{ref}: referenced, but not in the published spec's components")
+        _refs(target, wanted)
+    kept: dict[str, Any] = {}
+    for kind, entries in components.items():  # the published order
+        for name, value in entries.items():
+            if f"#/components/{kind}/{name.replace('~', '~0').replace('/', '~1')}" in seen:
+                kept.setdefault(kind, {})[name] = value
+    if kept:
+        taken["components"] = kept
+    if "tags" in taken:
+        used = {t for item in paths.values() for m in METHODS for t in (item.get(m) or {}).get("tags") or []}
+        taken["tags"] = [tag for tag in taken["tags"] if tag.get("name") in used]
+    return taken
+
+
+def pin(raw: bytes, published: bytes, source: str) -> dict[str, str]:
     return {
         "file": SPEC.name,
         "sha256": hashlib.sha256(raw).hexdigest(),
         "source": source,
+        "source_sha256": hashlib.sha256(published).hexdigest(),
+        "operations": ", ".join(f"{m} {p}" for m, p in served()),
         "taken": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -39,19 +126,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", help="where it was published (a URL); default: the file's path")
     args = parser.parse_args(argv)
     try:
-        raw = args.file.read_bytes()
+        published = args.file.read_bytes()
     except OSError as exc:
         parser.error(f"{args.file}: {exc.strerror}")
     try:
-        document = yaml.safe_load(raw)
+        document = yaml.safe_load(published)
     except yaml.YAMLError as exc:
         parser.error(f"{args.file} is not YAML or JSON: {exc}")
     if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3."):
         parser.error(f"{args.file} is not an OpenAPI 3 document (no `openapi: 3.x`)")
+    keep = served()
+    if operations(document) <= set(keep):
+        raw, taken = published, document  # only what is served: taken byte for byte
+    else:
+        try:
+            taken = cut(document, keep)
+        except ValueError as exc:
+            parser.error(f"{args.file}: {exc}")
+        raw = yaml.safe_dump(taken, sort_keys=False, allow_unicode=True, width=120).encode()
+    found = problems(taken)
+    if found:
+        lines = "\n".join(f"  {p}" for p in found)
+        print(f"{args.file} is not valid OpenAPI 3.0; nothing was taken:\n{lines}", file=sys.stderr)
+        return 2
     SPEC.write_bytes(raw)
     source = args.source or str(args.file)
-    LOCK.write_text(HEADER + yaml.safe_dump(pin(raw, source), sort_keys=False), encoding="utf-8")
-    print(f"openapi/{SPEC.name} taken from {source}; pinned in openapi/{LOCK.name}. Now run `make gen`.")
+    LOCK.write_text(HEADER + yaml.safe_dump(pin(raw, published, source), sort_keys=False), encoding="utf-8")
+    what = "taken" if raw is published else f"cut to {', '.join(f'{m} {p}' for m, p in keep)}"
+    print(f"openapi/{SPEC.name} {what} from {source}; pinned in openapi/{LOCK.name}. Now run `make gen`.")
     return 0
 
 

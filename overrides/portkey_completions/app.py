@@ -34,7 +34,7 @@ from portkey_completions.gateway.gateway import Gateway
 from portkey_completions.gateway.leaf import Leaves
 from portkey_completions.gateway.runner import Runner
 from portkey_completions.gateway.store import FixedStore, StoreFile, Stores
-from portkey_completions.server import conformance, handler, synthesis
+from portkey_completions.server import conformance, handler, spec_check, synthesis
 from portkey_completions.server.access_log import AccessLog
 from portkey_completions.server.auth import SECURITY_MAP, refusing
 from portkey_completions.server.door import Door
@@ -139,6 +139,8 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     """
     options = (options or ServerOptions()).replace(**fields)
     spec = load()
+    # Refused here in a few lines naming where, before connexion would dump the whole schema.
+    spec_check.check(spec)
     alternatives = Alternatives.from_spec("/completions", "post")
     models = options.models
     if isinstance(models, str | Path):

@@ -236,12 +236,16 @@ def serve_options(args: argparse.Namespace) -> ServerOptions:
 
 def build_app(parser: argparse.ArgumentParser, options: ServerOptions, *, quiet: bool = False) -> StubApp:
     from portkey_completions.app import create_app
+    from portkey_completions.server.spec_check import InvalidSpec
 
     try:
         # File options go as paths: create_app loads them, and names the option in its errors.
         app = create_app(options)
     except OptionError as exc:  # a file that cannot be used
         parser.error(f"{_flag(exc.option)}: {exc.message}")
+    except InvalidSpec as exc:  # the spec itself: where it is wrong, in a few lines
+        print(f"portkey-stub: {exc}", file=sys.stderr)
+        sys.exit(2)
     if options.store is None and not quiet:  # said once every option has been checked
         print(
             "portkey-stub: no --store: any non-empty x-portkey-api-key is accepted, and every request "

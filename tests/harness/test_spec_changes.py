@@ -100,7 +100,7 @@ def tighten_bound(spec: dict[str, Any]) -> None:
 
 
 def test_a_new_operation_is_served_from_the_spec(tmp_path):
-    project = regenerated(tmp_path, add_operation)
+    project = regenerated(tmp_path, add_operation, serve=("get /models",))
     with serving(project, log=tmp_path / "server.log") as url:
         models = httpx.get(f"{url}/v1/models", headers=AUTH)
         assert models.status_code == 200, models.text

@@ -127,7 +127,7 @@ def add_path_parameter(spec: dict[str, Any]) -> None:
 
 
 def test_a_path_parameter_that_breaks_its_schema_is_a_400_naming_it(tmp_path):
-    project = regenerated(tmp_path, add_path_parameter)
+    project = regenerated(tmp_path, add_path_parameter, serve=("get /completions/{completion_id}",))
     with serving(project) as url:
         found = httpx.get(f"{url}/v1/completions/cmpl-abc123", headers=AUTH)
         assert found.status_code == 200, found.text

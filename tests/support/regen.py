@@ -26,12 +26,23 @@ BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_
 BIN = Path(sys.executable).parent
 
 
-def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
-    """A copy of the project whose spec `edit` changed, regenerated; overrides/ as it is."""
+OPERATIONS = "overrides/operations.yaml"
+
+
+def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None], serve: tuple[str, ...] = ()) -> Path:
+    """A copy of the project whose spec `edit` changed, regenerated; overrides/ as it is.
+
+    `serve`: operations the edit adds that the copy serves, added to its overrides/operations.yaml
+    (the one file of overrides/ a user edits for a new operation).
+    """
     project = tmp_path / "project"
     for part in ("openapi", "overrides", "scripts", "tests"):
         shutil.copytree(ROOT / part, project / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    if serve:
+        listed = yaml.safe_load((project / OPERATIONS).read_text(encoding="utf-8"))
+        listed["served"] += list(serve)
+        (project / OPERATIONS).write_text(yaml.safe_dump(listed, sort_keys=False), encoding="utf-8")
     spec = yaml.safe_load((project / SPEC).read_text(encoding="utf-8"))
     edit(spec)
     published = tmp_path / "published.yaml"  # the new spec as a user receives it
@@ -43,7 +54,8 @@ def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
     ):
         result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
-    assert (project / "overrides").exists() and not _differs(ROOT / "overrides", project / "overrides")
+    changed = _differs(ROOT / "overrides", project / "overrides")
+    assert (project / "overrides").exists() and changed == ([OPERATIONS.removeprefix("overrides/")] if serve else [])
     return project
 
 
