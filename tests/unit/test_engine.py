@@ -19,6 +19,7 @@ from portkey_completions.engine.lm import Copying
 from portkey_completions.engine.sampler import Sampler, Sampling
 from portkey_completions.stub.plan import Plan
 from portkey_completions.stub.render import complete
+from support import declared
 
 ENGINE = Engine()
 MODEL = ENGINE.model
@@ -237,6 +238,7 @@ def test_the_tokenizer_reads_endoftext_as_the_special_token_and_other_special_te
     )
 
 
+@declared("suffix")
 def test_the_plan_builds_each_choice_field_by_field():
     """Candidate is built positionally on the hot path: each field read back by name pins the order.
 

@@ -16,6 +16,7 @@ def _documented() -> list[tuple[str, str, str]]:
     return [(usage, env, shown.strip()) for usage, env, shown in rows]
 
 
+@pytest.mark.skipif(not (ROOT / "docs" / "cli.md").exists(), reason="docs/ is not in this copy of the project")
 def test_docs_cli_lists_every_option_as_declared():
     declared = [(flag.usage, flag.env, flag.shown(default(name))) for name, flag in flags()]
     expected = "\n".join(f"| `{u}` | `{e}` | {d} |" for u, e, d in declared)

@@ -46,7 +46,7 @@ def read_with_the_models(body: dict[str, Any]) -> Asked:
     return Asked(
         model=str(_unwrap(request.model)),
         prompt=_unwrap(request.prompt),
-        suffix=request.suffix,
+        suffix=getattr(request, "suffix", None),  # a spec without `suffix` has no such field
         max_tokens=request.max_tokens,
         n=or_default("n"),
         best_of=request.best_of if "best_of" in request.model_fields_set else None,
