@@ -113,8 +113,21 @@ class Leaves:
         span = None
         if asked.span is not None:  # tracing on: this attempt is a span of its own, the upstream's parent
             span = telemetry.attempt_span(asked.span, leaf.provider, leaf.base_url)
+        pools = self.pools
         try:
-            answer = await self._forward(leaf, body, asked, node, forwarded, span)
+            answer = await forward(
+                pools.custom if leaf.custom else pools.trusted,
+                leaf.base_url,
+                leaf.api_key,
+                body,
+                asked.headers,
+                provider=leaf.provider,
+                validate=self.validate_upstream,
+                timeout=self.timeout,
+                forward=forwarded,
+                extra=node.upstream_headers,
+                tracing=tracing.forwarded(asked.trace_id, asked.headers, span and telemetry.traceparent(span)),
+            )
         except BaseException:  # a request_timeout's cancellation: the attempt's span ends too
             if span is not None:
                 telemetry.ended(span, 504, [], leaf.provider)
@@ -124,28 +137,3 @@ class Leaves:
         if span is not None:
             telemetry.ended(span, answer.status, [], leaf.provider)
         return answer
-
-    async def _forward(
-        self,
-        leaf: Leaf,
-        body: dict[str, Any],
-        asked: Directives,
-        node: configs.Node,
-        forwarded: tuple[str, ...],
-        span: Any,
-    ) -> Answer:
-        assert leaf.base_url is not None
-        pools = self.pools
-        return await forward(
-            pools.custom if leaf.custom else pools.trusted,
-            leaf.base_url,
-            leaf.api_key,
-            body,
-            asked.headers,
-            provider=leaf.provider,
-            validate=self.validate_upstream,
-            timeout=self.timeout,
-            forward=forwarded,
-            extra=node.upstream_headers,
-            tracing=tracing.forwarded(asked.trace_id, asked.headers, span and telemetry.traceparent(span)),
-        )
