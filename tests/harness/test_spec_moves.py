@@ -12,7 +12,7 @@ import httpx
 
 from portkey_completions.testing.admin_client import AdminClient
 from support import AUTH
-from support.regen import BODY, both_paths, fixture_test, operation, python, regenerated, serving
+from support.regen import BODY, both_paths, fixture_test, operation, python, regenerated, serving, suite
 
 # -- edits that remove or move things -----------------------------------------------------------------
 
@@ -46,6 +46,8 @@ def test_a_removed_optional_field_is_neither_read_nor_applied(tmp_path):
         "    c = portkey_stub.client()\n"
         "    assert c.create(model='gpt-3.5-turbo-instruct', prompt='Hi', max_tokens=3).choices\n",
     )
+    # The project's own unit and contract tiers, in the copy: green, a test of `suffix` skipping by name.
+    suite(project, "tests/unit", "tests/contract")
 
 
 def move_base_url(spec: dict[str, Any]) -> None:
@@ -77,6 +79,7 @@ def test_a_new_base_url_moves_every_layer(tmp_path):
         "    assert portkey_stub.base_url.endswith('/v2')\n"
         "    assert portkey_stub.client().create(model='gpt-3.5-turbo-instruct', prompt='Hi', max_tokens=3).choices\n",
     )
+    suite(project, "tests/unit", "tests/contract")  # the tiers read the base path from the spec
 
 
 def require_response_headers(*names: str) -> Callable[[dict[str, Any]], None]:

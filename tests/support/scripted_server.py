@@ -94,7 +94,8 @@ app = Starlette(
     routes=[
         Route("/__script", script, methods=["POST"]),
         Route("/__log", log, methods=["GET"]),
-        Route("/v1/completions", completions, methods=["POST"]),
+        # Under any base path (`/v1`, or wherever a spec moved it): the upstream follows the spec.
+        Route("/{base:path}/completions", completions, methods=["POST"]),
     ]
 )
 

@@ -136,10 +136,9 @@ def test_connection_errors_are_retried():
             raise httpx.ConnectError("refused", request=request)
         return httpx.Response(200, json=json.loads(json.dumps(COMPLETION)))
 
-    client = Completions(api_key="pk", virtual_key="vk", base_url="http://upstream.test/v1", retries=fast())
-    client.client.set_httpx_client(
-        httpx.Client(base_url="http://upstream.test/v1", transport=httpx.MockTransport(handler))
-    )
+    base_url = f"http://upstream.test{BASE}"
+    client = Completions(api_key="pk", virtual_key="vk", base_url=base_url, retries=fast())
+    client.client.set_httpx_client(httpx.Client(base_url=base_url, transport=httpx.MockTransport(handler)))
     with client:
         assert client.create(model="m", prompt="x").choices[0].text == "scripted"
     assert len(attempts) == 3
