@@ -82,14 +82,22 @@ _USAGE = b'"usage":'
 _TOKENS = re.compile(rb'"(prompt|completion)_tokens":\s*(\d+)')
 
 
-def reported(model: Any, raw: bytes) -> None:
-    """Count the usage an upstream's answer or stream chunk, or a cached answer, carries (if any)."""
+def usage_in(raw: bytes) -> tuple[int, int] | None:
+    """The (prompt, completion) tokens of the usage an answer or a stream chunk carries, if it carries one."""
     at = raw.rfind(_USAGE)
     if at < 0:
-        return
+        return None
     counts = dict(_TOKENS.findall(raw, at, at + 512))  # a usage object is small; its details come after
     if b"prompt" in counts and b"completion" in counts:
-        tokens(model, int(counts[b"prompt"]), int(counts[b"completion"]))
+        return int(counts[b"prompt"]), int(counts[b"completion"])
+    return None
+
+
+def reported(model: Any, raw: bytes) -> None:
+    """Count the usage an upstream's answer or stream chunk, or a cached answer, carries (if any)."""
+    found = usage_in(raw)
+    if found is not None:
+        tokens(model, *found)
 
 
 def outcome(status: int, code: str | None = None) -> str:

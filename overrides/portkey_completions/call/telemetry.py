@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from . import metrics
+
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 SERVICE = "portkey-stub"
 
@@ -88,7 +90,6 @@ def traceparent(span: Any) -> str:
 
 
 _FINISH = re.compile(rb'"finish_reason":\s*"(\w+)"')
-_TOKENS = re.compile(rb'"(prompt|completion)_tokens":\s*(\d+)')
 
 
 def described(span: Any, body: Mapping[str, Any] | None, trace_id: str, alternative: str | None) -> None:
@@ -109,12 +110,10 @@ def described(span: Any, body: Mapping[str, Any] | None, trace_id: str, alternat
 def answered(span: Any, chunk: bytes, finish_reasons: list[str]) -> None:
     """What an answer's bytes say of its usage and finish reasons (JSON answers and stream chunks)."""
     finish_reasons.extend(r.decode() for r in _FINISH.findall(chunk))
-    at = chunk.rfind(b'"usage":')
-    if at >= 0:
-        counts = dict(_TOKENS.findall(chunk, at, at + 512))
-        if b"prompt" in counts and b"completion" in counts:
-            span.set_attribute("gen_ai.usage.input_tokens", int(counts[b"prompt"]))
-            span.set_attribute("gen_ai.usage.output_tokens", int(counts[b"completion"]))
+    usage = metrics.usage_in(chunk)
+    if usage is not None:
+        span.set_attribute("gen_ai.usage.input_tokens", usage[0])
+        span.set_attribute("gen_ai.usage.output_tokens", usage[1])
 
 
 def ended(span: Any, status: int, finish_reasons: list[str], provider: str | None) -> None:
