@@ -20,9 +20,7 @@ The probes (`/healthz`, `/readyz`, `/metrics`) are written at debug only: they c
 from __future__ import annotations
 
 import asyncio
-import datetime
 import http
-import json
 import sys
 import time
 from typing import IO, Any
@@ -30,6 +28,8 @@ from typing import IO, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portkey_completions.call.record import Call
+
+from . import logs
 
 FLUSH_EVERY = 0.2  # seconds a line may wait in the buffer
 MAX_PENDING = 1024  # lines that make a batch be written at once
@@ -138,20 +138,11 @@ def _json(
     error_event: str | None,
 ) -> str:
     target = _target(path, query)
-    line: dict[str, Any] = {
-        "time": datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds"),
-        "level": "info",
-        "logger": "portkey_completions.access",
-        "message": f'{client[0] if client else "-"} "{method} {target} HTTP/{version}" {status}',
-        "trace_id": trace_id,
-        "method": method,
-        "path": target,
-        "status": status,
-        "duration_ms": duration_ms,
-    }
+    fields: dict[str, Any] = {"method": method, "path": target, "status": status, "duration_ms": duration_ms}
     if trace_id is not None:  # an API request: what its call record says
-        line["alternative"] = alternative
-        line["route"] = route
+        fields.update(alternative=alternative, route=route)
         if error_event is not None:
-            line["error_event"] = error_event
-    return json.dumps(line, ensure_ascii=False) + "\n"
+            fields["error_event"] = error_event
+    where = client[0] if client else "-"
+    message = f'{where} "{method} {target} HTTP/{version}" {status}'
+    return logs.json_line(at, "info", "portkey_completions.access", message, trace_id, **fields) + "\n"

@@ -20,8 +20,6 @@ from typing import Any
 
 FORMATS = ("text", "json")
 TEXT = "%(asctime)s %(levelname)s %(name)s [%(trace_id)s] %(message)s"
-# What an access line carries besides the message, when it has it (`access_log.py` sets them).
-ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "alternative", "route", "error_event")
 
 trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
 
@@ -35,24 +33,26 @@ class TraceIds(logging.Filter):
         return True
 
 
+def json_line(at: float, level: str, logger: str, message: str, trace: str | None, **fields: Any) -> str:
+    """One JSON log line (no newline): the fields every line has, then `fields` (an access line's)."""
+    line = {
+        "time": datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        "trace_id": trace,
+        **fields,
+    }
+    return json.dumps(line, ensure_ascii=False, default=str)
+
+
 class JsonLines(logging.Formatter):
     """One JSON object per line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            "trace_id": getattr(record, "trace_id", None) or trace_id.get(),
-        }
-        for field in ACCESS_FIELDS:
-            value = getattr(record, field, None)
-            if value is not None:
-                line[field] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        exception = {"exception": self.formatException(record.exc_info)} if record.exc_info else {}
+        trace = getattr(record, "trace_id", None) or trace_id.get()
+        return json_line(record.created, record.levelname.lower(), record.name, record.getMessage(), trace, **exception)
 
 
 def log_config(level: str, form: str) -> dict[str, Any]:
