@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,7 +55,7 @@ def test_a_pin_taken_from_the_seed_is_the_seeds():
 
 def test_overlay_only_updates():
     actions = load(OVERLAY)["actions"]
-    assert actions and all(set(a) <= {"target", "description", "update"} for a in actions)
+    assert actions and all(set(a) <= {"target", "description", "update", "x-portkey-if-served"} for a in actions)
 
 
 def _kept(published, effective, where="$") -> list[str]:
@@ -92,3 +94,52 @@ def test_prompt_null_is_accepted_only_thanks_to_the_overlay():
     body = {"model": "gpt-3.5-turbo-instruct", "prompt": None}
     assert list(request_validator(load(PUBLISHED)).iter_errors(body)), "connexion's quirk is gone: drop the fix"
     assert not list(EFFECTIVE.iter_errors(body))
+
+
+PROMPTS = "/prompts/{promptId}/completions"
+
+
+def _effective(tmp_path: Path, spec: dict, overlay: Path = OVERLAY) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    command = [sys.executable, str(ROOT / "scripts" / "apply_overlay.py"), str(path), str(overlay)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_an_action_for_an_operation_applies_only_when_the_spec_serves_it(tmp_path):
+    spec = load(PUBLISHED)
+    without = _effective(tmp_path, spec)
+    assert without.returncode == 0, without.stderr
+    assert PROMPTS not in yaml.safe_load(without.stdout)["paths"]  # skipped, and nothing added
+    operation = {"responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {}}}}}}
+    served = _effective(tmp_path, {**spec, "paths": {**spec["paths"], PROMPTS: {"post": operation}}})
+    assert served.returncode == 0, served.stderr
+    content = yaml.safe_load(served.stdout)["paths"][PROMPTS]["post"]["responses"]["200"]["content"]
+    assert content["text/event-stream"]["x-sse-sentinel"] == "[DONE]"
+    # Served, but moved where the action does not reach: the build stops, naming the target.
+    moved = _effective(tmp_path, {**spec, "paths": {**spec["paths"], PROMPTS: {"post": {"responses": {}}}}})
+    assert moved.returncode == 1
+    assert "target matches nothing: $.paths['/prompts/{promptId}/completions']" in moved.stderr
+
+
+def test_the_client_reads_shared_titles_as_component_names(tmp_path):
+    spec = {
+        "openapi": "3.0.0",
+        "components": {
+            "schemas": {
+                "A": {"type": "object", "title": "JSON schema"},
+                "B": {"type": "object", "title": "JSON schema"},
+                "C": {"type": "object", "title": "Kept"},
+            }
+        },
+    }
+    path = tmp_path / "effective.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    command = [sys.executable, str(ROOT / "scripts" / "unshared_titles.py"), str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    schemas = yaml.safe_load(done.stdout)["components"]["schemas"]
+    assert [s.get("title") for s in schemas.values()] == [None, None, "Kept"]
+    assert "A, B share the title 'JSON schema'" in done.stderr
+    # Nothing shared: the same bytes, so a spec without the clash generates as it always has.
+    unchanged = subprocess.run([*command[:2], str(SPEC_PATH)], capture_output=True, text=True, timeout=60, check=True)
+    assert unchanged.stdout == SPEC_PATH.read_text(encoding="utf-8") and not unchanged.stderr
