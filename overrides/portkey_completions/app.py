@@ -177,7 +177,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     handle = conformance.checked(front.handle, "/completions", "post") if options.validate_responses else front.handle
     # operationId -> handler: the published spec names operations, not Python paths. An
     # operation without one is answered from the spec (server/synthesis.py), never a 500.
-    resolver = _Operations(handler.operations(handle), spec)
+    resolver = _Operations(handler.operations(handle, stores), spec)
 
     defaults = ConnexionMiddleware.default_middlewares
     layers = [ServerErrorMiddleware if m is ConnexionServerError else m for m in defaults]

@@ -9,9 +9,6 @@ before anything is written, naming where, with openapi/ left byte for byte as it
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,24 +16,10 @@ import httpx
 import pytest
 import yaml
 
-from support import AUTH, ROOT
-from support.regen import BIN, BODY, SPEC, both_paths, project_env, python, serving
+from support import AUTH
+from support.regen import BODY, PUBLISHED, SPEC, both_paths, copy_project, python, run, serving
 
-PUBLISHED = ROOT.parent / "shared" / "specs" / "portkey-openapi"
 FILES = sorted(PUBLISHED.glob("openapi-*.yaml")) if PUBLISHED.exists() else []
-
-
-def copy_project(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    for part in ("openapi", "overrides", "scripts", "tests"):
-        shutil.copytree(ROOT / part, project / part, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
-    return project
-
-
-def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    env = {**project_env(project), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(list(command), cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(params=FILES, ids=[f.stem for f in FILES])

@@ -24,16 +24,17 @@ from support import AUTH, ROOT
 SPEC = "openapi/portkey-completions.yaml"
 BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 12, "seed": 7}
 BIN = Path(sys.executable).parent
+PUBLISHED = ROOT.parent / "shared" / "specs" / "portkey-openapi"  # whole files as Portkey publishes them
 
 
 OPERATIONS = "overrides/operations.yaml"
 
 
-def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None], serve: tuple[str, ...] = ()) -> Path:
-    """A copy of the project whose spec `edit` changed, regenerated; overrides/ as it is.
+def copy_project(tmp_path: Path, serve: tuple[str, ...] = ()) -> Path:
+    """A copy of the project (what `make update-spec` and `make gen` read and write) serving `serve` too.
 
-    `serve`: operations the edit adds that the copy serves, added to its overrides/operations.yaml
-    (the one file of overrides/ a user edits for a new operation).
+    `serve`: operations added to the copy's overrides/operations.yaml, the one file of overrides/ a
+    user edits for a new operation.
     """
     project = tmp_path / "project"
     for part in ("openapi", "overrides", "scripts", "tests"):
@@ -43,6 +44,22 @@ def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None], serve: t
         listed = yaml.safe_load((project / OPERATIONS).read_text(encoding="utf-8"))
         listed["served"] += list(serve)
         (project / OPERATIONS).write_text(yaml.safe_dump(listed, sort_keys=False), encoding="utf-8")
+    return project
+
+
+def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """A command in the copy (`make update-spec`'s and `make gen`'s scripts), with the venv's tools first."""
+    env = {**project_env(project), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(list(command), cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None], serve: tuple[str, ...] = ()) -> Path:
+    """A copy of the project whose spec `edit` changed, regenerated; overrides/ as it is.
+
+    `serve`: operations the edit adds that the copy serves, added to its overrides/operations.yaml
+    (the one file of overrides/ a user edits for a new operation).
+    """
+    project = copy_project(tmp_path, serve)
     spec = yaml.safe_load((project / SPEC).read_text(encoding="utf-8"))
     edit(spec)
     published = tmp_path / "published.yaml"  # the new spec as a user receives it

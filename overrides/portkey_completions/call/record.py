@@ -60,6 +60,8 @@ class Call:
         entry: The request's journal entry (control's), or None.
         shape: How control asked the engine's answer to be shaped (a scenario rule), or None.
         rule: The scenario rule (or `replay`) that answered or shaped the call, or None.
+        via: Where a saved prompt runs when the headers name no route: a virtual key, or the stub
+            (`gateway.prompts`); None for every other call.
         routed: Where the gateway sent the call, once it has.
         error_event: The code of an error event that ended the call's stream (its status said 200).
         span: The request's OpenTelemetry span, when tracing is on (`call.telemetry`).
@@ -80,6 +82,7 @@ class Call:
         "shape",
         "span",
         "trace_id",
+        "via",
     )
 
     def __init__(
@@ -104,6 +107,7 @@ class Call:
         self.entry: dict[str, Any] | None = None
         self.shape: Shape | None = None
         self.rule: str | None = None
+        self.via: str | None = None
         self.routed: Routed | None = None
         self.error_event: str | None = None
         self.span: Any = None

@@ -37,9 +37,12 @@ class Gateway:
                     "Invalid API key: x-portkey-api-key is not one of this gateway's keys.",
                     code="invalid_api_key",
                 )
-            if call.requirement is None:
+            if call.requirement is not None:
+                node = self.routes.tree(call.requirement, call.headers)
+            elif call.via is not None:  # a saved prompt's own route
+                node = self.routes.saved(call.via)
+            else:
                 raise self.alternatives.refusal(call.headers)
-            node = self.routes.tree(call.requirement, call.headers)
             outcome = await self.runner.run(node, Directives.of(call), call.shape)
         except ServerAPIError as error:
             return error.response()

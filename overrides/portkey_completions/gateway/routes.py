@@ -4,6 +4,7 @@
     provider         -> the store's provider registry; the bearer is the upstream key
     config           -> a Portkey config (JSON, or a saved config's id): strategy over targets
     custom host      -> that base URL, after the SSRF checks
+    (none: a saved prompt's call) -> the prompt's virtual key, or the stub (`saved`)
 
 An alternative the spec has and this table does not (the spec gained one) is still served: by
 the stub without a store, and refused with what it adds with one.
@@ -49,6 +50,12 @@ class Routes:
             param=requirement.name,
             code="unsupported_alternative",
         )
+
+    def saved(self, via: str) -> configs.Node:
+        """The tree of a saved prompt that runs where it says (`Call.via`): its virtual key, or the stub."""
+        if via == STUB:
+            return configs.Node("config", provider=STUB)
+        return configs.Node("virtual_key", virtual_key=via)
 
     def _config(self, headers: Mapping[str, str]) -> configs.Node:
         try:

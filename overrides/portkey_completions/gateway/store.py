@@ -1,4 +1,4 @@
-"""The gateway's store: api keys, virtual keys, saved configs and providers, from one YAML or TOML file.
+"""The gateway's store: api keys, virtual keys, saved configs, providers and saved prompts, from one file.
 
 api_keys: [pk-team-a, pk-team-b]
 providers:                      # name -> OpenAI-compatible base URL; `stub` is the built-in engine
@@ -7,6 +7,8 @@ virtual_keys:
   vk-prod: {provider: local-vllm, api_key: sk-upstream, base_url: http://127.0.0.1:8001/v1}
 configs:
   pc-fallback: {strategy: {mode: fallback}, targets: [{virtual_key: vk-prod}, {provider: stub}]}
+prompts:                        # id -> a saved prompt (POST /prompts/{promptId}/completions; gateway.prompts)
+  pp-haiku: {template: "Write a haiku about {{topic}}.", virtual_key: vk-prod, hyperparameters: {max_tokens: 40}}
 
 Any string may be written `${NAME}`: it is read from the environment when the store loads, so the
 file can be committed without its keys.
@@ -29,6 +31,8 @@ import yaml
 
 from portkey_completions.core.headers import STUB
 
+from .prompts import Prompt
+
 logger = logging.getLogger(__name__)
 
 
@@ -47,6 +51,7 @@ class Store:
     providers: Mapping[str, str] = field(default_factory=dict)
     virtual_keys: Mapping[str, VirtualKey] = field(default_factory=dict)
     configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    prompts: Mapping[str, Prompt] = field(default_factory=dict)
 
     @property
     def open(self) -> bool:
@@ -82,8 +87,8 @@ class Store:
             raise ValueError(f"{path}: {exc}") from None
         data = _expanded(data, path, "")
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping with api_keys, providers, virtual_keys, configs")
-        unknown = set(data) - {"api_keys", "providers", "virtual_keys", "configs"}
+            raise ValueError(f"{path}: expected a mapping with api_keys, providers, virtual_keys, configs, prompts")
+        unknown = set(data) - {"api_keys", "providers", "virtual_keys", "configs", "prompts"}
         if unknown:
             raise ValueError(f"{path}: unknown section {sorted(unknown)[0]!r}")
         keys = data.get("api_keys") or []
@@ -107,7 +112,17 @@ class Store:
                 raise ValueError(f"{path}: virtual_keys.{name}: provider {entry['provider']!r} has no base URL")
             virtual_keys[str(name)] = VirtualKey(entry["provider"], entry.get("api_key"), entry.get("base_url"))
         configs = _mapping(data, "configs", path)
-        return cls(tuple(keys), {str(k): str(v) for k, v in providers.items()}, virtual_keys, configs)
+        prompts = {}
+        for name, entry in _mapping(data, "prompts", path).items():
+            try:
+                prompts[str(name)] = Prompt.of(entry)
+            except ValueError as exc:
+                raise ValueError(f"{path}: prompts.{name}: {exc}") from None
+            virtual_key = prompts[str(name)].virtual_key
+            if virtual_key is not None and virtual_key not in virtual_keys:
+                raise ValueError(f"{path}: prompts.{name}: virtual_key {virtual_key!r} is not in virtual_keys")
+        providers = {str(k): str(v) for k, v in providers.items()}
+        return cls(tuple(keys), providers, virtual_keys, configs, prompts)
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

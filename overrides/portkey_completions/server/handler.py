@@ -1,7 +1,8 @@
-"""The createCompletion operation bound for connexion: its validated body into the call record, handed on.
+"""The spec's operations bound for connexion: each validated body into the call record, handed on.
 
-connexion's path ends here; the fast path reaches the same `handle` directly. Either way the
-rooms below get the call record the door made.
+connexion's path ends here; the fast path reaches the same `handle` directly for createCompletion.
+Either way the rooms below get the call record the door made. An operation of this table the spec
+does not hold (overrides/operations.yaml does not list it) is simply never bound.
 """
 
 from __future__ import annotations
@@ -15,25 +16,55 @@ from starlette.responses import Response
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.portkey_headers import stamped
 from portkey_completions.call.record import Call
+from portkey_completions.core import spec
+from portkey_completions.core.headers import STUB
+from portkey_completions.gateway import prompts
+from portkey_completions.gateway.store import Stores
 
 from .door import call_of
+from .validation import refuse
 
 Handle = Callable[[Call], Awaitable[Response]]
 
 
-def operations(handle: Handle) -> dict[str, Callable[..., Awaitable[Response]]]:
+def operations(handle: Handle, stores: Stores) -> dict[str, Callable[..., Awaitable[Response]]]:
     """operationId -> handler."""
 
     async def create_completion(body: Any) -> Response:
-        if not isinstance(body, dict):
-            # No Content-Type at all: connexion validates nothing and hands the bytes on.
-            raise ServerAPIError(415, "Unsupported Content-Type: send the body as application/json.")
         call = call_of(current_request.scope)
-        call.body = body
-        response = await handle(call)
-        # The door writes them on every answer; written here too (the same writing), connexion's
-        # response validation (--validate-responses) sees the headers the spec may require.
-        response.raw_headers = stamped(response.raw_headers, call)
-        return response
+        call.body = _json(body)
+        return _stamped(await handle(call), call)
 
-    return {"createCompletion": create_completion}
+    async def create_prompt_completion(body: Any, **path: str) -> Response:
+        """Portkey's prompt completions: the saved prompt, filled in, run as a completion (gateway.prompts)."""
+        request = _json(body)
+        prompt_id = path["promptId"]
+        prompt = stores.current().prompts.get(prompt_id)
+        if prompt is None:
+            raise ServerAPIError(
+                404,
+                f"Prompt {prompt_id!r} not found: this server's prompts are its store's `prompts`.",
+                param="promptId",
+                code="prompt_not_found",
+            )
+        call = call_of(current_request.scope)
+        call.body = prompt.completion(request)
+        refuse(spec.validator("CreateCompletionRequest"), call.body)  # the prompt's and the request's fields, together
+        call.via = prompt.virtual_key or STUB
+        return _stamped(await prompts.answered(await handle(call)), call)
+
+    return {"createCompletion": create_completion, "createPromptCompletion": create_prompt_completion}
+
+
+def _stamped(response: Response, call: Call) -> Response:
+    # The door writes them on every answer; written here too (the same writing), connexion's
+    # response validation (--validate-responses) sees the headers the spec may require.
+    response.raw_headers = stamped(response.raw_headers, call)
+    return response
+
+
+def _json(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        # No Content-Type at all: connexion validates nothing and hands the bytes on.
+        raise ServerAPIError(415, "Unsupported Content-Type: send the body as application/json.")
+    return body

@@ -68,17 +68,22 @@ class RequestBodyValidator(JSONRequestBodyValidator):
         if body is None and not self._nullable:
             message = "The request body is empty: send a JSON object with at least `model` and `prompt`."
             raise ServerAPIError(400, message)
-        error = best_match(self._validator.iter_errors(body))
-        if error is not None:
-            param = param_of(error)
-            where = f" - '{param}'" if param else ""
-            raise ServerAPIError(400, f"{error.message}{where}", param=param)
-        # Python's JSON reads NaN and Infinity, which JSON has not, and which every `minimum` and
-        # `maximum` lets through (a comparison with NaN is false): refused here, by name.
-        found = _non_finite(body)
-        if found is not None:
-            name = ".".join(found) or None
-            raise ServerAPIError(400, f"Invalid value for '{name}': it must be a finite number.", param=name)
+        refuse(self._validator, body)
+
+
+def refuse(validator: Draft4Validator, body: t.Any) -> None:
+    """A 400 naming the field (`param`) if `body` breaks the schema; nothing if it keeps it."""
+    error = best_match(validator.iter_errors(body))
+    if error is not None:
+        param = param_of(error)
+        where = f" - '{param}'" if param else ""
+        raise ServerAPIError(400, f"{error.message}{where}", param=param)
+    # Python's JSON reads NaN and Infinity, which JSON has not, and which every `minimum` and
+    # `maximum` lets through (a comparison with NaN is false): refused here, by name.
+    found = _non_finite(body)
+    if found is not None:
+        name = ".".join(found) or None
+        raise ServerAPIError(400, f"Invalid value for '{name}': it must be a finite number.", param=name)
 
 
 def _non_finite(node: t.Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
