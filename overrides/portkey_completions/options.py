@@ -125,7 +125,7 @@ class ServerOptions:
         swagger_ui: Serve the Swagger UI of the effective spec at /v1/ui/.
         models: The model table: which `model` names exist, their context windows, suffix support;
             or the path of a YAML or JSON file of it.
-        store: The gateway's keys, virtual keys, configs and providers, or the path of a store
+        store: The gateway's keys, virtual keys, configs, providers and saved prompts, or the path of a store
             file; None: any key, everything to the stub.
         trusted_hosts: Custom hosts allowed although loopback or private (matched literally).
         validate_upstream: Check upstream responses and stream chunks against the spec.
@@ -210,7 +210,7 @@ class ServerOptions:
         flag="--store",
         metavar="FILE",
         show=lambda _: "none",
-        help="the gateway's store (YAML, or TOML by suffix): api_keys, providers, virtual_keys, configs. "
+        help="the gateway's store (YAML, or TOML by suffix): api_keys, providers, virtual_keys, configs, prompts. "
         "Without one any non-empty x-portkey-api-key passes and every request without a custom host "
         "is answered by the built-in stub engine",
     )

@@ -4,6 +4,7 @@ A copy of the project lists `post /prompts/{promptId}/completions` in overrides/
 takes Portkey's whole published file with `make update-spec`, regenerates with `make gen`, and
 serves saved prompts from a store: filled in, validated, routed, streamed, answered in the spec's
 envelope (with --validate-responses), and completed by the typed client and by portkey-ai's SDK.
+The copy's own unit and contract tiers then pass on it, schemathesis fuzzing the new operation too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from support.calls import store_file
-from support.regen import PUBLISHED, copy_project, python, run, serving
+from support.regen import PUBLISHED, copy_project, python, run, serving, suite
 
 PROMPTS = "post /prompts/{promptId}/completions"
 FILE = PUBLISHED / "openapi-2025-05-28.yaml"
@@ -120,3 +121,5 @@ def test_prompt_completions_are_served_once_listed(tmp_path):
         )
         status, kind, chunks = sdk.split()
         assert (status, kind) == ("success", "text_completion") and int(chunks) > 0
+
+    suite(project, "tests/unit", "tests/contract")
