@@ -33,7 +33,7 @@ import bench_engine
 import bench_gateway
 import benchkit
 import httpx
-from benchkit import LOAD_CORE, SERVER_CORE, pinned, server, wrk
+from benchkit import COMPLETIONS, LOAD_CORE, SERVER_CORE, pinned, server, wrk
 
 from portkey_completions.testing import serving
 
@@ -56,7 +56,11 @@ MIX = [
     BODY,
 ]
 HEADERS = {"Content-Type": "application/json", "x-portkey-api-key": "pk-bench", "x-portkey-virtual-key": "vk-bench"}
-BARE = """
+# The baseline: bare Starlette, one route at the spec's completions path (also run by bench_asgi
+# and bench_instructions, which exec it).
+BARE = (
+    f"COMPLETIONS = {COMPLETIONS!r}\n"
+    + """
 import json
 from starlette.applications import Starlette
 from starlette.responses import Response
@@ -70,8 +74,9 @@ async def completions(request):
     await request.body()
     return Response(BODY, media_type="application/json")
 
-app = Starlette(routes=[Route("/v1/completions", completions, methods=["POST"])])
+app = Starlette(routes=[Route(COMPLETIONS, completions, methods=["POST"])])
 """
+)
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -163,7 +168,7 @@ def main() -> None:
                 pids[name] = benchkit.serving_pid(port)
                 # The log-off server sees the same traffic as the one it is compared with.
                 workloads = ("default", "mix") if name != REDIS_ROW else ("default",)
-                targets += [(name, workload, f"http://127.0.0.1:{port}/v1/completions") for workload in workloads]
+                targets += [(name, workload, f"http://127.0.0.1:{port}{COMPLETIONS}") for workload in workloads]
             for _, workload, url in targets:
                 wrk(wrk_bin, url, 1 if args.quick else 3, 32, str(scripts[workload]))  # warm-up
             runs: dict[tuple[str, str], list[dict[str, float]]] = {(name, w): [] for name, w, _ in targets}
@@ -216,7 +221,7 @@ def main() -> None:
         port = serving.free_port()
         with server([*stub, "--port", str(port)], port, core=SERVER_CORE):
             pid = benchkit.serving_pid(port)
-            url = f"http://127.0.0.1:{port}/v1/completions"
+            url = f"http://127.0.0.1:{port}{COMPLETIONS}"
             runs = [asyncio.run(stream_load(url, seconds / 2, 8)) for _ in range(3)]
             rate, ttfb = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
             rows.append(
@@ -284,7 +289,7 @@ def startup(runs: int = 3) -> tuple[float, float]:
 
 def _answers(port: int) -> bool:
     try:
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json=BODY, headers=HEADERS, timeout=2)
+        response = httpx.post(f"http://127.0.0.1:{port}{COMPLETIONS}", json=BODY, headers=HEADERS, timeout=2)
     except httpx.TransportError:
         return False
     return response.status_code == 200

@@ -35,7 +35,7 @@ def measure(requests: int, stream: bool, route: str = "provider") -> tuple[list[
     upstream_argv = [*benchkit.STUB, "--openai-compatible", "--port", str(up_port)]
     with benchkit.server(upstream_argv, up_port) as upstream, tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "store.yaml"
-        store.write_text(f"api_keys: [pk-bench]\nproviders:\n  up: {upstream}/v1\n")
+        store.write_text(f"api_keys: [pk-bench]\nproviders:\n  up: {upstream}{benchkit.BASE}\n")
         gateway_argv = [*benchkit.STUB, "--port", str(gw_port)]
         if route == "provider":
             gateway_argv += ["--store", str(store)]
@@ -49,11 +49,11 @@ def measure(requests: int, stream: bool, route: str = "provider") -> tuple[list[
                 "x-portkey-api-key": "pk-bench",
                 "Authorization": "Bearer sk-bench",
                 "x-portkey-provider": "openai",
-                "x-portkey-custom-host": f"{upstream}/v1",
+                "x-portkey-custom-host": f"{upstream}{benchkit.BASE}",
             }
         with benchkit.server(gateway_argv, gw_port) as gateway, httpx.Client(timeout=30) as client:
-            direct = (f"{upstream}/v1/completions", {"Authorization": "Bearer sk-bench"})
-            routed = (f"{gateway}/v1/completions", headers)
+            direct = (f"{upstream}{benchkit.COMPLETIONS}", {"Authorization": "Bearer sk-bench"})
+            routed = (f"{gateway}{benchkit.COMPLETIONS}", headers)
             for _ in range(20):  # warm both paths: connections, caches
                 benchkit.timed(client, *direct, BODY, stream)
                 benchkit.timed(client, *routed, BODY, stream)

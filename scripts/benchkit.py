@@ -13,7 +13,12 @@ from pathlib import Path
 
 import httpx
 
+from portkey_completions.core import spec
 from portkey_completions.testing import serving
+
+# Where completions are served, as the spec says (`servers`): a moved base path moves every script.
+BASE = spec.base_path()
+COMPLETIONS = BASE + "/completions"
 
 SERVER_CORE, LOAD_CORE = "0", "1"  # servers on one core, the load generator on the other
 STUB = serving.stub_command("serve", "--log-level", "warning")

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 examples=${1:-2000}
 port=${FUZZ_PORT:-$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 upstream_port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base=$(python -c 'from portkey_completions.core import spec; print(spec.base_path())')  # the spec's `servers`
 log=$(mktemp)
 PYTHONUNBUFFERED=1 portkey-stub serve --port "$port" --validate-responses --log-level info >"$log" 2>&1 &
 server=$!
@@ -26,7 +27,7 @@ runs=(
   "virtual key|${key[*]@Q} -H 'x-portkey-virtual-key: vk-fuzz'"
   "bearer + provider|${key[*]@Q} ${bearer[*]@Q}"
   "config|${key[*]@Q} -H 'x-portkey-config: pc-fuzz'"
-  "custom host|${key[*]@Q} ${bearer[*]@Q} -H 'x-portkey-custom-host: http://127.0.0.1:$upstream_port/v1'"
+  "custom host|${key[*]@Q} ${bearer[*]@Q} -H 'x-portkey-custom-host: http://127.0.0.1:$upstream_port$base'"
   "no auth|"
 )
 status=0
@@ -37,7 +38,7 @@ for run in "${runs[@]}"; do
   # positive_data_acceptance runs as tests/support/cross_field.py's version, which also knows the
   # documented cross-field 400s (SCHEMATHESIS_HOOKS registers it).
   eval "SCHEMATHESIS_HOOKS=support.cross_field PYTHONPATH=tests schemathesis run \
-    generated/portkey_completions_spec/openapi.yaml --url http://127.0.0.1:$port/v1 \
+    generated/portkey_completions_spec/openapi.yaml --url http://127.0.0.1:$port$base \
     --checks all --exclude-checks ignored_auth,positive_data_acceptance \
     --max-examples $examples --generation-deterministic ${run#*|}" || status=1
 done

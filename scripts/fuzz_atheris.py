@@ -85,7 +85,7 @@ def sse_target() -> Callable[[bytes], None]:
             yield from self.pieces
 
     def client_outcome(pieces: list[bytes]) -> list[Any]:
-        request = httpx.Request("POST", "http://fuzz/v1/completions")
+        request = httpx.Request("POST", "http://fuzz/completions")
         response = httpx.Response(
             200, headers={"content-type": "text/event-stream"}, stream=Reads(pieces), request=request
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from benchkit import COMPLETIONS
 
 from portkey_completions.core import sse
 from portkey_completions.testing.admin_client import AdminClient
@@ -35,7 +36,7 @@ class Row:
 
 def post(url: str, content: bytes, headers: dict[str, Any], timeout: float = 30) -> httpx.Response:
     return httpx.post(
-        f"{url}/v1/completions", content=content, headers={"content-type": "application/json", **headers},
+        f"{url}{COMPLETIONS}", content=content, headers={"content-type": "application/json", **headers},
         timeout=timeout,
     )  # fmt: skip
 
@@ -53,7 +54,7 @@ def refused(response: httpx.Response, status: int, code: str | None = None) -> b
 def stream_data(url: str, body: dict[str, Any], headers: dict[str, str]) -> list[str]:
     """The data of every event of a stream, which must end cleanly."""
     with httpx.stream(
-        "POST", f"{url}/v1/completions", json={**body, "stream": True}, headers=headers, timeout=30
+        "POST", f"{url}{COMPLETIONS}", json={**body, "stream": True}, headers=headers, timeout=30
     ) as response:
         return list(sse.iter_data(response.iter_raw()))
 

@@ -33,6 +33,7 @@ from typing import Any
 import benchkit
 import httpx
 import yaml
+from benchkit import BASE, COMPLETIONS
 from robustkit import (
     BODY,
     BODY_TIMEOUT,
@@ -140,7 +141,7 @@ local bodies = {{
   '{plain}',
 }}
 local gateway = {{["x-portkey-api-key"] = "pk-robust", ["authorization"] = "Bearer sk",
-  ["x-portkey-provider"] = "openai", ["x-portkey-custom-host"] = "{upstream}/v1",
+  ["x-portkey-provider"] = "openai", ["x-portkey-custom-host"] = "{upstream}{base}",
   ["content-type"] = "application/json"}}
 local direct = {{["x-portkey-api-key"] = "pk-robust", ["x-portkey-virtual-key"] = "vk-robust",
   ["content-type"] = "application/json"}}
@@ -149,9 +150,9 @@ request = function()
   i = i + 1
   local kind = i % 3
   if kind == 0 then
-    return wrk.format("POST", "/v1/completions", gateway, bodies[3])
+    return wrk.format("POST", "{completions}", gateway, bodies[3])
   end
-  return wrk.format("POST", "/v1/completions", direct, bodies[kind])
+  return wrk.format("POST", "{completions}", direct, bodies[kind])
 end
 """
 
@@ -170,19 +171,21 @@ def soak(url: str, upstream: str, total: int) -> list[Row]:
         """Idle long enough for the gateway's pooled upstream connections to expire (5 s keep-alive);
         one request then lets the pool close them, so start and end are both counted at rest."""
         time.sleep(5.5)
-        post(url, plain.encode(), {**gateway, "x-portkey-custom-host": f"{upstream}/v1"}).raise_for_status()
+        post(url, plain.encode(), {**gateway, "x-portkey-custom-host": f"{upstream}{BASE}"}).raise_for_status()
         time.sleep(0.2)
 
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "soak.lua"
 
-        script.write_text(SOAK_LUA.format(plain=plain, stream=stream, upstream=upstream))
+        script.write_text(
+            SOAK_LUA.format(plain=plain, stream=stream, upstream=upstream, base=BASE, completions=COMPLETIONS)
+        )
 
         def run(limit: int) -> dict[str, float]:
             """wrk runs of a few seconds until `limit` requests have been answered (wrk counts by time)."""
             runs: list[dict[str, float]] = []
             while sum(r["requests"] for r in runs) < limit:
-                runs.append(benchkit.wrk(wrk_bin, f"{url}/v1/completions", 3, 16, str(script)))
+                runs.append(benchkit.wrk(wrk_bin, f"{url}{COMPLETIONS}", 3, 16, str(script)))
             seconds = sum(r["requests"] / r["rps"] for r in runs)
             total = {k: sum(r[k] for r in runs) for k in ("requests", "errors", "non2xx")}
             return {**total, "rps": total["requests"] / seconds}
@@ -263,8 +266,8 @@ def servers(tmp: Path) -> Iterator[tuple[str, str, str, str]]:
         store = {
             "api_keys": [KEY["x-portkey-api-key"]],
             "virtual_keys": {
-                "vk-up": {"provider": "up", "base_url": f"{upstream}/v1", "api_key": "sk-up"},
-                "vk-scripted": {"provider": "scripted", "base_url": f"{scripted}/v1"},
+                "vk-up": {"provider": "up", "base_url": f"{upstream}{BASE}", "api_key": "sk-up"},
+                "vk-scripted": {"provider": "scripted", "base_url": f"{scripted}{BASE}"},
                 "vk-gone": {"provider": "gone", "base_url": "http://127.0.0.1:9/v1"},
             },
         }

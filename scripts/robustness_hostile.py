@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from robustkit import BODY, BODY_TIMEOUT, KEY, VK, Row, post, refused
+from robustkit import BODY, BODY_TIMEOUT, COMPLETIONS, KEY, VK, Row, post, refused
 
 # -- hostile input ----------------------------------------------------------------------------------
 
@@ -119,7 +119,7 @@ def slow_uploads(url: str, n: int) -> Row:
 
     def one() -> None:
         with socket.create_connection((host, int(port)), timeout=BODY_TIMEOUT + 10) as sock:
-            start = f"POST /v1/completions HTTP/1.1\r\nhost: {host}\r\n{head}content-length: {len(payload)}\r\n\r\n"
+            start = f"POST {COMPLETIONS} HTTP/1.1\r\nhost: {host}\r\n{head}content-length: {len(payload)}\r\n\r\n"
             sock.sendall(start.encode() + payload[: len(payload) // 2])
             answer = sock.recv(65536).decode("latin-1")
             statuses.append(int(answer.split(" ", 2)[1]) if answer.startswith("HTTP/") else 0)

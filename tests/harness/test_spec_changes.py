@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from portkey_completions.core import sse
-from support import AUTH
+from support import AUTH, BASE, COMPLETIONS, declared
 from support.regen import BODY, operation, project_env, regenerated, serving, suite
 
 # -- the edits --------------------------------------------------------------------------------------
@@ -102,15 +102,15 @@ def tighten_bound(spec: dict[str, Any]) -> None:
 def test_a_new_operation_is_served_from_the_spec(tmp_path):
     project = regenerated(tmp_path, add_operation, serve=("get /models",))
     with serving(project, log=tmp_path / "server.log") as url:
-        models = httpx.get(f"{url}/v1/models", headers=AUTH)
+        models = httpx.get(f"{url}{BASE}/models", headers=AUTH)
         assert models.status_code == 200, models.text
         assert models.headers["x-portkey-stub-synthesized"] == "true"
         assert models.json() == {"object": "list", "data": [{"id": "stub", "created": 0}]}
-        refused = httpx.get(f"{url}/v1/models")  # the spec's security applies to it too
+        refused = httpx.get(f"{url}{BASE}/models")  # the spec's security applies to it too
         assert refused.status_code == 401 and set(refused.json()["error"]) == {"message", "type", "param", "code"}
         # The operations the spec had still answer as before.
-        assert httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH).status_code == 200
-        assert httpx.get(url).json()["routes"]["GET /v1/models"] == "listModels"
+        assert httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers=AUTH).status_code == 200
+        assert httpx.get(url).json()["routes"][f"GET {BASE}/models"] == "listModels"
     assert "listModels" in (tmp_path / "server.log").read_text()  # start-up says what has no handler
     # The project's own tests pass on the new spec: the pin, the overlay (its errors documented on the
     # new operation too, so schemathesis finds no undocumented 401), the auth table.
@@ -126,7 +126,7 @@ def test_a_new_security_alternative_is_authenticated_and_routed(tmp_path, store)
         flags = ["--store", str(tmp_path / "store.yaml")]
     headers = {"x-portkey-api-key": "pk-test", "x-portkey-workspace": "ws-1"}
     with serving(project, *flags) as url:
-        answer = httpx.post(f"{url}/v1/completions", json=BODY, headers=headers)
+        answer = httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers=headers)
         if store:  # a gateway with a store says what it cannot route, never crashes
             assert answer.status_code == 400, answer.text
             assert answer.json()["error"]["code"] == "unsupported_alternative"
@@ -138,14 +138,14 @@ def test_a_new_security_alternative_is_authenticated_and_routed(tmp_path, store)
             client = (
                 "from portkey_completions.client import Completions\n"
                 "c = Completions(api_key='pk-test', auth_headers={'x-portkey-workspace': 'ws-1'},"
-                f" base_url='{url}/v1')\n"
+                f" base_url='{url}{BASE}')\n"
                 "print(c.credentials.alternative, c.create(model='babbage-002', prompt='Hi', max_tokens=3).id)\n"
             )
             run = subprocess.run(
                 [sys.executable, "-c", client], env=project_env(project), capture_output=True, text=True
             )
             assert run.returncode == 0 and run.stdout.startswith("x-portkey-workspace cmpl-"), run.stderr
-        missing = httpx.post(f"{url}/v1/completions", json=BODY, headers={"x-portkey-api-key": "pk-test"})
+        missing = httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers={"x-portkey-api-key": "pk-test"})
         assert missing.status_code == 401 and "x-portkey-workspace" in missing.json()["error"]["message"]
     if not store:
         suite(project, "tests/unit/test_core.py", "tests/contract/test_auth.py", "tests/unit/test_overlay.py")
@@ -156,7 +156,7 @@ def test_a_new_required_response_field_is_reported_on_the_fast_path(tmp_path, st
     project = regenerated(tmp_path, require_response_field if not stream else require_usage_field)
     with serving(project, "--validate-responses", log=tmp_path / "server.log") as url:
         body = {**BODY, "stream": True, "stream_options": {"include_usage": True}} if stream else BODY
-        answer = httpx.post(f"{url}/v1/completions", json=body, headers=AUTH)
+        answer = httpx.post(f"{url}{COMPLETIONS}", json=body, headers=AUTH)
         if stream:
             assert answer.status_code == 200
             events = sse.all_data(answer.content)
@@ -177,9 +177,9 @@ def require_usage_field(spec: dict[str, Any]) -> None:
 
 def test_a_description_only_edit_keeps_seeded_output(tmp_path, server):
     project = regenerated(tmp_path, edit_descriptions)
-    before = httpx.post(f"{server}/v1/completions", json=BODY, headers=AUTH).json()
+    before = httpx.post(f"{server}{COMPLETIONS}", json=BODY, headers=AUTH).json()
     with serving(project) as url:
-        after = httpx.post(f"{url}/v1/completions", json=BODY, headers=AUTH).json()
+        after = httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers=AUTH).json()
     assert after["choices"] == before["choices"]
     assert after["system_fingerprint"] == before["system_fingerprint"]
 
@@ -187,19 +187,20 @@ def test_a_description_only_edit_keeps_seeded_output(tmp_path, server):
 def test_a_new_optional_request_field_is_validated_on_both_paths(tmp_path):
     project = regenerated(tmp_path, add_request_field)
     with serving(project) as url:
-        assert httpx.post(f"{url}/v1/completions", json={**BODY, "priority": 3}, headers=AUTH).status_code == 200
+        assert httpx.post(f"{url}{COMPLETIONS}", json={**BODY, "priority": 3}, headers=AUTH).status_code == 200
         for content_type in ("application/json", "application/json; charset=utf-8"):
             refused = httpx.post(
-                f"{url}/v1/completions",
+                f"{url}{COMPLETIONS}",
                 content=httpx.Request("POST", url, json={**BODY, "priority": 10}).content,
                 headers={**AUTH, "content-type": content_type},
             )
             assert refused.status_code == 400 and refused.json()["error"]["param"] == "priority", refused.text
 
 
+@declared("n")
 def test_a_tightened_bound_is_enforced(tmp_path):
     project = regenerated(tmp_path, tighten_bound)
     with serving(project) as url:
-        assert httpx.post(f"{url}/v1/completions", json={**BODY, "n": 3}, headers=AUTH).status_code == 200
-        refused = httpx.post(f"{url}/v1/completions", json={**BODY, "n": 4}, headers=AUTH)
+        assert httpx.post(f"{url}{COMPLETIONS}", json={**BODY, "n": 3}, headers=AUTH).status_code == 200
+        refused = httpx.post(f"{url}{COMPLETIONS}", json={**BODY, "n": 4}, headers=AUTH)
         assert refused.status_code == 400 and refused.json()["error"]["param"] == "n", refused.text

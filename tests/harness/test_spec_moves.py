@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from portkey_completions.testing.admin_client import AdminClient
-from support import AUTH
+from support import AUTH, BASE, COMPLETIONS, declared
 from support.regen import BODY, both_paths, fixture_test, operation, python, regenerated, serving, suite
 
 # -- edits that remove or move things -----------------------------------------------------------------
@@ -21,6 +21,7 @@ def remove_suffix(spec: dict[str, Any]) -> None:
     del spec["components"]["schemas"]["CreateCompletionRequest"]["properties"]["suffix"]
 
 
+@declared("suffix", "echo")  # a spec that lost suffix already: nothing to remove
 def test_a_removed_optional_field_is_neither_read_nor_applied(tmp_path):
     project = regenerated(tmp_path, remove_suffix)
     with serving(project) as url:
@@ -50,33 +51,37 @@ def test_a_removed_optional_field_is_neither_read_nor_applied(tmp_path):
     suite(project, "tests/unit", "tests/contract")
 
 
+# The base path the edit moves to: another one than the project's own, whatever that is now.
+MOVED = "/v2" if BASE != "/v2" else "/v3"
+
+
 def move_base_url(spec: dict[str, Any]) -> None:
     for servers in (spec["servers"], spec["paths"]["/completions"].get("servers", [])):
         for server in servers:
-            server["url"] = server["url"].replace("/v1", "/v2")
+            server["url"] = server["url"].removesuffix(BASE) + MOVED
 
 
 def test_a_new_base_url_moves_every_layer(tmp_path):
     project = regenerated(tmp_path, move_base_url)
     with serving(project) as url:
-        assert [r.status_code for r in both_paths(url, BODY, "/v2/completions")] == [200, 200]
-        gone = both_paths(url, BODY, "/v1/completions")
+        assert [r.status_code for r in both_paths(url, BODY, f"{MOVED}/completions")] == [200, 200]
+        gone = both_paths(url, BODY, COMPLETIONS)
         assert [r.status_code for r in gone] == [404, 404]
-        assert "POST /v2/completions" in gone[0].json()["error"]["message"]
-        refused = httpx.post(f"{url}/v2/completions", json=BODY)  # no credentials: a refusal, still traced
+        assert f"POST {MOVED}/completions" in gone[0].json()["error"]["message"]
+        refused = httpx.post(f"{url}{MOVED}/completions", json=BODY)  # no credentials: a refusal, still traced
         assert refused.status_code == 401 and refused.headers["x-portkey-trace-id"]
         with AdminClient.at(url) as admin:
-            assert [e["path"] for e in admin.journal.entries][-3:] == ["/v2/completions"] * 3
-        assert "POST /v2/completions" in httpx.get(url).json()["routes"]
+            assert [e["path"] for e in admin.journal.entries][-3:] == [f"{MOVED}/completions"] * 3
+        assert f"POST {MOVED}/completions" in httpx.get(url).json()["routes"]
     default = python(
         project, "from portkey_completions.client.completions import DEFAULT_BASE_URL; print(DEFAULT_BASE_URL)"
     )
-    assert default.strip() == "https://api.portkey.ai/v2"
+    assert default.strip() == "https://api.portkey.ai" + MOVED
     fixture_test(
         project,
         tmp_path,
         "def test_the_fixture_follows(portkey_stub):\n"
-        "    assert portkey_stub.base_url.endswith('/v2')\n"
+        f"    assert portkey_stub.base_url.endswith({MOVED!r})\n"
         "    assert portkey_stub.client().create(model='gpt-3.5-turbo-instruct', prompt='Hi', max_tokens=3).choices\n",
     )
     suite(project, "tests/unit", "tests/contract")  # the tiers read the base path from the spec
@@ -132,9 +137,9 @@ def add_path_parameter(spec: dict[str, Any]) -> None:
 def test_a_path_parameter_that_breaks_its_schema_is_a_400_naming_it(tmp_path):
     project = regenerated(tmp_path, add_path_parameter, serve=("get /completions/{completion_id}",))
     with serving(project) as url:
-        found = httpx.get(f"{url}/v1/completions/cmpl-abc123", headers=AUTH)
+        found = httpx.get(f"{url}{COMPLETIONS}/cmpl-abc123", headers=AUTH)
         assert found.status_code == 200, found.text
-        refused = httpx.get(f"{url}/v1/completions/not-an-id", headers=AUTH)
+        refused = httpx.get(f"{url}{COMPLETIONS}/not-an-id", headers=AUTH)
         assert refused.status_code == 400, refused.text
         error = refused.json()["error"]
         assert error["param"] == "completion_id" and "\n" not in error["message"]

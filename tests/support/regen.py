@@ -19,7 +19,7 @@ import httpx
 import yaml
 
 from portkey_completions.testing.serving import stub
-from support import AUTH, ROOT
+from support import AUTH, COMPLETIONS, ROOT
 
 SPEC = "openapi/portkey-completions.yaml"
 BODY = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 12, "seed": 7}
@@ -128,7 +128,7 @@ def fixture_test(project: Path, tmp_path: Path, code: str) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-def both_paths(url: str, body: dict[str, Any], path: str = "/v1/completions") -> list[httpx.Response]:
+def both_paths(url: str, body: dict[str, Any], path: str = COMPLETIONS) -> list[httpx.Response]:
     """The same request on the fast path (Content-Length) and on connexion's (a chunked body)."""
     raw = json.dumps(body).encode()
     headers = {**AUTH, "content-type": "application/json"}
