@@ -14,9 +14,8 @@ import sys
 import httpx
 import pytest
 
-from support import BASE
 from support.calls import store_file
-from support.regen import PUBLISHED, copy_project, python, run, serving, suite
+from support.regen import PUBLISHED, base_path, copy_project, python, run, serving, suite
 
 PROMPTS = "post /prompts/{promptId}/completions"
 FILE = PUBLISHED / "openapi-2025-05-28.yaml"
@@ -47,9 +46,10 @@ def test_prompt_completions_are_served_once_listed(tmp_path):
     assert generated.returncode == 0, generated.stdout + generated.stderr
     assert "share the title 'JSON schema'" in generated.stderr  # the named fix, said where it applies
 
+    base = base_path(project)  # the published file's
     store = store_file(tmp_path, STORE)
     with serving(project, "--store", store, "--validate-responses") as url:
-        prompts = f"{url}{BASE}/prompts"
+        prompts = f"{url}{base}/prompts"
         answer = httpx.post(f"{prompts}/pp-haiku/completions", json={"variables": {"topic": "rain"}, "echo": True})
         assert answer.status_code == 401  # the spec's security: the Portkey key, always
 
@@ -92,7 +92,7 @@ def test_prompt_completions_are_served_once_listed(tmp_path):
         assert streamed.headers["content-type"].startswith("text/event-stream")
         assert '"object":"text_completion"' in events and events.rstrip().endswith("data: [DONE]")
 
-        assert f"POST {BASE}/prompts/{{promptId}}/completions" in httpx.get(f"{url}/").json()["routes"]
+        assert f"POST {base}/prompts/{{promptId}}/completions" in httpx.get(f"{url}/").json()["routes"]
 
         typed = python(
             project,
@@ -101,7 +101,7 @@ def test_prompt_completions_are_served_once_listed(tmp_path):
             "from portkey_completions_client.models import CreatePromptCompletionBody as Body\n"
             "from portkey_completions_client.models import CreatePromptCompletionBodyVariables as Variables\n"
             "from portkey_completions_client.models import CreateCompletionResponse\n"
-            f"client = Client(base_url='{url}{BASE}', headers={KEY!r})\n"
+            f"client = Client(base_url='{url}{base}', headers={KEY!r})\n"
             "body = Body(variables=Variables.from_dict({'topic': 'rain'}))\n"
             "body.additional_properties['max_tokens'] = 3\n"
             "answer = create_prompt_completion.sync('pp-haiku', client=client, body=body)\n"
@@ -114,7 +114,7 @@ def test_prompt_completions_are_served_once_listed(tmp_path):
         sdk = python(
             project,
             "from portkey_ai import Portkey\n"
-            f"client = Portkey(api_key='pk-prompts', base_url='{url}{BASE}')\n"
+            f"client = Portkey(api_key='pk-prompts', base_url='{url}{base}')\n"
             "create, rain = client.prompts.completions.create, {'topic': 'rain'}\n"
             "one = create(prompt_id='pp-haiku', variables=rain, max_tokens=3)\n"
             "chunks = create(prompt_id='pp-haiku', variables=rain, stream=True)\n"

@@ -16,8 +16,19 @@ import httpx
 import pytest
 import yaml
 
-from support import AUTH, BASE, COMPLETIONS
-from support.regen import BODY, OPERATIONS, PUBLISHED, SPEC, both_paths, copy_project, python, run, serving
+from support import AUTH
+from support.regen import (
+    BODY,
+    OPERATIONS,
+    PUBLISHED,
+    SPEC,
+    base_path,
+    both_paths,
+    copy_project,
+    python,
+    run,
+    serving,
+)  # fmt: skip
 
 FILES = sorted(PUBLISHED.glob("openapi-*.yaml")) if PUBLISHED.exists() else []
 
@@ -51,16 +62,17 @@ def test_a_whole_published_file_is_cut_to_the_served_operations_and_served(tmp_p
     assert (project / SPEC).read_bytes() == first
     generated = run(project, "scripts/gen.sh")
     assert generated.returncode == 0, generated.stdout + generated.stderr
+    base = base_path(project)  # the published file's
     with serving(project) as url:
-        assert [r.status_code for r in both_paths(url, BODY)] == [200, 200]
-        refused = both_paths(url, {**BODY, "max_tokens": "many"})
+        assert [r.status_code for r in both_paths(url, BODY, f"{base}/completions")] == [200, 200]
+        refused = both_paths(url, {**BODY, "max_tokens": "many"}, f"{base}/completions")
         assert [r.status_code for r in refused] == [400, 400] and refused[0].json()["error"]["param"] == "max_tokens"
-        with httpx.stream("POST", f"{url}{COMPLETIONS}", json={**BODY, "stream": True}, headers=AUTH) as streamed:
+        with httpx.stream("POST", f"{url}{base}/completions", json={**BODY, "stream": True}, headers=AUTH) as streamed:
             assert streamed.status_code == 200 and b"data: [DONE]" in streamed.read()
         completed = python(
             project,
             "from portkey_completions.client import Completions\n"
-            f"with Completions(api_key='pk', virtual_key='vk', base_url='{url}{BASE}') as c:\n"
+            f"with Completions(api_key='pk', virtual_key='vk', base_url='{url}{base}') as c:\n"
             "    print(c.create(model='gpt-3.5-turbo-instruct', prompt='Say this', max_tokens=4).usage.total_tokens)",
         )
         assert int(completed.strip()) > 0

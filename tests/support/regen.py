@@ -128,6 +128,11 @@ def fixture_test(project: Path, tmp_path: Path, code: str) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
+def base_path(project: Path) -> str:
+    """The copy's base path, as its own spec now says it (a published file taken may move it)."""
+    return python(project, "from portkey_completions.core import spec; print(spec.base_path())").strip()
+
+
 def both_paths(url: str, body: dict[str, Any], path: str = COMPLETIONS) -> list[httpx.Response]:
     """The same request on the fast path (Content-Length) and on connexion's (a chunked body)."""
     raw = json.dumps(body).encode()
