@@ -52,6 +52,11 @@ def test_prompt_completions_are_served_once_listed(tmp_path):
         prompts = f"{url}{base}/prompts"
         answer = httpx.post(f"{prompts}/pp-haiku/completions", json={"variables": {"topic": "rain"}, "echo": True})
         assert answer.status_code == 401  # the spec's security: the Portkey key, always
+        # A key not in the store learns nothing: the same 401 for a saved prompt and an unknown one.
+        stranger = {"x-portkey-api-key": "pk-stranger"}
+        for prompt in ("pp-haiku", "pp-gone"):
+            refused = httpx.post(f"{prompts}/{prompt}/completions", headers=stranger, json={"variables": {}})
+            assert (refused.status_code, refused.json()["error"]["code"]) == (401, "invalid_api_key"), prompt
 
         answer = httpx.post(
             f"{prompts}/pp-haiku/completions", headers=KEY, json={"variables": {"topic": "rain"}, "echo": True}

@@ -31,12 +31,7 @@ class Gateway:
 
     async def handle(self, call: Call) -> Response:
         try:
-            if not self.stores.current().accepts(call.headers.get(portkey.API_KEY, "")):
-                raise ServerAPIError(
-                    401,
-                    "Invalid API key: x-portkey-api-key is not one of this gateway's keys.",
-                    code="invalid_api_key",
-                )
+            self.stores.current().admit(call.headers.get(portkey.API_KEY, ""))
             if call.requirement is not None:
                 node = self.routes.tree(call.requirement, call.headers)
             elif call.via is not None:  # a saved prompt's own route

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.core.headers import STUB
 
 from .prompts import Prompt
@@ -65,6 +66,13 @@ class Store:
         for key in self.api_keys:
             found |= hmac.compare_digest(key.encode(), api_key.encode())
         return found
+
+    def admit(self, api_key: str) -> None:
+        """Nothing for one of the store's keys; a 401 for any other, before anything else is said."""
+        if not self.accepts(api_key):
+            raise ServerAPIError(
+                401, "Invalid API key: x-portkey-api-key is not one of this gateway's keys.", code="invalid_api_key"
+            )
 
     def base_url(self, provider: str) -> str | None:
         """The provider's base URL; None for the stub. Raises KeyError for an unknown provider."""

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.portkey_headers import stamped
 from portkey_completions.call.record import Call
+from portkey_completions.core import headers as portkey
 from portkey_completions.core import spec
 from portkey_completions.core.headers import STUB
 from portkey_completions.gateway import prompts
@@ -38,8 +39,11 @@ def operations(handle: Handle, stores: Stores) -> dict[str, Callable[..., Awaita
     async def create_prompt_completion(body: Any, **path: str) -> Response:
         """Portkey's prompt completions: the saved prompt, filled in, run as a completion (gateway.prompts)."""
         request = _json(body)
+        call = call_of(current_request.scope)
+        store = stores.current()
+        store.admit(call.headers.get(portkey.API_KEY, ""))  # a stranger learns nothing of the prompts
         prompt_id = path["promptId"]
-        prompt = stores.current().prompts.get(prompt_id)
+        prompt = store.prompts.get(prompt_id)
         if prompt is None:
             raise ServerAPIError(
                 404,
@@ -47,7 +51,6 @@ def operations(handle: Handle, stores: Stores) -> dict[str, Callable[..., Awaita
                 param="promptId",
                 code="prompt_not_found",
             )
-        call = call_of(current_request.scope)
         call.body = prompt.completion(request)
         refuse(spec.validator("CreateCompletionRequest"), call.body)  # the prompt's and the request's fields, together
         call.via = prompt.virtual_key or STUB
