@@ -93,9 +93,11 @@ def test_a_completion_comes_back_in_the_specs_envelope():
 
 
 def test_an_answer_that_comes_in_pieces_is_put_together_first():
-    async def pieces():
-        yield orjson.dumps(COMPLETION)[:10]
-        yield orjson.dumps(COMPLETION)[10:]
+    async def pieces():  # each kind of chunk Starlette takes
+        raw = orjson.dumps(COMPLETION)
+        yield raw[:10]
+        yield raw[10:20].decode()
+        yield memoryview(raw[20:])
 
     out = asyncio.run(answered(StreamingResponse(pieces(), media_type="application/json")))
     assert orjson.loads(out.body)["body"] == COMPLETION

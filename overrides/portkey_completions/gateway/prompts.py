@@ -112,7 +112,8 @@ async def answered(response: Response) -> Response:
     if response.status_code != 200 or not media.startswith("application/json"):
         return response
     if isinstance(response, StreamingResponse):  # a replayed answer comes in pieces
-        raw = b"".join([c if isinstance(c, bytes) else str(c).encode() async for c in response.body_iterator])
+        # Starlette's chunks are str, bytes or memoryview, as it writes them itself.
+        raw = b"".join([c.encode() if isinstance(c, str) else bytes(c) async for c in response.body_iterator])
     else:
         raw = bytes(response.body)
     headers = {k: v for k, v in response.headers.items() if k != "content-length"}
