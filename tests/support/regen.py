@@ -47,10 +47,10 @@ def copy_project(tmp_path: Path, serve: tuple[str, ...] = ()) -> Path:
     return project
 
 
-def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
+def run(project: Path, *command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """A command in the copy (`make update-spec`'s and `make gen`'s scripts), with the venv's tools first."""
     env = {**project_env(project), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(list(command), cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(list(command), cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None], serve: tuple[str, ...] = ()) -> Path:
@@ -64,12 +64,11 @@ def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None], serve: t
     edit(spec)
     published = tmp_path / "published.yaml"  # the new spec as a user receives it
     published.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     for command in (
         [sys.executable, "scripts/update_spec.py", str(published), "--source", "a test's edit"],
         ["scripts/gen.sh"],
     ):
-        result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        result = run(project, *command, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
     changed = _differs(ROOT / "overrides", project / "overrides")
     assert (project / "overrides").exists() and changed == ([OPERATIONS.removeprefix("overrides/")] if serve else [])
