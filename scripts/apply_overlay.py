@@ -14,6 +14,7 @@ from jsonpath_ng.ext import parse
 from jsonschema import Draft202012Validator
 from oas_patch.overlay import apply_overlay
 from oas_patch.validator import load_schema
+from update_spec import operation as named
 
 IF_SERVED = "x-portkey-if-served"
 HEADER = (
@@ -55,11 +56,10 @@ def main(spec_path: str, overlay_path: str) -> int:
 
 def _served(action: dict, spec: dict) -> bool:
     """Whether the operation an action names in `x-portkey-if-served` is in the spec (an action naming none: yes)."""
-    operation = action.get(IF_SERVED)
-    if operation is None:
+    if IF_SERVED not in action:
         return True
-    method, _, path = str(operation).partition(" ")
-    return method.lower() in (spec.get("paths") or {}).get(path.strip(), {})
+    method, path = named(action[IF_SERVED])
+    return method in (spec.get("paths") or {}).get(path, {})
 
 
 if __name__ == "__main__":

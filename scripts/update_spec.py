@@ -40,14 +40,15 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 TOP = ("openapi", "info", "servers", "security", "tags")
 
 
+def operation(entry: object) -> tuple[str, str]:
+    """`post /completions`, as overrides/operations.yaml (and an overlay's x-portkey-if-served) writes it."""
+    method, _, path = str(entry).strip().partition(" ")
+    return method.lower(), path.strip()
+
+
 def served() -> list[tuple[str, str]]:
     """The (method, path) pairs of overrides/operations.yaml."""
-    listed = yaml.safe_load(OPERATIONS.read_text(encoding="utf-8"))["served"]
-    pairs = []
-    for entry in listed:
-        method, _, path = str(entry).strip().partition(" ")
-        pairs.append((method.lower(), path.strip()))
-    return pairs
+    return [operation(entry) for entry in yaml.safe_load(OPERATIONS.read_text(encoding="utf-8"))["served"]]
 
 
 def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
