@@ -22,7 +22,7 @@ import pytest
 
 import portkey_completions
 from portkey_completions.core import spec
-from support import AUTH, BODY
+from support import API_KEY, AUTH, BODY
 
 PACKAGE = Path(portkey_completions.__file__).resolve().parent
 # The order a call goes down in; `call`, `engine` and `core` are below every room that uses them.
@@ -64,15 +64,18 @@ def _wrong(chain: tuple[str, ...]) -> bool:
     return any(b <= a for a, b in itertools.pairwise(places))
 
 
-def _drive(app: Any, body: dict[str, Any], *, chunked: bool) -> tuple[int, bytes]:
+def _drive(app: Any, body: dict[str, Any], *, chunked: bool, headers: dict[str, str] = AUTH) -> tuple[int, bytes]:
     """One request through the app's ASGI callable; chunked (no Content-Length) takes connexion's path."""
     raw = orjson.dumps(body)
-    headers = [(b"content-type", b"application/json"), *((k.lower().encode(), v.encode()) for k, v in AUTH.items())]
+    sent_headers = [
+        (b"content-type", b"application/json"),
+        *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+    ]
     if chunked:
         messages = [{"type": "http.request", "body": raw[:10], "more_body": True}]
         messages.append({"type": "http.request", "body": raw[10:], "more_body": False})
     else:
-        headers.append((b"content-length", str(len(raw)).encode()))
+        sent_headers.append((b"content-length", str(len(raw)).encode()))
         messages = [{"type": "http.request", "body": raw, "more_body": False}]
     scope = {
         "type": "http",
@@ -84,7 +87,7 @@ def _drive(app: Any, body: dict[str, Any], *, chunked: bool) -> tuple[int, bytes
         "raw_path": PATH.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": headers,
+        "headers": sent_headers,
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8787),
     }
@@ -138,3 +141,66 @@ def test_the_watch_sees_a_call_back_up():
     assert _wrong(("server", "control", "server"))
     assert _wrong(("server", "gateway", "control"))
     assert not _wrong(("server", "control", "gateway", "stub", "engine"))
+
+
+# Ways down that write different outcomes: a scenario rule that shapes, one that answers, a
+# config's fallback (its first target's override_params are refused), a cache (its second call a HIT).
+FALLBACK = {
+    "strategy": {"mode": "fallback"},
+    "targets": [{"provider": "stub", "override_params": {"max_tokens": -1}}, {"provider": "stub"}],
+}
+WAYS = {
+    "virtual key": AUTH,
+    "shaped by a rule": {**AUTH, "Prefer": 'text="hi"'},
+    "answered by a rule": {**AUTH, "Prefer": "code=503"},
+    "a config's fallback": {**API_KEY, "x-portkey-config": orjson.dumps(FALLBACK).decode()},
+    "a cached config": {**API_KEY, "x-portkey-config": '{"provider": "stub", "cache": {"mode": "simple"}}'},
+}
+
+
+class Frozen:
+    """Calls handed in (`Front.handle` entered) and not yet back, and every assignment to one of them."""
+
+    def __init__(self) -> None:
+        self.handed_in: set[int] = set()
+        self.writes: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def frozen():
+    """An app whose call records freeze once the edge hands them in (what a write below would break)."""
+    from portkey_completions.app import create_app
+    from portkey_completions.call.record import Call
+    from portkey_completions.control.front import Front
+
+    seen = Frozen()
+    handle = Front.handle
+
+    def guarded(call: Call, name: str, value: Any) -> None:
+        if id(call) in seen.handed_in:
+            seen.writes.append(f"Call.{name} from {sys._getframe(1).f_code.co_qualname}")
+        object.__setattr__(call, name, value)
+
+    async def handing_in(front: Front, call: Call) -> Any:
+        seen.handed_in.add(id(call))
+        try:
+            return await handle(front, call)
+        finally:
+            seen.handed_in.discard(id(call))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Call, "__setattr__", guarded)
+        patch.setattr(Front, "handle", handing_in)
+        yield create_app(validate_responses=True), seen
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["fast path", "connexion's path"])
+@pytest.mark.parametrize("way", WAYS)
+def test_no_room_below_the_edge_writes_into_the_call(frozen, way, chunked, stream):
+    """Once the edge hands the call in (`Front.handle`), it is frozen: every fact comes back up in the outcome."""
+    app, seen = frozen
+    for _ in range(2):  # twice: the cached config's second call is a HIT
+        status, body = _drive(app, {**BODY, "stream": stream}, chunked=chunked, headers=WAYS[way])
+        assert status == (503 if way == "answered by a rule" else 200), body
+    assert seen.handed_in == set() and not seen.writes, seen.writes

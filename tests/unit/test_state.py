@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from portkey_completions.control import state
+from portkey_completions.control.journal import Entry
 from portkey_completions.control.redis_state import shown
 from portkey_completions.control.scenarios import Scenarios
 
@@ -38,7 +39,7 @@ def test_run_time_rules_and_entries_belong_to_their_namespace():
         assert not await rules.remove(first.id, "ns2")  # another namespace's rule is not found there
         assert [r.id for r in await rules.rules("ns1")] == [first.id]
         for namespace in ("ns1", "ns2", "ns1"):
-            memory.opened({"namespace": namespace, "body": None})
+            memory.opened(Entry(0.0, "POST", "/v1/completions", [], namespace, "trace", None, memory.worker))
         await memory.forget("ns1")
         assert [e["namespace"] for e in await memory.entries(None)] == ["ns2"]
 

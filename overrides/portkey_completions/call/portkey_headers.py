@@ -1,4 +1,4 @@
-"""The one writer of Portkey's response headers, from the call record.
+"""The one writer of Portkey's response headers, from the call record and where it was routed.
 
 portkey-ai's SDKs retry a 5xx themselves unless the answer carries `x-portkey-trace-id`, the sign
 that a Portkey gateway answered (and did its own retrying). Without it, a test of "my code handles
@@ -19,7 +19,7 @@ import functools
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import spec
 
-from .record import Call
+from .record import Call, Routed
 
 Raw = list[tuple[bytes, bytes]]
 
@@ -41,15 +41,14 @@ def _request_id_declared() -> bool:
     return REQUEST_ID.decode() in spec.response_headers("/completions", "post", 200)
 
 
-def stamped(raw: Raw, call: Call) -> Raw:
-    """An answer's headers as they leave: Portkey's written from the call (or, `plain`, none at all).
+def stamped(raw: Raw, call: Call, routed: Routed | None) -> Raw:
+    """An answer's headers as they leave: Portkey's written from the call and its routing (or, `plain`, none at all).
 
     The names in `raw` are lower case, as Starlette's responses keep them (ASGI's rule).
     """
     if call.plain:
         return [(n, v) for n, v in raw if not n.startswith(_PREFIX)]
     trace = call.trace_id.encode("latin-1")
-    routed = call.routed
     if routed is None:
         # Not routed (refused before, or answered by control): a scenario rule's own headers stay.
         present = {n for n, _ in raw}

@@ -1,9 +1,12 @@
-"""The call record: one request under the API's base path, made once at the door and handed down.
+"""The call record going down, and the outcome coming back up.
 
-The edge fills in what it reads off the wire (headers, the alternative matched, the trace id,
-the namespace); control adds the scenario rule and the answer's shape; the gateway adds where it
-routed the call (`Routed`). The edge writes Portkey's response headers from it (`portkey_headers`)
-and the journal entry from it, so no layer reaches sideways for another's facts.
+Facts go down, outcomes come back up, as httpx hands a `Request` down and gets a `Response` back
+with its facts on it. The edge fills the call in with what it reads off the wire (headers, the
+alternative matched, the trace id, the namespace, the validated body) and hands it in; no room
+below assigns to it. Each room returns what it made: the gateway an `Outcome` with its response
+and where it routed (`Routed`), control the same with the scenario rule it applied. The edge
+writes Portkey's response headers (`portkey_headers`) and the journal entry from the call and
+the outcome, so no layer reaches sideways for another's facts.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from starlette.responses import Response
 from starlette.types import Receive
 
 from portkey_completions.core import headers as portkey
 
 from .security import Alternatives, Requirement
-from .shape import Shape
 
 # The scope key under which the edge names a request's `/ns/<name>/` (server.namespaces): ASGI's
 # own way to pass a fact inward, read by the door and by the admin API.
@@ -43,8 +46,20 @@ class Routed(NamedTuple):
     not_applied: tuple[str, ...] = ()
 
 
+class Outcome(NamedTuple):
+    """What the rooms below the edge made of a call: the response, and the facts on it."""
+
+    response: Response
+    routed: Routed | None = None  # where the gateway sent the call; None if it did not route it
+    rule: str | None = None  # the scenario rule (or `replay`) that answered or shaped the call
+
+    @property
+    def status(self) -> int:
+        return self.response.status_code
+
+
 class Call:
-    """One request, as every room below the edge sees it.
+    """One request, as every room below the edge sees it: what the edge read off the wire, never written below.
 
     Attributes:
         headers: The request's headers, names in lower case (with what `--openai-compatible` adds).
@@ -56,30 +71,21 @@ class Call:
         namespace: The `/ns/<name>/` the request came under, or None.
         plain: A plain OpenAI request let in by `--openai-compatible` (its headers have the Portkey
             ones it stands for added): answered without x-portkey-*.
-        receive: The server's receive channel, for a wait that listens for the client leaving.
-        entry: The request's journal entry (control's), or None.
-        shape: How control asked the engine's answer to be shaped (a scenario rule), or None.
-        rule: The scenario rule (or `replay`) that answered or shaped the call, or None.
+        receive: The request's receive channel (the door's, which journals a client that leaves),
+            for a wait that listens for the client leaving.
         via: Where a saved prompt runs when the headers name no route: a virtual key, or the stub
             (`gateway.prompts`); None for every other call.
-        routed: Where the gateway sent the call, once it has.
-        error_event: The code of an error event that ended the call's stream (its status said 200).
         span: The request's OpenTelemetry span, when tracing is on (`call.telemetry`).
     """
 
     __slots__ = (
         "alternative",
         "body",
-        "entry",
-        "error_event",
         "headers",
         "namespace",
         "plain",
         "receive",
         "requirement",
-        "routed",
-        "rule",
-        "shape",
         "span",
         "trace_id",
         "via",
@@ -104,12 +110,7 @@ class Call:
         self.namespace = namespace
         self.receive = receive
         self.body: dict[str, Any] | None = None
-        self.entry: dict[str, Any] | None = None
-        self.shape: Shape | None = None
-        self.rule: str | None = None
         self.via: str | None = None
-        self.routed: Routed | None = None
-        self.error_event: str | None = None
         self.span: Any = None
 
     @classmethod

@@ -24,4 +24,10 @@ class Hangup(BaseException):
 
     A BaseException, so that no handler on the way turns it into an error answer: the outermost
     layer (`server.errors.ServerErrorMiddleware`) ends the exchange there, leaving the response unfinished.
+    A hangup before any answer carries the scenario rule that waited (`rule`): no outcome comes
+    back up to name it.
     """
+
+    def __init__(self, *args: object, rule: str | None = None) -> None:
+        super().__init__(*args)
+        self.rule = rule

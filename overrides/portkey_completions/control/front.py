@@ -1,8 +1,9 @@
 """What answers a request before the gateway routes it: a replayed cassette, or a scenario rule.
 
 A rule that fails the request (a status, `fail_first`) answers here; a rule that shapes the
-engine's answer (text, stream pacing, faults) is handed on to the stub in the call record
-(`Call.shape`). Every decision is written into the call record (`Call.rule`), which the journal reads.
+engine's answer (text, stream pacing, faults) is handed down to the gateway beside the call, for
+the stub (`Shape`). The rule applied comes back up in the outcome (`Outcome.rule`), which the
+journal reads.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.responses import Response
-
 from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError
-from portkey_completions.call.record import Call
+from portkey_completions.call.record import Call, Outcome
 from portkey_completions.call.shape import Hangup, Shape
 from portkey_completions.engine.tokenizer import Tokenizer
 from portkey_completions.gateway.gateway import Gateway
@@ -47,46 +46,43 @@ class Front:
         self.cassette = cassette
         self.replay_speed = replay_speed
 
-    async def handle(self, call: Call) -> Response:
+    async def handle(self, call: Call) -> Outcome:
         body = call.body
         assert body is not None  # the edge hands on validated calls only
         if self.cassette is not None:
-            call.rule = "replay"
             try:
-                return replay(self.cassette.find(body), self.replay_speed)
+                return Outcome(replay(self.cassette.find(body), self.replay_speed), rule="replay")
             except ServerAPIError as missing:
-                return missing.response()
+                return Outcome(missing.response(), rule="replay")
         try:
             # A rule's `alternative` is one of the spec's: a plain OpenAI request stands for `provider`.
             requirement = None if call.requirement is None else call.requirement.name
             prompts = functools.partial(self._prompts, body)
             matched = await self.rules.match(body, call.headers, requirement, prompts, call.namespace)
         except RuleError as exc:
-            return ServerAPIError(400, str(exc), param="Prefer", code="invalid_prefer").response()
+            return Outcome(ServerAPIError(400, str(exc), param="Prefer", code="invalid_prefer").response())
         except StateUnavailable as exc:
             # Answering without the rules would let a fault-injection test pass on a normal answer.
             metrics.STATE_ERRORS.inc()
-            return unavailable(exc).response()
+            return Outcome(unavailable(exc).response())
         if matched is None:
             return await self.gateway.handle(call)
         rule, hit = matched
-        call.rule = rule.id
         metrics.RULE_HITS.labels(rule.id if rule.source == "file" else rule.source).inc()
         # ttft on an answer that is not streamed: its first token is the whole answer, so it waits.
         wait = rule.latency
         if rule.ttft and not body.get("stream"):
             wait += rule.ttft
         if wait and await journal.client_leaves_within(call, wait):
-            raise Hangup  # nobody is left to answer: the journal says the client went away
+            raise Hangup(rule=rule.id)  # nobody is left to answer: the journal says the client went away
         if rule.fails(hit):
             assert rule.status is not None
             default = DEFAULT_MESSAGES.get(rule.status, f"Scenario {rule.id}: {rule.status}.")
-            response = rule.error_answer(rule.status, default).response()
+            outcome = Outcome(rule.error_answer(rule.status, default).response())
         else:
-            call.shape = Shape(rule.text, functools.partial(faults.paced, rule=rule))
-            response = await self.gateway.handle(call)
-        response.headers.update(rule.response_headers)
-        return response
+            outcome = await self.gateway.handle(call, Shape(rule.text, functools.partial(faults.paced, rule=rule)))
+        outcome.response.headers.update(rule.response_headers)
+        return outcome._replace(rule=rule.id)
 
     def _prompts(self, body: Mapping[str, Any]) -> list[str]:
         """The request's prompts as text, for `match.prompt`."""

@@ -1,21 +1,22 @@
 """The request journal: every /v1 request, bounded, with secrets redacted, kept by the state (`state.py`).
 
-The edge's door opens an entry per request (`Journal.open`), writes what it sees on the wire
-into it (body, status, timings, streamed events) and what the rooms below wrote into the call
-record (the auth alternative, the scenario rule, the route), and hands it back when the answer is
-complete (`Journal.closed`).
+The edge's door opens an entry per request (`Journal.open`), a typed `Entry`; it writes what it
+sees on the wire into it (body, status, timings, streamed events) and what the call's outcome
+says (`Entry.noted`: the auth alternative, the scenario rule, the route), and hands it back when
+the answer is complete (`Journal.closed`). An entry leaves the process as a dict (`Entry.fields`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import Scope
 
 from portkey_completions.call import telemetry
-from portkey_completions.call.record import Call
+from portkey_completions.call.record import Call, Outcome
 from portkey_completions.core import untrusted
 
 from .redaction import headers_of
@@ -25,10 +26,11 @@ MAX_BODY = 64 * 1024  # bytes of a request's body an entry keeps
 
 
 async def client_leaves_within(call: Call, seconds: float) -> bool:
-    """Wait `seconds`, or less if the client goes away meanwhile; whether it went away (its entry says so too).
+    """Wait `seconds`, or less if the client goes away meanwhile; whether it went away.
 
     For a deliberate wait once the body is read (a scenario's latency): nothing else listens for
-    the client then, so without this a client that gave up would be journaled as answered.
+    the client then, so without this a client that gave up would be journaled as answered. The
+    call's receive is the door's, which notes the leaving in the entry.
     """
     try:
         async with asyncio.timeout(seconds):
@@ -36,9 +38,72 @@ async def client_leaves_within(call: Call, seconds: float) -> bool:
                 pass  # a body the app left unread: nothing to keep
     except TimeoutError:
         return False
-    if call.entry is not None:
-        call.entry["client_gone"] = True
     return True
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """One request in the journal (admin.yaml's `Entry`): what the edge saw, and what the outcome said."""
+
+    time: float
+    method: str
+    path: str
+    headers: Any  # the header list as received; redacted when the entry leaves the process
+    namespace: str | None
+    trace_id: str  # Portkey's: in the answer's headers and every log line
+    otel_trace_id: str | None
+    worker: str
+    id: int | None = None
+    body: Any = None  # the bytes as received, parsed when someone reads the entry (`readable`)
+    alternative: str | None = None
+    route: str | None = None
+    provider: str | None = None
+    rule: str | None = None
+    retries: int | None = None  # a routed request's retry attempt count
+    status: int | None = None
+    events: int = 0
+    ttfb_ms: float | None = None
+    duration_ms: float | None = None
+    done: bool = False
+    client_gone: bool = False
+
+    def noted(self, call: Call, outcome: Outcome | None) -> None:
+        """The call's alternative, and what its outcome says: the rule applied, where it was routed."""
+        self.alternative = call.alternative
+        if outcome is None:
+            return
+        self.rule = outcome.rule
+        routed = outcome.routed
+        if routed is not None:
+            self.provider, self.route, self.retries = routed.provider, routed.path, routed.retries
+
+    def fields(self) -> dict[str, Any]:
+        """The entry as a dict, raw (headers and body as received); `retries` only for a routed request."""
+        fields = {
+            "id": self.id,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "headers": self.headers,
+            "body": self.body,
+            "alternative": self.alternative,
+            "route": self.route,
+            "provider": self.provider,
+            "rule": self.rule,
+            "status": self.status,
+            "events": self.events,
+            "ttfb_ms": self.ttfb_ms,
+            "duration_ms": self.duration_ms,
+            "done": self.done,
+            "client_gone": self.client_gone,
+            "namespace": self.namespace,
+            "trace_id": self.trace_id,
+            "otel_trace_id": self.otel_trace_id,
+            "worker": self.worker,
+        }
+        if self.retries is not None:
+            fields["retries"] = self.retries
+        return fields
 
 
 class Journal:
@@ -55,35 +120,22 @@ class Journal:
         """Forget the entries of `namespace`; None: every entry."""
         await self.state.forget(namespace)
 
-    def open(self, scope: Scope, call: Call) -> dict[str, Any]:
+    def open(self, scope: Scope, call: Call) -> Entry:
         """A request's entry, raw: its header list as received, its body as bytes (see `readable`)."""
-        entry = {
-            "id": None,
-            "time": time.time(),
-            "method": scope["method"],
-            "path": scope["path"],
-            "headers": scope["headers"],
-            "body": None,
-            "alternative": None,
-            "route": None,
-            "provider": None,
-            "rule": None,
-            "status": None,
-            "events": 0,
-            "ttfb_ms": None,
-            "duration_ms": None,
-            "done": False,
-            "client_gone": False,
-            "namespace": call.namespace,
-            "trace_id": call.trace_id,  # Portkey's: in the answer's headers and every log line
-            "otel_trace_id": None if call.span is None else telemetry.trace_hex(call.span),
-            "worker": self.state.worker,
-        }
+        entry = Entry(
+            time.time(),
+            scope["method"],
+            scope["path"],
+            scope["headers"],
+            call.namespace,
+            call.trace_id,
+            None if call.span is None else telemetry.trace_hex(call.span),
+            self.state.worker,
+        )
         self.state.opened(entry)
-        call.entry = entry
         return entry
 
-    async def closed(self, entry: dict[str, Any]) -> None:
+    async def closed(self, entry: Entry) -> None:
         """The request's answer is complete (or the caller left): its entry is final."""
         await self.state.closed(entry)
 

@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 
 from portkey_completions.call import metrics
 
+from .journal import Entry
 from .redaction import headers_of
 from .rules import Rule, rule
 from .state import CACHE_SIZE, JOURNAL_SIZE, State, StateUnavailable, worker_name
@@ -289,13 +290,14 @@ class RedisState(State):
         for one, n in zip(rules, counts, strict=True):
             one.hits = int(n or 0)
 
-    def opened(self, entry: dict[str, Any]) -> None:
+    def opened(self, entry: Entry) -> None:
         pass  # the entry's id (None until then) is given by Redis when the entry is written
 
-    async def closed(self, entry: dict[str, Any]) -> None:
+    async def closed(self, entry: Entry) -> None:
         # Leaving the process: secrets redacted now. The body stays raw (its bytes as latin-1 text,
         # which maps each byte to one character and back) and is parsed when someone reads it.
-        fields = {**entry, "headers": headers_of(entry["headers"])}
+        fields = entry.fields()
+        fields["headers"] = headers_of(entry.headers)
         del fields["id"]
         if isinstance(fields["body"], bytes):
             fields["body"] = fields["body"].decode("latin-1")

@@ -24,6 +24,7 @@ from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.gateway.cache import ResponseCache
 
 if TYPE_CHECKING:
+    from .journal import Entry
     from .rules import Rule
 
 JOURNAL_SIZE = 1000  # entries kept, oldest dropped first
@@ -98,11 +99,11 @@ class JournalState(abc.ABC):
         return False
 
     @abc.abstractmethod
-    def opened(self, entry: dict[str, Any]) -> None:
+    def opened(self, entry: Entry) -> None:
         """A request began (its entry is still being written by the door)."""
 
     @abc.abstractmethod
-    async def closed(self, entry: dict[str, Any]) -> None:
+    async def closed(self, entry: Entry) -> None:
         """The request's answer is complete: its entry is final. Never raises: a lost entry is logged."""
 
     @abc.abstractmethod
@@ -145,7 +146,7 @@ class Memory(State):
         self.worker = worker_name()
         self._rules: list[Rule] = []
         self._rule_ids = itertools.count(1)
-        self._journal: collections.deque[dict[str, Any]] = collections.deque(maxlen=JOURNAL_SIZE)
+        self._journal: collections.deque[Entry] = collections.deque(maxlen=JOURNAL_SIZE)
         self._entry_ids = itertools.count(1)
         self._cache: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
 
@@ -183,19 +184,19 @@ class Memory(State):
     async def count(self, rules: Iterable[Rule]) -> None:
         pass  # the rules' own `hits` are the counters
 
-    def opened(self, entry: dict[str, Any]) -> None:
+    def opened(self, entry: Entry) -> None:
         # Journaled at once, so that a stream shows (done: false) while it runs.
-        entry["id"] = next(self._entry_ids)
+        entry.id = next(self._entry_ids)
         self._journal.append(entry)
 
-    async def closed(self, entry: dict[str, Any]) -> None:
+    async def closed(self, entry: Entry) -> None:
         pass
 
     async def entries(self, namespace: str | None) -> list[dict[str, Any]]:
-        return [e for e in self._journal if namespace is None or e["namespace"] == namespace]
+        return [e.fields() for e in self._journal if namespace is None or e.namespace == namespace]
 
     async def forget(self, namespace: str | None) -> None:
-        kept = [] if namespace is None else [e for e in self._journal if e["namespace"] != namespace]
+        kept = [] if namespace is None else [e for e in self._journal if e.namespace != namespace]
         self._journal.clear()
         self._journal.extend(kept)
 

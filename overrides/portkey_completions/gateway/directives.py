@@ -1,7 +1,8 @@
-"""What Portkey's per-request headers direct, read once per call for every node of its config tree.
+"""What a call directs, read once per call for every node of its config tree.
 
-A timeout per attempt, headers to forward, the metadata conditional routing reads, and the
-cache's namespace and forced refresh.
+Portkey's per-request headers: a timeout per attempt, headers to forward, the metadata
+conditional routing reads, and the cache's namespace and forced refresh. And control's shaping
+of the stub's answer (a scenario rule's), handed down beside the call.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, NamedTuple
 
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.record import Call
+from portkey_completions.call.shape import Shape
 from portkey_completions.core import untrusted
 
 from . import config as configs
@@ -24,19 +26,21 @@ CACHE_NAMESPACE = "x-portkey-cache-namespace"
 
 
 class Directives(NamedTuple):
-    body: dict[str, Any]
-    headers: Mapping[str, str]
-    namespace: str | None  # the call's /ns/<name>/
-    trace_id: str  # the call's, forwarded to upstreams
-    span: Any  # the call's OpenTelemetry span (tracing on), the parent of each upstream attempt's
+    call: Call
+    shape: Shape | None  # how control asked the stub's answer to be shaped (a scenario rule), or None
     timeout: float | None  # x-portkey-request-timeout, in seconds: each attempt's, where the config sets none
     forward: tuple[str, ...]  # x-portkey-forward-headers
 
+    @property
+    def body(self) -> dict[str, Any]:
+        body = self.call.body
+        assert body is not None  # the edge hands on validated calls only
+        return body
+
     @classmethod
-    def of(cls, call: Call) -> Directives:
+    def of(cls, call: Call, shape: Shape | None = None) -> Directives:
         """The call's directives; a Portkey header that says nothing usable is a 400 naming it."""
-        headers, body = call.headers, call.body
-        assert body is not None
+        headers = call.headers
         timeout = None
         if headers.get(REQUEST_TIMEOUT):
             try:
@@ -55,11 +59,11 @@ class Directives(NamedTuple):
                     400, f"{FORWARD_HEADERS} is a comma-separated list of header names.", param=FORWARD_HEADERS
                 )
             forward = names
-        return cls(body, headers, call.namespace, call.trace_id, call.span, timeout, forward)
+        return cls(call, shape, timeout, forward)
 
     def context(self) -> dict[str, Mapping[str, Any]]:
         """What a conditional node's queries read: the metadata header's object, and the body."""
-        raw = self.headers.get(METADATA)
+        raw = self.call.headers.get(METADATA)
         metadata: Any = {}
         if raw:
             try:
@@ -72,7 +76,7 @@ class Directives(NamedTuple):
 
     def cache_partition(self) -> tuple[str | None, ...]:
         """What keeps caches apart: the /ns/<name>/ namespace and x-portkey-cache-namespace."""
-        return self.namespace, self.headers.get(CACHE_NAMESPACE)
+        return self.call.namespace, self.call.headers.get(CACHE_NAMESPACE)
 
     def force_refresh(self) -> bool:
-        return self.headers.get(CACHE_FORCE_REFRESH, "").strip().lower() == "true"
+        return self.call.headers.get(CACHE_FORCE_REFRESH, "").strip().lower() == "true"

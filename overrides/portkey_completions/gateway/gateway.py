@@ -3,17 +3,16 @@
 Every route yields a tree of config nodes (`routes`); the runner takes it down to leaves, each
 answered by the built-in `stub` provider or by an upstream (`runner`, `leaf`). Without a store
 every leaf but a custom host is the stub, so code written for a real provider runs offline
-unchanged. Where it went is written into the call record (`Call.routed`), from which the edge
+unchanged. It returns the response with where it went (`Outcome.routed`), from which the edge
 writes Portkey's response headers and the journal.
 """
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
 from portkey_completions.call.errors import ServerAPIError
-from portkey_completions.call.record import Call
+from portkey_completions.call.record import Call, Outcome
 from portkey_completions.call.security import Alternatives
+from portkey_completions.call.shape import Shape
 from portkey_completions.core import headers as portkey
 
 from .directives import Directives
@@ -29,7 +28,8 @@ class Gateway:
         self.routes = Routes(stores)
         self.runner = runner
 
-    async def handle(self, call: Call) -> Response:
+    async def handle(self, call: Call, shape: Shape | None = None) -> Outcome:
+        """The call routed and run; `shape`: how control asked the stub's answer to be written."""
         try:
             self.stores.current().admit(call.headers.get(portkey.API_KEY, ""))
             if call.requirement is not None:
@@ -38,8 +38,7 @@ class Gateway:
                 node = self.routes.saved(call.via)
             else:
                 raise self.alternatives.refusal(call.headers)
-            outcome = await self.runner.run(node, Directives.of(call), call.shape)
+            reached = await self.runner.run(node, Directives.of(call, shape))
         except ServerAPIError as error:
-            return error.response()
-        call.routed = outcome.routed
-        return outcome.answer.response
+            return Outcome(error.response())
+        return Outcome(reached.answer.response, reached.routed)

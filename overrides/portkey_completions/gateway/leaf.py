@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 
 from portkey_completions.call import metrics, telemetry, tracing
 from portkey_completions.call.errors import ServerAPIError
-from portkey_completions.call.shape import Shape
 from portkey_completions.core.headers import STUB
 from portkey_completions.stub.answer import Stub
 
@@ -30,6 +29,16 @@ class Leaf(NamedTuple):
     base_url: str | None  # None: the stub engine
     api_key: str | None
     custom: bool = False  # a host the caller chose: dialled only at checked addresses
+
+
+class Attempt(NamedTuple):
+    """One attempt at a leaf: where it goes, the node that sent it there, the body sent, what the call directs."""
+
+    leaf: Leaf
+    node: configs.Node
+    body: dict[str, Any]  # the call's, with the node's override_params
+    forwarded: tuple[str, ...]  # the caller's headers sent on (the node's forward_headers and the call's)
+    asked: Directives
 
 
 class Leaves:
@@ -93,40 +102,34 @@ class Leaves:
                 code="unknown_provider",
             ) from None
 
-    async def answer(
-        self,
-        leaf: Leaf,
-        body: dict[str, Any],
-        asked: Directives,
-        node: configs.Node,
-        forwarded: tuple[str, ...],
-        shape: Shape | None,
-    ) -> Answer:
+    async def answer(self, attempt: Attempt) -> Answer:
         """One attempt at a leaf, not yet sent."""
+        leaf, asked = attempt.leaf, attempt.asked
         if leaf.base_url is None:
             try:
-                response = await self.stub.answer(body, shape)
+                response = await self.stub.answer(attempt.body, asked.shape)
             except ServerAPIError as error:
                 return Answer(error.status, error.response())
             return Answer(response.status_code, response)
         started = time.perf_counter()
         span = None
-        if asked.span is not None:  # tracing on: this attempt is a span of its own, the upstream's parent
-            span = telemetry.attempt_span(asked.span, leaf.provider, leaf.base_url)
+        call = asked.call
+        if call.span is not None:  # tracing on: this attempt is a span of its own, the upstream's parent
+            span = telemetry.attempt_span(call.span, leaf.provider, leaf.base_url)
         pools = self.pools
         try:
             answer = await forward(
                 pools.custom if leaf.custom else pools.trusted,
                 leaf.base_url,
                 leaf.api_key,
-                body,
-                asked.headers,
+                attempt.body,
+                call.headers,
                 provider=leaf.provider,
                 validate=self.validate_upstream,
                 timeout=self.timeout,
-                forward=forwarded,
-                extra=node.upstream_headers,
-                tracing=tracing.forwarded(asked.trace_id, asked.headers, span and telemetry.traceparent(span)),
+                forward=attempt.forwarded,
+                extra=attempt.node.upstream_headers,
+                tracing=tracing.forwarded(call.trace_id, call.headers, span and telemetry.traceparent(span)),
             )
         except BaseException:  # a request_timeout's cancellation: the attempt's span ends too
             if span is not None:

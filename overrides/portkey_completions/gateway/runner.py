@@ -1,6 +1,6 @@
 """Running a config tree: single, fallback, loadbalance, conditional, retries, a request_timeout per attempt, the cache.
 
-Down to a leaf (`leaf.Leaves` answers it), and back with the answer and where it came from (`Outcome`).
+Down to a leaf (`leaf.Leaves` answers it), and back with the answer and where it came from (`Reached`).
 """
 
 from __future__ import annotations
@@ -10,25 +10,26 @@ import functools
 import logging
 import random
 from collections.abc import Awaitable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.record import Routed
-from portkey_completions.call.shape import Shape
 from portkey_completions.core import spec
 
 from . import backoff, conditions
 from . import cache as caching
 from . import config as configs
 from .directives import Directives
-from .leaf import Leaf, Leaves
+from .leaf import Attempt, Leaf, Leaves
 from .upstream import Answer
 
 logger = logging.getLogger(__name__)
 
 
-class Outcome(NamedTuple):
+class Reached(NamedTuple):
+    """A leaf's answer, not yet sent, and where it came from."""
+
     answer: Answer
     routed: Routed
 
@@ -45,7 +46,7 @@ class Runner:
         self.cache = cache
         self.backoff = backoff.BACKOFFS[retry_backoff]
 
-    def run(self, node: configs.Node, asked: Directives, shape: Shape | None) -> Awaitable[Outcome]:
+    def run(self, node: configs.Node, asked: Directives) -> Awaitable[Reached]:
         """The node's outcome: a leaf's answer, or its targets' as its mode picks them.
 
         Not a coroutine itself: it hands back the chosen node's, so that a leaf costs no frame here.
@@ -58,8 +59,8 @@ class Runner:
             else:  # single
                 node = node.targets[0]
         if not node.targets:
-            return self._leaf(node, asked, shape)
-        return self._fallback(node, asked, shape)
+            return self._leaf(node, asked)
+        return self._fallback(node, asked)
 
     def _condition(self, node: configs.Node, asked: Directives) -> configs.Node:
         context = asked.context()
@@ -77,21 +78,21 @@ class Runner:
             code="no_matching_condition",
         )
 
-    async def _fallback(self, node: configs.Node, asked: Directives, shape: Shape | None) -> Outcome:
-        outcome = None
+    async def _fallback(self, node: configs.Node, asked: Directives) -> Reached:
+        reached = None
         for i, target in enumerate(node.targets):
-            outcome = await self.run(target, asked, shape)
-            status = outcome.answer.status
+            reached = await self.run(target, asked)
+            status = reached.answer.status
             failed = status >= 400 if node.on_status_codes is None else status in node.on_status_codes
             if not failed or i == len(node.targets) - 1:
-                return outcome
+                return reached
             logger.info("fallback from %s (status %d)", target.path, status)
             metrics.FALLBACKS.inc()
-            await outcome.answer.discard()
-        assert outcome is not None
-        return outcome
+            await reached.answer.discard()
+        assert reached is not None
+        return reached
 
-    async def _leaf(self, node: configs.Node, asked: Directives, shape: Shape | None) -> Outcome:
+    async def _leaf(self, node: configs.Node, asked: Directives) -> Reached:
         leaf = self.leaves.resolve(node)
         body = asked.body
         sent = {**body, **node.override_params} if node.override_params else body
@@ -102,7 +103,7 @@ class Runner:
             if problem is not None:
                 message = f"Invalid config passed: {node.path}.override_params: {problem}"
                 error = ServerAPIError(400, message, param="x-portkey-config", code="invalid_config")
-                return _outcome(Answer(error.status, error.response()), leaf, node, 0)  # as the stub's
+                return _reached(Answer(error.status, error.response()), leaf, node, 0)  # as the stub's
         status, key = "DISABLED", ""
         if node.cache is not None and self.cache is not None:
             key = caching.key(asked.cache_partition(), (leaf.provider, leaf.base_url, leaf.api_key), sent)
@@ -113,14 +114,14 @@ class Runner:
                 if entry is not None:
                     metrics.CACHE.labels("HIT").inc()
                     caching.count_usage(sent.get("model"), entry)
-                    return _outcome(Answer(200, caching.answer(entry)), leaf, node, 0, "HIT")
+                    return _reached(Answer(200, caching.answer(entry)), leaf, node, 0, "HIT")
                 status = "MISS"
             metrics.CACHE.labels(status).inc()
         timeout = node.request_timeout if node.request_timeout is not None else asked.timeout
-        forwarded = (*node.forward_headers, *asked.forward)
+        attempt = Attempt(leaf, node, sent, (*node.forward_headers, *asked.forward), asked)
         retries = 0
         while True:
-            answer = await self._attempt(leaf, sent, asked, node, forwarded, timeout, shape)
+            answer = await self._attempt(attempt, timeout)
             if answer.status not in node.retry.on_status_codes or retries >= node.retry.attempts:
                 if answer.status in node.retry.on_status_codes and node.retry.attempts:
                     retries = backoff.EXHAUSTED  # as Portkey says it: every retry spent, and still failing
@@ -134,35 +135,27 @@ class Runner:
         if key and answer.status == 200 and node.cache is not None and self.cache is not None:
             store = functools.partial(self.cache.cache, key, max_age=node.cache.max_age)
             answer = answer._replace(response=await caching.keep(answer.response, store))
-        return _outcome(answer, leaf, node, retries, status)
+        return _reached(answer, leaf, node, retries, status)
 
-    async def _attempt(
-        self,
-        leaf: Leaf,
-        body: dict[str, Any],
-        asked: Directives,
-        node: configs.Node,
-        forwarded: tuple[str, ...],
-        timeout: float | None,
-        shape: Shape | None,
-    ) -> Answer:
+    async def _attempt(self, attempt: Attempt, timeout: float | None) -> Answer:
         """One attempt at a leaf; past `timeout` it is a 408, which a retry or a fallback acts on as Portkey's does."""
         if timeout is None:
-            return await self.leaves.answer(leaf, body, asked, node, forwarded, shape)
+            return await self.leaves.answer(attempt)
         try:
             async with asyncio.timeout(timeout):
-                return await self.leaves.answer(leaf, body, asked, node, forwarded, shape)
+                return await self.leaves.answer(attempt)
         except TimeoutError:
+            leaf = attempt.leaf
             if leaf.base_url is not None:
                 metrics.UPSTREAM_ATTEMPTS.labels(leaf.provider, "timeout").inc()
             error = ServerAPIError(
                 408,
-                f"Request exceeded the request_timeout of {round(timeout * 1000)} ms ({node.path}).",
+                f"Request exceeded the request_timeout of {round(timeout * 1000)} ms ({attempt.node.path}).",
                 type="timeout_error",
                 code="request_timeout",
             )
             return Answer(error.status, error.response())
 
 
-def _outcome(answer: Answer, leaf: Leaf, node: configs.Node, retries: int, cache: str = "DISABLED") -> Outcome:
-    return Outcome(answer, Routed(leaf.provider, node.path, retries, cache, node.not_applied))
+def _reached(answer: Answer, leaf: Leaf, node: configs.Node, retries: int, cache: str = "DISABLED") -> Reached:
+    return Reached(answer, Routed(leaf.provider, node.path, retries, cache, node.not_applied))

@@ -23,18 +23,19 @@ import asyncio
 import http
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portkey_completions.call.record import Call
-
 from . import logs
+
+if TYPE_CHECKING:
+    from .door import Exchange
 
 FLUSH_EVERY = 0.2  # seconds a line may wait in the buffer
 MAX_PENDING = 1024  # lines that make a batch be written at once
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
-# The scope key of a request's slot for its call record: the door (inside) puts it there.
+# The scope key of a request's slot for its exchange (the call record and its outcome): the door (inside) puts it there.
 CALL_SLOT = "portkey.access"
 _PHRASES = {s.value: s.phrase for s in http.HTTPStatus}
 
@@ -58,7 +59,7 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         # Read now: inner layers may rewrite the scope's path (a namespace comes off it).
-        slot: list[Call] = []
+        slot: list[Exchange] = []
         if self.json_lines:
             scope[CALL_SLOT] = slot
         started = time.perf_counter()
@@ -106,12 +107,13 @@ class AccessLog:
         stream.flush()
 
 
-def _facts(slot: list[Call]) -> tuple[str | None, ...]:
+def _facts(slot: list[Exchange]) -> tuple[str | None, ...]:
     """What the JSON line says of the call: strings only, so the waiting line holds no object."""
     if not slot:
         return None, None, None, None
-    call = slot[0]
-    return call.trace_id, call.alternative, None if call.routed is None else call.routed.path, call.error_event
+    exchange = slot[0]
+    call = exchange.call
+    return call.trace_id, call.alternative, exchange.routed_path, exchange.error_event
 
 
 def _target(path: str, query: bytes) -> str:

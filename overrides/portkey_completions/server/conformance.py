@@ -22,23 +22,28 @@ from starlette.responses import Response, StreamingResponse
 
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.portkey_headers import stamped
-from portkey_completions.call.record import Call
+from portkey_completions.call.record import Call, Outcome
 from portkey_completions.core import spec, sse, untrusted
 
 from .errors import invalid_response
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[Call], Awaitable[Response]]
+Handle = Callable[[Call], Awaitable[Outcome]]
 
 
 def checked(handle: Handle, path: str, method: str) -> Handle:
     """`handle`, with every answer checked against the operation's responses in the spec."""
 
-    async def checking(call: Call) -> Response:
-        response = await handle(call)
-        # The headers as they will leave: Portkey's are written at the door, from the call.
-        problem = _headers_problem(path, method, response.status_code, Headers(raw=stamped(response.raw_headers, call)))
+    async def checking(call: Call) -> Outcome:
+        outcome = await handle(call)
+        checked = _checked(outcome.response, call, outcome)
+        return outcome if checked is outcome.response else outcome._replace(response=checked)
+
+    def _checked(response: Response, call: Call, outcome: Outcome) -> Response:
+        # The headers as they will leave: Portkey's are written at the door, from the call and its outcome.
+        raw = stamped(response.raw_headers, call, outcome.routed)
+        problem = _headers_problem(path, method, response.status_code, Headers(raw=raw))
         if problem is not None:
             return _violation(path, problem)
         media_type = (response.media_type or response.headers.get("content-type", "")).split(";")[0].strip()

@@ -28,19 +28,18 @@ from typing import Any
 
 import jsonschema_rs
 import orjson
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portkey_completions.call.errors import ServerAPIError
-from portkey_completions.call.record import Call
+from portkey_completions.call.record import Call, Outcome
 from portkey_completions.core import spec
 
-from .door import call_of
+from .door import exchange_of
 from .limits import BodyDeadline, SlowBody, headers_fit, replay_body
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[Call], Awaitable[Response]]
+Handle = Callable[[Call], Awaitable[Outcome]]
 PATH = spec.base_path() + "/completions"
 
 
@@ -76,7 +75,8 @@ class FastPath:
         ):
             await self.app(scope, receive, send)
             return
-        call = call_of(scope)
+        exchange = exchange_of(scope)
+        call = exchange.call
         headers = call.headers
         length = headers.get("content-length", "")
         if (
@@ -107,9 +107,9 @@ class FastPath:
         if not isinstance(body, dict) or call.requirement is None or not self.valid(body):
             await self.app(scope, replay, send)
             return
-        call.body = body
+        call.body = body  # the edge's last word on the call: handed in from here on
         try:
-            response = await self.handle(call)
+            response = exchange.answered(await self.handle(call))
         except ServerAPIError as error:
             response = error.response()
         except Exception:

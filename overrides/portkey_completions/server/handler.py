@@ -15,31 +15,33 @@ from starlette.responses import Response
 
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.portkey_headers import stamped
-from portkey_completions.call.record import Call
+from portkey_completions.call.record import Call, Outcome
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import spec
 from portkey_completions.core.headers import STUB
 from portkey_completions.gateway import prompts
 from portkey_completions.gateway.store import Stores
 
-from .door import call_of
+from .door import Exchange, exchange_of
 from .validation import refuse
 
-Handle = Callable[[Call], Awaitable[Response]]
+Handle = Callable[[Call], Awaitable[Outcome]]
 
 
 def operations(handle: Handle, stores: Stores) -> dict[str, Callable[..., Awaitable[Response]]]:
     """operationId -> handler."""
 
     async def create_completion(body: Any) -> Response:
-        call = call_of(current_request.scope)
-        call.body = _json(body)
-        return _stamped(await handle(call), call)
+        exchange = exchange_of(current_request.scope)
+        call = exchange.call
+        call.body = _json(body)  # the edge's last word on the call: handed in from here on
+        return _answered(exchange, await handle(call))
 
     async def create_prompt_completion(body: Any, **path: str) -> Response:
         """Portkey's prompt completions: the saved prompt, filled in, run as a completion (gateway.prompts)."""
         request = _json(body)
-        call = call_of(current_request.scope)
+        exchange = exchange_of(current_request.scope)
+        call = exchange.call
         store = stores.current()
         store.admit(call.headers.get(portkey.API_KEY, ""))  # a stranger learns nothing of the prompts
         prompt_id = path["promptId"]
@@ -54,15 +56,20 @@ def operations(handle: Handle, stores: Stores) -> dict[str, Callable[..., Awaita
         call.body = prompt.completion(request)
         refuse(spec.validator("CreateCompletionRequest"), call.body)  # the prompt's and the request's fields, together
         call.via = prompt.virtual_key or STUB
-        return _stamped(await prompts.answered(await handle(call)), call)
+        outcome = await handle(call)
+        return _answered(exchange, outcome._replace(response=await prompts.answered(outcome.response)))
 
     return {"createCompletion": create_completion, "createPromptCompletion": create_prompt_completion}
 
 
-def _stamped(response: Response, call: Call) -> Response:
-    # The door writes them on every answer; written here too (the same writing), connexion's
-    # response validation (--validate-responses) sees the headers the spec may require.
-    response.raw_headers = stamped(response.raw_headers, call)
+def _answered(exchange: Exchange, outcome: Outcome) -> Response:
+    """The outcome handed to the door, and its response, with Portkey's headers written.
+
+    The door writes them on every answer; written here too (the same writing), connexion's
+    response validation (--validate-responses) sees the headers the spec may require.
+    """
+    response = exchange.answered(outcome)
+    response.raw_headers = stamped(response.raw_headers, exchange.call, outcome.routed)
     return response
 
 
