@@ -18,7 +18,6 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolution, Resolver
 from starlette.exceptions import HTTPException
 
-from portkey_completions.call import metrics, telemetry
 from portkey_completions.call.security import Alternatives
 from portkey_completions.control.admin import PREFIX as ADMIN_PREFIX
 from portkey_completions.control.admin import Admin
@@ -34,6 +33,7 @@ from portkey_completions.gateway.gateway import Gateway
 from portkey_completions.gateway.leaf import Leaves
 from portkey_completions.gateway.runner import Runner
 from portkey_completions.gateway.store import FixedStore, StoreFile, Stores
+from portkey_completions.observe import metrics, telemetry
 from portkey_completions.server import conformance, handler, spec_check, synthesis
 from portkey_completions.server.access_log import AccessLog
 from portkey_completions.server.auth import SECURITY_MAP, refusing

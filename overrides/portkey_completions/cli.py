@@ -11,8 +11,8 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from portkey_completions.call.metrics import MULTIPROCESS
 from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
+from portkey_completions.observe.metrics import MULTIPROCESS
 from portkey_completions.server import lifecycle, logs
 
 from . import __version__

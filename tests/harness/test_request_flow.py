@@ -25,8 +25,8 @@ from portkey_completions.core import spec
 from support import API_KEY, AUTH, BODY
 
 PACKAGE = Path(portkey_completions.__file__).resolve().parent
-# The order a call goes down in; `call`, `engine` and `core` are below every room that uses them.
-ORDER = ("server", "control", "gateway", "stub", "call", "engine", "core")
+# The order a call goes down in; `call`, `observe`, `engine` and `core` are below every room that uses them.
+ORDER = ("server", "control", "gateway", "stub", "call", "observe", "engine", "core")
 PATH = spec.base_path() + "/completions"
 
 

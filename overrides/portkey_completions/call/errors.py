@@ -72,3 +72,8 @@ class ServerAPIError(Exception):
     def response(self) -> Response:
         """As a Starlette response."""
         return Response(self.content(), self.status, headers=self.headers, media_type="application/json")
+
+
+def shutting_down() -> ServerAPIError:
+    """The error a stream ends with when the server drains (`observe.draining`)."""
+    return ServerAPIError(503, "The server is shutting down: this stream ends here.", code="server_shutting_down")

@@ -75,7 +75,7 @@ class Call:
             for a wait that listens for the client leaving.
         via: Where a saved prompt runs when the headers name no route: a virtual key, or the stub
             (`gateway.prompts`); None for every other call.
-        span: The request's OpenTelemetry span, when tracing is on (`call.telemetry`).
+        span: The request's OpenTelemetry span, when tracing is on (`observe.telemetry`).
     """
 
     __slots__ = (

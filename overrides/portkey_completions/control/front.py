@@ -12,12 +12,12 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.record import Call, Outcome
 from portkey_completions.call.shape import Hangup, Shape
 from portkey_completions.engine.tokenizer import Tokenizer
 from portkey_completions.gateway.gateway import Gateway
+from portkey_completions.observe import metrics
 
 from . import faults, journal
 from .cassette import Cassette, replay

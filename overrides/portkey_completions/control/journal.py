@@ -15,9 +15,9 @@ from typing import Any
 
 from starlette.types import Scope
 
-from portkey_completions.call import telemetry
 from portkey_completions.call.record import Call, Outcome
 from portkey_completions.core import untrusted
+from portkey_completions.observe import telemetry
 
 from .redaction import headers_of
 from .state import JournalState

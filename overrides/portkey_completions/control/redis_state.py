@@ -33,7 +33,7 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from portkey_completions.call import metrics
+from portkey_completions.observe import metrics
 
 from .journal import Entry
 from .redaction import headers_of

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import orjson
 from starlette.responses import Response, StreamingResponse
 
-from portkey_completions.call import metrics
 from portkey_completions.core import sse
+from portkey_completions.observe import metrics
 
 MAX_ENTRY_BYTES = 1024 * 1024  # an answer larger than this is not kept
 _HOP = frozenset({"content-length", "transfer-encoding", "connection", "date", "server"})

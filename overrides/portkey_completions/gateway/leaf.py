@@ -9,9 +9,9 @@ import asyncio
 import time
 from typing import Any, NamedTuple
 
-from portkey_completions.call import metrics, telemetry, tracing
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.core.headers import STUB
+from portkey_completions.observe import metrics, telemetry, tracing
 from portkey_completions.stub.answer import Stub
 
 from . import config as configs

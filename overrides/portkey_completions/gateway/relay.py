@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator
 import httpcore
 import orjson
 
-from portkey_completions.call import draining, metrics
-from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.errors import ServerAPIError, shutting_down
 from portkey_completions.core import spec, sse, untrusted
+from portkey_completions.observe import draining, metrics
 
 from .pool import TRANSPORT_ERRORS
 
@@ -50,7 +50,7 @@ async def relay(
             start = 0
             for end in _ends(pending):
                 if draining.draining.is_set():
-                    yield sse.event(orjson.dumps(draining.shutting_down().body()))
+                    yield sse.event(orjson.dumps(shutting_down().body()))
                     return
                 event = pending[start:end]
                 start = end

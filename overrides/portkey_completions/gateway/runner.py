@@ -12,10 +12,10 @@ import random
 from collections.abc import Awaitable
 from typing import NamedTuple
 
-from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.record import Routed
 from portkey_completions.core import spec
+from portkey_completions.observe import metrics
 
 from . import backoff, conditions
 from . import cache as caching

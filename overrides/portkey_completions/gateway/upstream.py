@@ -28,10 +28,10 @@ import httpcore
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
-from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError, error_type
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import retry_after, spec, sse, untrusted
+from portkey_completions.observe import metrics
 
 from . import hosts
 from .pool import TRANSPORT_ERRORS
@@ -88,7 +88,7 @@ async def forward(
     Args:
         forward: names of the caller's headers to send on (a config's `forward_headers`).
         extra: headers a config sets for the upstream (OpenAI-Organization, OpenAI-Project).
-        tracing: the trace headers (`call.tracing.forwarded`): Portkey's trace id and `traceparent`.
+        tracing: the trace headers (`observe.tracing.forwarded`): Portkey's trace id and `traceparent`.
     """
     url = base_url.rstrip("/") + "/completions"
     # httpx's JSON encoding, which upstreams saw before the gateway spoke to httpcore.

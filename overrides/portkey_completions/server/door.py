@@ -24,7 +24,6 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portkey_completions.call import metrics, telemetry
 from portkey_completions.call.portkey_headers import stamped
 from portkey_completions.call.record import NAMESPACE, Call, Outcome
 from portkey_completions.call.security import Alternatives
@@ -33,6 +32,7 @@ from portkey_completions.control.journal import MAX_BODY, Entry, Journal
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import spec, sse, untrusted
 from portkey_completions.core.headers import STUB
+from portkey_completions.observe import metrics, telemetry
 
 from . import logs
 from .access_log import CALL_SLOT

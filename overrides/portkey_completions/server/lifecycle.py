@@ -1,6 +1,6 @@
 """The server's life and its signals.
 
-- SIGTERM and SIGINT: `call.draining.draining` is set (streams end cleanly, readiness says 503),
+- SIGTERM and SIGINT: `observe.draining.draining` is set (streams end cleanly, readiness says 503),
   uvicorn stops accepting connections and waits for those in flight, and the process exits 0.
 - SIGHUP: the store file and the scenario file are read again (`StubApp.reload`); the server goes on.
   With `--workers N`, uvicorn's supervisor takes SIGHUP and restarts the workers, which read
@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 from uvicorn.server import HANDLED_SIGNALS
 
-from portkey_completions.call.draining import draining
+from portkey_completions.observe.draining import draining
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Any caller may use them: they hold no secret. Readiness is 503, with the reasons in JSON, while
 the shared state is unreachable, while the store file does not load (the last good store still
 answers), and while the server drains after SIGTERM; otherwise 200. The access log writes them at
-debug only (`access_log.PROBES`). `/metrics` is Prometheus's text format (`call.metrics` names
+debug only (`access_log.PROBES`). `/metrics` is Prometheus's text format (`observe.metrics` names
 what it counts); with `--workers N`, the sum over the workers (prometheus-client's multiprocess
 mode), and the process metrics of the worker that answered.
 """
@@ -24,10 +24,10 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from portkey_completions.call.draining import draining
-from portkey_completions.call.metrics import MULTIPROCESS
 from portkey_completions.control.state import State
 from portkey_completions.gateway.store import Stores
+from portkey_completions.observe.draining import draining
+from portkey_completions.observe.metrics import MULTIPROCESS
 
 
 class Probes:

@@ -15,12 +15,12 @@ import secrets
 import time
 from typing import Any, NamedTuple
 
-from portkey_completions.call import metrics
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.engine.catalog import ModelCard
 from portkey_completions.engine.completion import Candidate, Run
 from portkey_completions.engine.engine import Engine
 from portkey_completions.engine.sampler import Sampler, Sampling
+from portkey_completions.observe import metrics
 
 from .reading import Asked
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
-from portkey_completions.call import draining
-from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.call.errors import ServerAPIError, shutting_down
 from portkey_completions.core import sse
 from portkey_completions.engine.completion import Piece, Token
+from portkey_completions.observe import draining
 
 from .plan import Plan
 
@@ -86,7 +86,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         while running:
             for entry in list(running):
                 if draining.draining.is_set():
-                    raise draining.shutting_down()
+                    raise shutting_down()
                 index, pieces = entry
                 piece = next(pieces)
                 yield chunk(index, piece)
