@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,7 +40,7 @@ from portkey_completions.server.access_log import AccessLog
 from portkey_completions.server.auth import SECURITY_MAP, refusing
 from portkey_completions.server.door import Door
 from portkey_completions.server.errors import ServerErrorMiddleware, handle_error
-from portkey_completions.server.fastpath import FastPath
+from portkey_completions.server.fastpath import FastPath, Handle
 from portkey_completions.server.limits import BodyLimitMiddleware, PaceMiddleware
 from portkey_completions.server.namespaces import NamespaceMiddleware, Namespaces
 from portkey_completions.server.probes import Probes
@@ -127,20 +128,23 @@ def open_state(url: str) -> State:
     return RedisState(url)
 
 
-def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
-    """Build the server.
+@dataclass(frozen=True)
+class Services:
+    """What one server is made of below the HTTP edge, each made once (`services`) and handed to its users."""
 
-    Args:
-        options: How to set it up (`ServerOptions`); None: the defaults.
-        **fields: `ServerOptions` fields to set, on top of `options` (an unknown name is a ValueError).
+    alternatives: Alternatives  # the spec's security requirements, read as a table
+    engine: Engine
+    stores: Stores
+    state: State  # opened once: the rules, the journal and the cache each get the interface they need
+    gateway: Gateway
+    rules: Scenarios
+    journal: Journal
+    front: Front
+    handle: Handle  # front.handle, every answer checked against the spec with --validate-responses
 
-    Returns:
-        The ASGI app, ready for uvicorn.
-    """
-    options = (options or ServerOptions()).replace(**fields)
-    spec = load()
-    # Refused here in a few lines naming where, before connexion would dump the whole schema.
-    spec_check.check(spec)
+
+def services(options: ServerOptions) -> Services:
+    """The services the options describe; an OptionError naming the option that cannot be used."""
     alternatives = Alternatives.from_spec("/completions", "post")
     models = options.models
     if isinstance(models, str | Path):
@@ -156,7 +160,6 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
         telemetry.start(options.otlp_endpoint)  # only when an endpoint is given or in the environment
     except ValueError as exc:
         raise OptionError("otlp_endpoint", str(exc)) from None
-
     try:
         state = open_state(options.state)
     except ValueError as exc:
@@ -170,27 +173,68 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     )
     gateway = Gateway(alternatives, stores, Runner(leaves, cache=state, retry_backoff=options.retry_backoff))
     rules = _loaded("scenarios_path", options.scenarios_path, functools.partial(Scenarios, state)) or Scenarios(state)
-    journal = Journal(state)
     cassette = _loaded("replay_path", options.replay_path, Cassette, must_exist=True)
     front = Front(gateway, rules, engine.tokenizer, cassette, options.replay_speed)
     # --validate-responses checks every answer here, where the fast path and connexion's path meet.
     handle = conformance.checked(front.handle, "/completions", "post") if options.validate_responses else front.handle
-    # operationId -> handler: the published spec names operations, not Python paths. An
-    # operation without one is answered from the spec (server/synthesis.py), never a 500.
-    resolver = _Operations(handler.operations(handle, stores), spec)
+    return Services(alternatives, engine, stores, state, gateway, rules, Journal(state), front, handle)
 
+
+def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
+    """Build the server: its services, the middleware stack around them, and its routes.
+
+    Args:
+        options: How to set it up (`ServerOptions`); None: the defaults.
+        **fields: `ServerOptions` fields to set, on top of `options` (an unknown name is a ValueError).
+
+    Returns:
+        The ASGI app, ready for uvicorn.
+    """
+    options = (options or ServerOptions()).replace(**fields)
+    spec = load()
+    # Refused here in a few lines naming where, before connexion would dump the whole schema.
+    spec_check.check(spec)
+    built = services(options)
     defaults = ConnexionMiddleware.default_middlewares
     layers = [ServerErrorMiddleware if m is ConnexionServerError else m for m in defaults]
+    app = StubApp(
+        __name__,
+        lifespan=functools.partial(_lifespan, built.state),
+        security_map=SECURITY_MAP,
+        validator_map=VALIDATORS,
+        middlewares=layers,
+    )
+    namespaces = _middlewares(app, options, built)
+    # operationId -> handler: the published spec names operations, not Python paths. An
+    # operation without one is answered from the spec (server/synthesis.py), never a 500.
+    resolver = _Operations(handler.operations(built.handle, built.stores), spec)
+    app.add_api(
+        spec,
+        resolver=resolver,
+        validate_responses=options.validate_responses,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui),
+    )
+    app.add_error_handler(Unauthorized, refusing(built.alternatives))
+    for exc_class in (ProblemException, HTTPException, Exception):
+        app.add_error_handler(exc_class, handle_error)
+    _routes(app, options, built, resolver)
+    app.options, app.journal, app.rules, app.namespaces, app.stores = (
+        options, built.journal, built.rules, namespaces, built.stores
+    )  # fmt: skip
+    return app
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        await state.start()  # Redis: connected, and a first copy of the rules, before the first request
-        try:
-            yield
-        finally:
-            await state.close()
 
-    app = StubApp(__name__, lifespan=lifespan, security_map=SECURITY_MAP, validator_map=VALIDATORS, middlewares=layers)
+@contextlib.asynccontextmanager
+async def _lifespan(state: State, _app: Any) -> AsyncIterator[None]:
+    await state.start()  # Redis: connected, and a first copy of the rules, before the first request
+    try:
+        yield
+    finally:
+        await state.close()
+
+
+def _middlewares(app: StubApp, options: ServerOptions, built: Services) -> Namespaces:
+    """Ours, outermost first, around connexion's; the namespaces the middleware keeps."""
     if options.access_log:  # outermost of ours: it logs the path as the caller sent it
         app.add_middleware(
             AccessLog,
@@ -206,51 +250,44 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     app.add_middleware(
         Door,
         MiddlewarePosition.BEFORE_EXCEPTION,
-        alternatives=alternatives,
-        journal=journal,
+        alternatives=built.alternatives,
+        journal=built.journal,
         openai_compatible=options.openai_compatible,
-        gateway=not stores.current().open,
+        gateway=not built.stores.current().open,
     )
     if options.fast_path:
         # Outside the layer below, whose work it does itself for the requests it answers.
         app.add_middleware(
             FastPath,
             MiddlewarePosition.BEFORE_EXCEPTION,
-            handle=handle,
+            handle=built.handle,
             max_body_bytes=options.max_body_bytes,
             body_timeout=options.body_timeout,
         )
     app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=options.body_timeout)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=options.max_body_bytes)
-    app.add_api(
-        spec,
-        resolver=resolver,
-        validate_responses=options.validate_responses,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui),
-    )
+    return namespaces
 
-    app.add_error_handler(Unauthorized, refusing(alternatives))
-    for exc_class in (ProblemException, HTTPException, Exception):
-        app.add_error_handler(exc_class, handle_error)
 
+def _routes(app: StubApp, options: ServerOptions, built: Services, resolver: _Operations) -> None:
+    """The routes beside the spec's: probes, the admin API and page; `GET /` lists every route."""
     base = base_path()
     routes = {f"{m.upper()} {base}{p}": name for (m, p), name in resolver.names.items()}
     if options.swagger_ui:
         routes[f"GET {base}/ui/"] = "Swagger UI of the effective spec"
         routes[f"GET {base}/openapi.json"] = "the effective spec"
-
-    probes = Probes(state, stores, {"name": "portkey-completions", "version": __version__, "routes": routes})
+    probes = Probes(
+        built.state, built.stores, {"name": "portkey-completions", "version": __version__, "routes": routes}
+    )
     for path, name, endpoint in probes.routes():
         app.add_url_rule(path, name, endpoint, methods=["GET"])
-    admin = Admin(rules, journal, _admin_token(options), state.shown)
+    admin = Admin(built.rules, built.journal, _admin_token(options), built.state.shown)
     for path, name, endpoint, methods in admin.routes():
         app.add_url_rule(path, name, endpoint, methods=methods)
     routes[f"GET {ADMIN_PREFIX}/"] = "the journal page (admin API: /__admin/openapi.yaml)"
     routes["GET /healthz"] = "liveness"
     routes["GET /readyz"] = "readiness: 503 with the reasons while the server should not be sent requests"
     routes["GET /metrics"] = "Prometheus metrics (docs/observability.md)"
-    app.options, app.journal, app.rules, app.namespaces, app.stores = options, journal, rules, namespaces, stores
-    return app
 
 
 def _admin_token(options: ServerOptions) -> str | None:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from portkey_completions.control import state
-from portkey_completions.control.journal import Entry
+from portkey_completions.control.entry import Entry
 from portkey_completions.control.redis_state import shown
 from portkey_completions.control.scenarios import Scenarios
 

@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 
 from portkey_completions.observe import metrics
 
-from .journal import Entry
+from .entry import Entry
 from .redaction import headers_of
 from .rules import Rule, rule
 from .state import CACHE_SIZE, JOURNAL_SIZE, State, StateUnavailable, worker_name

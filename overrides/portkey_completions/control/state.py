@@ -24,7 +24,7 @@ from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.gateway.cache import ResponseCache
 
 if TYPE_CHECKING:
-    from .journal import Entry
+    from .entry import Entry
     from .rules import Rule
 
 JOURNAL_SIZE = 1000  # entries kept, oldest dropped first

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from .engine import Engine
@@ -149,12 +149,10 @@ class Run:
             if forced is None:
                 token, logprob, _, named = step(a, b, copying, counts, rng, top=top, score=score, labels=named_by)
             else:
-                token = next(forced, -1)
+                token, logprob, named = self._forced(forced, a, b, copying, named_by)
                 if token < 0:  # the fixed text is written: a natural stop, nothing more sampled
                     finish = "stop"
                     break
-                scored = self.sampler.score(a, b, copying, token, top, named_by) if top is not None or score else None
-                logprob, named = (None, None) if scored is None else (scored.logprob, scored.named)
             self.sampled += 1
             if logprob is not None:
                 self._logprob_sum += logprob
@@ -178,12 +176,18 @@ class Run:
                 yield piece
                 if piece.finish_reason:
                     return
-        tail = decode(b"", final=True)
-        if gathered is not None:
-            yield Piece("".join(gathered[0]) + tail, gathered[1], finish)
-            return
-        piece = held.add(tail, None, tail=True) if tail else None
-        yield piece if piece is not None else held.flush(finish)
+        yield _last(decode(b"", final=True), gathered, held, finish)
+
+    def _forced(
+        self, forced: Iterator[int], a: int, b: int, copying: Copying | None, named_by: Sequence[str] | None
+    ) -> tuple[int, float | None, dict[str, float] | None]:
+        """The fixed text's next token (-1 once it is all written), scored by the model when asked."""
+        token = next(forced, -1)
+        top = self.choice.logprobs
+        if token < 0 or (top is None and not self.choice.score):
+            return token, None, None
+        scored = self.sampler.score(a, b, copying, token, top, named_by)
+        return token, scored.logprob, scored.named
 
     def _echo(self) -> Piece:
         """The prompt as text; with logprobs, each prompt token scored by the model (the first has none)."""
@@ -207,6 +211,14 @@ class Run:
             a, b = b, w
             offset += len(decode(tokenizer.token_bytes[w]))
         return Piece(text, tokens, None)
+
+
+def _last(tail: str, gathered: tuple[list[str], list[Token]] | None, held: _Held, finish: str) -> Piece:
+    """The run's last piece: what was gathered, or what was held back, with the decoder's tail."""
+    if gathered is not None:
+        return Piece("".join(gathered[0]) + tail, gathered[1], finish)
+    piece = held.add(tail, None, tail=True) if tail else None
+    return piece if piece is not None else held.flush(finish)
 
 
 def _cut(token: Token, label: str) -> Token:

@@ -166,6 +166,28 @@ def _known(value: Mapping[str, Any], known: frozenset[str], path: str) -> None:
 
 
 def _parse(config: Mapping[str, Any], path: str, parent: Node | None, budget: list[int]) -> Node:
+    _admitted(config, path, budget)
+    node = _node(config, path, parent or Node(path))
+    targets = config.get("targets")
+    if targets is None:
+        return _leaf(config, node, path)
+    if not isinstance(targets, list) or not targets:
+        raise _invalid(f"{path}.targets must be a non-empty list")
+    if "strategy" not in config:
+        raise _invalid(f"{path} has targets but no strategy.mode")
+    codes = node.on_status_codes
+    if codes is None and "on_status_codes" in config:  # Portkey's older place for the strategy's codes
+        codes = _codes(config["on_status_codes"], f"{path}.on_status_codes")
+    children = tuple(_parse(t, f"{path}.targets[{i}]", node, budget) for i, t in enumerate(targets))
+    if node.mode == "loadbalance" and not sum(c.weight for c in children) > 0:
+        raise _invalid(f"{path}.targets weights must not all be 0")
+    if node.mode == "conditional":
+        _named(node, children, path)
+    return node._replace(on_status_codes=codes, targets=children)
+
+
+def _admitted(config: Mapping[str, Any], path: str, budget: list[int]) -> None:
+    """Within the bounds (MAX_NODES, MAX_DEPTH), an object, and every key known and applied here."""
     budget[0] -= 1
     if budget[0] < 0:
         raise _invalid(f"a config has at most {MAX_NODES} nodes (targets included)")
@@ -177,24 +199,15 @@ def _parse(config: Mapping[str, Any], path: str, parent: Node | None, budget: li
     for key in config:
         if key in REFUSED:
             raise _invalid(f"{path}.{key} is not supported here: {REFUSED[key]}")
-    inherited = parent or Node(path)
+
+
+def _node(config: Mapping[str, Any], path: str, inherited: Node) -> Node:
+    """The node's own settings, over what it inherits from its parent (targets not yet read); checked in key order."""
     mode, codes, conds, default = _strategy(config, path)
     retry = _retry(config["retry"], f"{path}.retry") if "retry" in config else inherited.retry
-    timeout = inherited.request_timeout
-    if "request_timeout" in config:
-        value = config["request_timeout"]
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_TIMEOUT_MS:
-            raise _invalid(f"{path}.request_timeout is a positive number of milliseconds, at most {MAX_TIMEOUT_MS}")
-        timeout = value / 1000
-    overrides = dict(inherited.override_params)
-    if "override_params" in config:
-        if not isinstance(config["override_params"], Mapping):
-            raise _invalid(f"{path}.override_params must be an object")
-        overrides.update(config["override_params"])
-    weight = config.get("weight", 1)
-    # Compared, not converted first: float() of a 400-digit integer raises; NaN fails both sides.
-    if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
-        raise _invalid(f"{path}.weight must be a number from 0 to {MAX_WEIGHT}")
+    timeout = _timeout(config, path, inherited.request_timeout)
+    overrides = _overrides(config, path, inherited.override_params)
+    weight = _weight(config, path)
     strings = {k: config.get(k) for k in ("provider", "api_key", "virtual_key", "custom_host", "name")}
     for key, value in {**strings, **{k: config.get(k) for k in OPENAI_HEADERS}}.items():
         if value is not None and not isinstance(value, str):
@@ -202,18 +215,12 @@ def _parse(config: Mapping[str, Any], path: str, parent: Node | None, budget: li
     forward = _forward_headers(config["forward_headers"], path) if "forward_headers" in config else None
     upstream = {**inherited.upstream_headers, **{h: config[k] for k, h in OPENAI_HEADERS.items() if k in config}}
     cache = _cache(config["cache"], f"{path}.cache") if "cache" in config else inherited.cache
-    not_applied = inherited.not_applied
-    strict = config.get("strict_open_ai_compliance")
-    if strict is not None and not isinstance(strict, bool):
-        raise _invalid(f"{path}.strict_open_ai_compliance must be true or false")
-    if strict is False:  # answers are always in OpenAI's shape here: there is nothing to relax
-        not_applied = (*not_applied, f"{path}.strict_open_ai_compliance")
-    node = Node(
+    return Node(
         path,
         mode,
         codes,
         (),
-        float(weight),
+        weight,
         retry=retry,
         request_timeout=timeout,
         override_params=overrides,
@@ -222,36 +229,69 @@ def _parse(config: Mapping[str, Any], path: str, parent: Node | None, budget: li
         forward_headers=inherited.forward_headers if forward is None else forward,
         upstream_headers=upstream,
         cache=cache,
-        not_applied=not_applied,
+        not_applied=_not_applied(config, path, inherited.not_applied),
         **strings,
     )
-    targets = config.get("targets")
-    if targets is None:
-        if "strategy" in config and mode != "single":
-            raise _invalid(f"{path}.strategy.mode {mode} needs targets")
-        if "on_status_codes" in config:
-            raise _invalid(f"{path}.on_status_codes belongs to a node with targets (or in its strategy)")
-        if not (node.virtual_key or node.provider or node.custom_host):
-            raise _invalid(f"{path} needs a provider, a virtual_key or targets")
-        if node.custom_host and not node.provider:
-            raise _invalid(f"{path}.custom_host needs a provider")
-        return node
-    if not isinstance(targets, list) or not targets:
-        raise _invalid(f"{path}.targets must be a non-empty list")
-    if "strategy" not in config:
-        raise _invalid(f"{path} has targets but no strategy.mode")
-    if codes is None and "on_status_codes" in config:  # Portkey's older place for the strategy's codes
-        codes = _codes(config["on_status_codes"], f"{path}.on_status_codes")
-    children = tuple(_parse(t, f"{path}.targets[{i}]", node, budget) for i, t in enumerate(targets))
-    if mode == "loadbalance" and not sum(c.weight for c in children) > 0:
-        raise _invalid(f"{path}.targets weights must not all be 0")
-    if mode == "conditional":
-        named = {c.name for c in children if c.name}
-        for i, wanted in [*((f"conditions[{i}].then", c.then) for i, c in enumerate(conds)), ("default", default)]:
-            if wanted is not None and wanted not in named:
-                known = ", ".join(sorted(named)) or "none: give targets a name"
-                raise _invalid(f"{path}.strategy.{i} names no target: {wanted!r} (the targets' names: {known})")
-    return node._replace(on_status_codes=codes, targets=children)
+
+
+def _leaf(config: Mapping[str, Any], node: Node, path: str) -> Node:
+    """A node without targets: it must name where to go."""
+    if "strategy" in config and node.mode != "single":
+        raise _invalid(f"{path}.strategy.mode {node.mode} needs targets")
+    if "on_status_codes" in config:
+        raise _invalid(f"{path}.on_status_codes belongs to a node with targets (or in its strategy)")
+    if not (node.virtual_key or node.provider or node.custom_host):
+        raise _invalid(f"{path} needs a provider, a virtual_key or targets")
+    if node.custom_host and not node.provider:
+        raise _invalid(f"{path}.custom_host needs a provider")
+    return node
+
+
+def _named(node: Node, children: tuple[Node, ...], path: str) -> None:
+    """A conditional node's conditions and default each name one of its targets."""
+    named = {c.name for c in children if c.name}
+    for i, wanted in [
+        *((f"conditions[{i}].then", c.then) for i, c in enumerate(node.conditions)),
+        ("default", node.default),
+    ]:
+        if wanted is not None and wanted not in named:
+            known = ", ".join(sorted(named)) or "none: give targets a name"
+            raise _invalid(f"{path}.strategy.{i} names no target: {wanted!r} (the targets' names: {known})")
+
+
+def _timeout(config: Mapping[str, Any], path: str, inherited: float | None) -> float | None:
+    if "request_timeout" not in config:
+        return inherited
+    value = config["request_timeout"]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_TIMEOUT_MS:
+        raise _invalid(f"{path}.request_timeout is a positive number of milliseconds, at most {MAX_TIMEOUT_MS}")
+    return value / 1000
+
+
+def _overrides(config: Mapping[str, Any], path: str, inherited: Mapping[str, Any]) -> dict[str, Any]:
+    overrides = dict(inherited)
+    if "override_params" in config:
+        if not isinstance(config["override_params"], Mapping):
+            raise _invalid(f"{path}.override_params must be an object")
+        overrides.update(config["override_params"])
+    return overrides
+
+
+def _weight(config: Mapping[str, Any], path: str) -> float:
+    weight = config.get("weight", 1)
+    # Compared, not converted first: float() of a 400-digit integer raises; NaN fails both sides.
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
+        raise _invalid(f"{path}.weight must be a number from 0 to {MAX_WEIGHT}")
+    return float(weight)
+
+
+def _not_applied(config: Mapping[str, Any], path: str, inherited: tuple[str, ...]) -> tuple[str, ...]:
+    strict = config.get("strict_open_ai_compliance")
+    if strict is not None and not isinstance(strict, bool):
+        raise _invalid(f"{path}.strict_open_ai_compliance must be true or false")
+    if strict is False:  # answers are always in OpenAI's shape here: there is nothing to relax
+        return (*inherited, f"{path}.strict_open_ai_compliance")
+    return inherited
 
 
 def _strategy(

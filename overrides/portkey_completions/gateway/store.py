@@ -108,17 +108,7 @@ class Store:
                 raise ValueError(f"{path}: providers.{name} must be an http(s) base URL, in ASCII")
             if name == STUB:
                 raise ValueError(f"{path}: `{STUB}` is the built-in engine and cannot be redefined")
-        virtual_keys = {}
-        for name, entry in _mapping(data, "virtual_keys", path).items():
-            if not isinstance(entry, dict) or not isinstance(entry.get("provider"), str):
-                raise ValueError(f"{path}: virtual_keys.{name} needs a provider")
-            if set(entry) - {"provider", "api_key", "base_url"}:
-                raise ValueError(f"{path}: virtual_keys.{name}: keys are provider, api_key, base_url")
-            if "base_url" in entry and not _base_url(entry["base_url"]):
-                raise ValueError(f"{path}: virtual_keys.{name}.base_url must be an http(s) base URL, in ASCII")
-            if entry["provider"] not in providers and entry["provider"] != STUB and "base_url" not in entry:
-                raise ValueError(f"{path}: virtual_keys.{name}: provider {entry['provider']!r} has no base URL")
-            virtual_keys[str(name)] = VirtualKey(entry["provider"], entry.get("api_key"), entry.get("base_url"))
+        virtual_keys = _virtual_keys(data, providers, path)
         configs = _mapping(data, "configs", path)
         prompts = {}
         for name, entry in _mapping(data, "prompts", path).items():
@@ -227,6 +217,21 @@ class FixedStore:
 
     def reload(self) -> None:
         pass
+
+
+def _virtual_keys(data: Mapping[str, Any], providers: Mapping[str, Any], path: Path) -> dict[str, VirtualKey]:
+    virtual_keys = {}
+    for name, entry in _mapping(data, "virtual_keys", path).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("provider"), str):
+            raise ValueError(f"{path}: virtual_keys.{name} needs a provider")
+        if set(entry) - {"provider", "api_key", "base_url"}:
+            raise ValueError(f"{path}: virtual_keys.{name}: keys are provider, api_key, base_url")
+        if "base_url" in entry and not _base_url(entry["base_url"]):
+            raise ValueError(f"{path}: virtual_keys.{name}.base_url must be an http(s) base URL, in ASCII")
+        if entry["provider"] not in providers and entry["provider"] != STUB and "base_url" not in entry:
+            raise ValueError(f"{path}: virtual_keys.{name}: provider {entry['provider']!r} has no base URL")
+        virtual_keys[str(name)] = VirtualKey(entry["provider"], entry.get("api_key"), entry.get("base_url"))
+    return virtual_keys
 
 
 def _mapping(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:

@@ -93,6 +93,31 @@ async def forward(
     url = base_url.rstrip("/") + "/completions"
     # httpx's JSON encoding, which upstreams saw before the gateway spoke to httpcore.
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    headers = _headers(url, payload, api_key, caller_headers, forward, extra, tracing)
+    timeouts = {"connect": min(10.0, timeout), "read": timeout, "write": timeout, "pool": timeout}
+    request = httpcore.Request("POST", url, headers=headers, content=payload, extensions={"timeout": timeouts})
+    try:
+        response = await pool.handle_async_request(request)
+    except hosts.HostRefused as exc:
+        raise exc.api_error() from None
+    except httpcore.TimeoutException:
+        return _error(504, f"The upstream {provider} at {base_url} did not answer in time.", "upstream_timeout")
+    except TRANSPORT_ERRORS as exc:
+        reason = str(exc) or type(exc).__name__
+        return _error(502, f"Could not reach the upstream {provider} at {base_url}: {reason}.", "upstream_unreachable")
+    return await _answer(response, provider, validate, body.get("model"))
+
+
+def _headers(
+    url: str,
+    payload: bytes,
+    api_key: str | None,
+    caller_headers: Mapping[str, str],
+    forward: tuple[str, ...],
+    extra: Mapping[str, str],
+    tracing: tuple[tuple[bytes, bytes], ...],
+) -> list[tuple[bytes, bytes]]:
+    """The request's headers: the gateway's own, the caller's passed on and forwarded, the config's, the key."""
     headers = [
         (b"host", urlsplit(url).netloc.rpartition("@")[2].encode("idna")),
         (b"content-type", b"application/json"),
@@ -112,24 +137,18 @@ async def forward(
     if api_key:  # the upstream key wins over a forwarded Authorization
         headers = [h for h in headers if h[0] != b"authorization"]
         headers.append((b"authorization", portkey.authorization(api_key).encode("latin-1")))
-    timeouts = {"connect": min(10.0, timeout), "read": timeout, "write": timeout, "pool": timeout}
-    request = httpcore.Request("POST", url, headers=headers, content=payload, extensions={"timeout": timeouts})
-    try:
-        response = await pool.handle_async_request(request)
-    except hosts.HostRefused as exc:
-        raise exc.api_error() from None
-    except httpcore.TimeoutException:
-        return _error(504, f"The upstream {provider} at {base_url} did not answer in time.", "upstream_timeout")
-    except TRANSPORT_ERRORS as exc:
-        reason = str(exc) or type(exc).__name__
-        return _error(502, f"Could not reach the upstream {provider} at {base_url}: {reason}.", "upstream_unreachable")
+    return headers
+
+
+async def _answer(response: httpcore.Response, provider: str, validate: bool, model: Any) -> Answer:
+    """The upstream's answer as it goes on: a stream relayed, a body read (and checked), an error in OpenAI's shape."""
     status = response.status
     answer_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
     back = {k: v for k, v in answer_headers.items() if k not in _HOP_BY_HOP}
     wait = retry_after.seconds(answer_headers)
     success = 200 <= status < 300
     if success and answer_headers.get("content-type", "").startswith("text/event-stream"):
-        events = relay(response, provider, validate=validate, model=body.get("model"))
+        events = relay(response, provider, validate=validate, model=model)
         back = {**{k.lower(): v for k, v in sse.HEADERS.items()}, **back}  # as Portkey: never buffered on the way
         stream = StreamingResponse(events, status, headers=back, background=BackgroundTask(response.aclose))
         return Answer(status, stream, wait)
@@ -142,7 +161,7 @@ async def forward(
     finally:
         await response.aclose()
     if success:
-        metrics.reported(body.get("model"), raw)
+        metrics.reported(model, raw)
         if validate:
             problem = _violation(raw, "CreateCompletionResponse")
             if problem:
@@ -151,8 +170,7 @@ async def forward(
         return Answer(status, Response(raw, status, headers=back), wait)
     back.pop("content-type", None)
     payload = raw if _openai_error(raw) else json.dumps(_wrapped(status, raw)).encode()
-    answer = Response(payload, status, headers=back, media_type="application/json")
-    return Answer(status, answer, wait)
+    return Answer(status, Response(payload, status, headers=back, media_type="application/json"), wait)
 
 
 def _error(status: int, message: str, code: str) -> Answer:

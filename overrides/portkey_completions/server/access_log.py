@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import logs
 
 if TYPE_CHECKING:
-    from .door import Exchange
+    from .exchange import Exchange
 
 FLUSH_EVERY = 0.2  # seconds a line may wait in the buffer
 MAX_PENDING = 1024  # lines that make a batch be written at once

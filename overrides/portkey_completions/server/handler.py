@@ -22,7 +22,8 @@ from portkey_completions.core.headers import STUB
 from portkey_completions.gateway import prompts
 from portkey_completions.gateway.store import Stores
 
-from .door import Exchange, exchange_of
+from .door import exchange_of
+from .exchange import Exchange
 from .validation import refuse
 
 Handle = Callable[[Call], Awaitable[Outcome]]

@@ -122,21 +122,9 @@ class Plan(NamedTuple):
                 code="model_not_found",
             )
         n = request.n
-        # best_of left out (or null) means n, whatever default the spec writes down.
-        asked = request.best_of
-        best_of = n if asked is None else asked
-        if best_of < n:
-            raise _invalid(f"best_of must be greater than or equal to n (best_of is {best_of}, n is {n}).", "best_of")
-        if request.stream and asked is not None and asked > 1:
-            raise _invalid("Cannot stream results with best_of greater than 1.", "best_of")
+        best_of = _best_of(request)
         echo = request.echo
-        suffix: tuple[int, ...] = ()
-        if request.suffix is not None:
-            if not card.suffix:
-                raise _invalid(f"The model `{name}` does not support the 'suffix' parameter.", "suffix")
-            if echo:
-                raise _invalid("'echo' and 'suffix' cannot be used together.", "suffix")
-            suffix = tuple(engine.tokenizer.encode(request.suffix))
+        suffix = _suffix(request, card, engine)
         prompts = _prompts(engine, request.prompt)
         logprobs = request.logprobs
         bias = request.logit_bias
@@ -150,20 +138,7 @@ class Plan(NamedTuple):
         )
         forced = None if text is None else tuple(engine.tokenizer.encode(text))
         choices = []
-        budgets = [_budget(card, len(ids) + len(suffix), request.max_tokens) for ids in prompts]
-        candidates = len(prompts) * best_of
-        if sum(budgets) * best_of > MAX_REQUEST_TOKENS:
-            if request.max_tokens is not None:
-                raise ServerAPIError(
-                    400,
-                    f"This request asks for up to {sum(budgets) * best_of} tokens ({len(prompts)} prompts x "
-                    f"best_of {best_of} x max_tokens {request.max_tokens}); this server generates at most "
-                    f"{MAX_REQUEST_TOKENS} per request. Lower max_tokens, n, best_of or the number of prompts.",
-                    param="max_tokens",
-                    code="request_too_large",
-                )
-            # max_tokens null means "up to the window": here, up to an equal share of the cap.
-            budgets = [min(b, MAX_REQUEST_TOKENS // candidates) for b in budgets]
+        budgets = _budgets(card, prompts, len(suffix), request.max_tokens, best_of)
         for p, ids in enumerate(prompts):
             max_tokens = budgets[p]
             for j in range(best_of):
@@ -227,3 +202,45 @@ def _budget(card: ModelCard, prompt_tokens: int, max_tokens: int | None) -> int:
             code="context_length_exceeded",
         )
     return wanted
+
+
+def _best_of(request: Asked) -> int:
+    """How many candidates each prompt gets; left out (or null) it means n, whatever default the spec writes down."""
+    n, asked = request.n, request.best_of
+    best_of = n if asked is None else asked
+    if best_of < n:
+        raise _invalid(f"best_of must be greater than or equal to n (best_of is {best_of}, n is {n}).", "best_of")
+    if request.stream and asked is not None and asked > 1:
+        raise _invalid("Cannot stream results with best_of greater than 1.", "best_of")
+    return best_of
+
+
+def _suffix(request: Asked, card: ModelCard, engine: Engine) -> tuple[int, ...]:
+    """The suffix's tokens (none without one), where the model and echo allow one."""
+    if request.suffix is None:
+        return ()
+    if not card.suffix:
+        raise _invalid(f"The model `{request.model}` does not support the 'suffix' parameter.", "suffix")
+    if request.echo:
+        raise _invalid("'echo' and 'suffix' cannot be used together.", "suffix")
+    return tuple(engine.tokenizer.encode(request.suffix))
+
+
+def _budgets(
+    card: ModelCard, prompts: list[tuple[int, ...]], suffix: int, max_tokens: int | None, best_of: int
+) -> list[int]:
+    """Each prompt's most tokens per candidate: its window's room, within the request cap (MAX_REQUEST_TOKENS)."""
+    budgets = [_budget(card, len(ids) + suffix, max_tokens) for ids in prompts]
+    if sum(budgets) * best_of <= MAX_REQUEST_TOKENS:
+        return budgets
+    if max_tokens is not None:
+        raise ServerAPIError(
+            400,
+            f"This request asks for up to {sum(budgets) * best_of} tokens ({len(prompts)} prompts x "
+            f"best_of {best_of} x max_tokens {max_tokens}); this server generates at most "
+            f"{MAX_REQUEST_TOKENS} per request. Lower max_tokens, n, best_of or the number of prompts.",
+            param="max_tokens",
+            code="request_too_large",
+        )
+    # max_tokens null means "up to the window": here, up to an equal share of the cap.
+    return [min(b, MAX_REQUEST_TOKENS // (len(prompts) * best_of)) for b in budgets]
