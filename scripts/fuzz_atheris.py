@@ -27,6 +27,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -74,6 +75,7 @@ def sse_target() -> Callable[[bytes], None]:
         from portkey_completions.client import errors as client_errors
         from portkey_completions.client.streaming import Stream
         from portkey_completions.gateway.relay import relay
+        from portkey_completions.observe.metrics import Tokens
 
     loop = asyncio.new_event_loop()
 
@@ -97,13 +99,16 @@ def sse_target() -> Callable[[bytes], None]:
             seen.append((type(exc).__name__, str(exc)))
         return seen
 
+    tokens = Tokens(())  # the usage of a fuzzed stream, counted as `other`
+
     async def relayed(pieces: list[bytes]) -> bytes:
         async def content() -> AsyncIterator[bytes]:
             for piece in pieces:
                 yield piece
 
         response = httpcore.Response(200, content=content())
-        return b"".join([event async for event in relay(response, "fuzz", validate=True)])
+        events = relay(response, "fuzz", validate=True, tokens=tokens, draining=threading.Event())
+        return b"".join([event async for event in events])
 
     error_event = re.compile(rb'data: \{"error":\{"message":"The upstream fuzz [^\n]*\n\n\Z')
 

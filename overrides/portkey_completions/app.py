@@ -34,7 +34,7 @@ from portkey_completions.gateway.gateway import Gateway
 from portkey_completions.gateway.leaf import Leaves
 from portkey_completions.gateway.runner import Runner
 from portkey_completions.gateway.store import FixedStore, StoreFile, Stores
-from portkey_completions.observe import metrics, telemetry
+from portkey_completions.observe import draining, metrics, telemetry
 from portkey_completions.server import conformance, handler, spec_check, synthesis
 from portkey_completions.server.access_log import AccessLog
 from portkey_completions.server.auth import SECURITY_MAP, refusing
@@ -141,6 +141,7 @@ class Services:
     journal: Journal
     front: Front
     handle: Handle  # front.handle, every answer checked against the spec with --validate-responses
+    tracer: Any  # OpenTelemetry's, when tracing is on (`observe.telemetry.start`); None: off
 
 
 def services(options: ServerOptions) -> Services:
@@ -155,21 +156,24 @@ def services(options: ServerOptions) -> Services:
     else:
         stores = FixedStore(options.store)
     engine = Engine(models)
-    metrics.known_models(engine.models)
     try:
-        telemetry.start(options.otlp_endpoint)  # only when an endpoint is given or in the environment
+        tracer = telemetry.start(options.otlp_endpoint)  # only when an endpoint is given or in the environment
     except ValueError as exc:
         raise OptionError("otlp_endpoint", str(exc)) from None
     try:
         state = open_state(options.state)
     except ValueError as exc:
         raise OptionError("state", str(exc)) from None
+    # The process's draining event (set by server.lifecycle on a shutdown signal) and the token
+    # counter reach the streams and counters as arguments: no room below reads a global for them.
+    stub = Stub(engine, tokens=metrics.Tokens(engine.models), draining=draining.draining)
     leaves = Leaves(
         stores,
-        Stub(engine),
+        stub,
         trusted_hosts=options.trusted_hosts,
         validate_upstream=options.validate_upstream,
         timeout=options.upstream_timeout,
+        tracer=tracer,
     )
     gateway = Gateway(alternatives, stores, Runner(leaves, cache=state, retry_backoff=options.retry_backoff))
     rules = _loaded("scenarios_path", options.scenarios_path, functools.partial(Scenarios, state)) or Scenarios(state)
@@ -177,7 +181,7 @@ def services(options: ServerOptions) -> Services:
     front = Front(gateway, rules, engine.tokenizer, cassette, options.replay_speed)
     # --validate-responses checks every answer here, where the fast path and connexion's path meet.
     handle = conformance.checked(front.handle, "/completions", "post") if options.validate_responses else front.handle
-    return Services(alternatives, engine, stores, state, gateway, rules, Journal(state), front, handle)
+    return Services(alternatives, engine, stores, state, gateway, rules, Journal(state), front, handle, tracer)
 
 
 def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
@@ -254,6 +258,7 @@ def _middlewares(app: StubApp, options: ServerOptions, built: Services) -> Names
         journal=built.journal,
         openai_compatible=options.openai_compatible,
         gateway=not built.stores.current().open,
+        tracer=built.tracer,
     )
     if options.fast_path:
         # Outside the layer below, whose work it does itself for the requests it answers.
@@ -266,6 +271,7 @@ def _middlewares(app: StubApp, options: ServerOptions, built: Services) -> Names
         )
     app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=options.body_timeout)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=options.max_body_bytes)
+    app.add_middleware(handler.ExchangeArgument, MiddlewarePosition.BEFORE_CONTEXT)  # the handlers' `exchange`
     return namespaces
 
 

@@ -43,6 +43,7 @@ def test_the_rooms_keep_their_import_rule():
         ("control/front.py", "from portkey_completions.server import door", "control is not allowed to import"),
         ("stub/answer.py", "from portkey_completions.gateway import config", "stub is not allowed to import"),
         ("call/record.py", "from portkey_completions.stub import plan", "call is not allowed to import"),
+        ("observe/metrics.py", "from portkey_completions.call import record", "observe is not allowed to import"),
         ("gateway/runner.py", "import connexion.exceptions", "Below the HTTP edge nothing knows connexion"),
         # Spelled the ways a string match would miss.
         ("client/params.py", "import portkey_completions.server.errors as e", "client is not allowed to import"),

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from portkey_completions.engine.engine import Engine
 from portkey_completions.engine.lm import Copying
 from portkey_completions.engine.sampler import Sampler, Sampling
+from portkey_completions.observe.metrics import Tokens
 from portkey_completions.stub.plan import Plan
 from portkey_completions.stub.render import complete
 from support import declared
@@ -185,7 +186,7 @@ def test_best_of_keeps_the_candidates_with_the_highest_mean_logprob():
             texts.append((run.mean_logprob, text))
         texts.sort(key=lambda item: item[0], reverse=True)
         expected += [t for _, t in texts[:2]]
-    assert [c["text"] for c in complete(plan)["choices"]] == expected
+    assert [c["text"] for c in complete(plan, Tokens(ENGINE.models))["choices"]] == expected
 
 
 @pytest.mark.parametrize("context", ["seen trigram, copying", "seen bigram only"])

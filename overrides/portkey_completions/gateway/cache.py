@@ -18,7 +18,7 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from portkey_completions.core import sse
-from portkey_completions.observe import metrics
+from portkey_completions.observe.metrics import Tokens
 
 MAX_ENTRY_BYTES = 1024 * 1024  # an answer larger than this is not kept
 _HOP = frozenset({"content-length", "transfer-encoding", "connection", "date", "server"})
@@ -54,11 +54,11 @@ def answer(entry: bytes) -> Response:
     return Response(data["body"].encode("utf-8", "surrogateescape"), data["status"], headers=headers)
 
 
-def count_usage(model: object, entry: bytes) -> None:
+def count_usage(tokens: Tokens, model: object, entry: bytes) -> None:
     """A kept answer's usage, counted again as it is answered again (`portkey_stub_tokens_total`)."""
     data = orjson.loads(entry)
     for text in data.get("events") or [data.get("body", "")]:
-        metrics.reported(model, text.encode("utf-8", "surrogateescape"))
+        tokens.reported(model, text.encode("utf-8", "surrogateescape"))
 
 
 async def keep(response: Response, store: Callable[[bytes], Awaitable[None]]) -> Response:

@@ -52,9 +52,12 @@ class Leaves:
         trusted_hosts: tuple[str, ...] = hosts.DEFAULT_TRUSTED,
         validate_upstream: bool = False,
         timeout: float = DEFAULT_UPSTREAM_TIMEOUT,
+        tracer: Any = None,
     ) -> None:
         self.stores = stores
         self.stub = stub
+        self.tokens = stub.tokens  # an upstream's usage is counted where the stub's is
+        self.tracer = tracer  # OpenTelemetry's, when tracing is on: each upstream attempt is a span
         self.trusted_hosts = trusted_hosts
         self.validate_upstream = validate_upstream
         self.timeout = timeout
@@ -115,7 +118,7 @@ class Leaves:
         span = None
         call = asked.call
         if call.span is not None:  # tracing on: this attempt is a span of its own, the upstream's parent
-            span = telemetry.attempt_span(call.span, leaf.provider, leaf.base_url)
+            span = telemetry.attempt_span(self.tracer, call.span, leaf.provider, leaf.base_url)
         pools = self.pools
         try:
             answer = await forward(
@@ -127,6 +130,8 @@ class Leaves:
                 provider=leaf.provider,
                 validate=self.validate_upstream,
                 timeout=self.timeout,
+                tokens=self.tokens,
+                draining=self.stub.draining,
                 forward=attempt.forwarded,
                 extra=attempt.node.upstream_headers,
                 tracing=tracing.forwarded(call.trace_id, call.headers, span and telemetry.traceparent(span)),

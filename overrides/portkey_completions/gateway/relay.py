@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator
 
 import httpcore
@@ -27,7 +28,7 @@ import orjson
 
 from portkey_completions.call.errors import ServerAPIError, shutting_down
 from portkey_completions.core import spec, sse, untrusted
-from portkey_completions.observe import draining, metrics
+from portkey_completions.observe.metrics import Tokens
 
 from .pool import TRANSPORT_ERRORS
 
@@ -39,9 +40,15 @@ _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 
 
 async def relay(
-    response: httpcore.Response, provider: str, *, validate: bool, model: object = None
+    response: httpcore.Response,
+    provider: str,
+    *,
+    validate: bool,
+    tokens: Tokens,
+    draining: threading.Event,
+    model: object = None,
 ) -> AsyncIterator[bytes]:
-    """The upstream's events, each passed on whole, then an error event if the stream went wrong."""
+    """The upstream's events, each passed on whole, then an error event if it went wrong or `draining` is set."""
     pending = b""
     done = False
     try:
@@ -49,7 +56,7 @@ async def relay(
             pending += chunk
             start = 0
             for end in _ends(pending):
-                if draining.draining.is_set():
+                if draining.is_set():
                     yield sse.event(orjson.dumps(shutting_down().body()))
                     return
                 event = pending[start:end]
@@ -69,7 +76,7 @@ async def relay(
                 if problem:
                     logger.warning("upstream %s broke the contract in a stream: %s", provider, problem)
                 if '"usage":' in data:
-                    metrics.reported(model, data.encode())
+                    tokens.reported(model, data.encode())
                 yield event
             pending = pending[start:]
     except httpcore.TimeoutException:

@@ -43,6 +43,7 @@ class Runner:
         retry_backoff: str = backoff.DEFAULT,
     ) -> None:
         self.leaves = leaves
+        self.tokens = leaves.tokens  # a cached answer's usage is counted as the leaf's was
         self.cache = cache
         self.backoff = backoff.BACKOFFS[retry_backoff]
 
@@ -113,7 +114,7 @@ class Runner:
                 entry = await self.cache.cached(key)
                 if entry is not None:
                     metrics.CACHE.labels("HIT").inc()
-                    caching.count_usage(sent.get("model"), entry)
+                    caching.count_usage(self.tokens, sent.get("model"), entry)
                     return _reached(Answer(200, caching.answer(entry)), leaf, node, 0, "HIT")
                 status = "MISS"
             metrics.CACHE.labels(status).inc()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -31,7 +32,7 @@ from starlette.responses import Response, StreamingResponse
 from portkey_completions.call.errors import ServerAPIError, error_type
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import retry_after, spec, sse, untrusted
-from portkey_completions.observe import metrics
+from portkey_completions.observe.metrics import Tokens
 
 from . import hosts
 from .pool import TRANSPORT_ERRORS
@@ -79,6 +80,8 @@ async def forward(
     provider: str,
     validate: bool,
     timeout: float,
+    tokens: Tokens,
+    draining: threading.Event,
     forward: tuple[str, ...] = (),
     extra: Mapping[str, str] = MappingProxyType({}),
     tracing: tuple[tuple[bytes, bytes], ...] = (),
@@ -89,6 +92,8 @@ async def forward(
         forward: names of the caller's headers to send on (a config's `forward_headers`).
         extra: headers a config sets for the upstream (OpenAI-Organization, OpenAI-Project).
         tracing: the trace headers (`observe.tracing.forwarded`): Portkey's trace id and `traceparent`.
+        tokens: where the usage answered is counted.
+        draining: set on a shutdown signal: a relayed stream ends with `shutting_down`.
     """
     url = base_url.rstrip("/") + "/completions"
     # httpx's JSON encoding, which upstreams saw before the gateway spoke to httpcore.
@@ -105,7 +110,7 @@ async def forward(
     except TRANSPORT_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
         return _error(502, f"Could not reach the upstream {provider} at {base_url}: {reason}.", "upstream_unreachable")
-    return await _answer(response, provider, validate, body.get("model"))
+    return await _answer(response, provider, validate, body.get("model"), tokens, draining)
 
 
 def _headers(
@@ -140,7 +145,9 @@ def _headers(
     return headers
 
 
-async def _answer(response: httpcore.Response, provider: str, validate: bool, model: Any) -> Answer:
+async def _answer(
+    response: httpcore.Response, provider: str, validate: bool, model: Any, tokens: Tokens, draining: threading.Event
+) -> Answer:
     """The upstream's answer as it goes on: a stream relayed, a body read (and checked), an error in OpenAI's shape."""
     status = response.status
     answer_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
@@ -148,7 +155,7 @@ async def _answer(response: httpcore.Response, provider: str, validate: bool, mo
     wait = retry_after.seconds(answer_headers)
     success = 200 <= status < 300
     if success and answer_headers.get("content-type", "").startswith("text/event-stream"):
-        events = relay(response, provider, validate=validate, model=model)
+        events = relay(response, provider, validate=validate, tokens=tokens, draining=draining, model=model)
         back = {**{k.lower(): v for k, v in sse.HEADERS.items()}, **back}  # as Portkey: never buffered on the way
         stream = StreamingResponse(events, status, headers=back, background=BackgroundTask(response.aclose))
         return Answer(status, stream, wait)
@@ -161,7 +168,7 @@ async def _answer(response: httpcore.Response, provider: str, validate: bool, mo
     finally:
         await response.aclose()
     if success:
-        metrics.reported(model, raw)
+        tokens.reported(model, raw)
         if validate:
             problem = _violation(raw, "CreateCompletionResponse")
             if problem:

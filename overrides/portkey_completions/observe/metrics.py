@@ -52,30 +52,36 @@ CACHE = Counter("portkey_stub_cache", "Answers of cached targets, by cache statu
 RULE_HITS = Counter("portkey_stub_rule_hits", "Requests a scenario rule answered or shaped", ("rule",))
 STATE_ERRORS = Counter("portkey_stub_state_errors", "Times the shared state could not be read or written")
 
-_models: frozenset[str] = frozenset()
 
+class Tokens:
+    """The tokens answered (`portkey_stub_tokens_total`), by kind and model.
 
-def known_models(names: Collection[str]) -> None:
-    """The model table: the `model` label's values (any other model is `other`)."""
-    global _models
-    _models = frozenset(names)
+    Made once by the composition root from the server's model table and handed to those that
+    count (the stub, the gateway's leaves and cache): a model of the table is its own label, any
+    other is `other`, so the label's values stay bounded whatever callers send.
+    """
 
+    def __init__(self, models: Collection[str]) -> None:
+        self.models = frozenset(models)
+        self._series: dict[str, tuple[Any, Any]] = {}  # label -> its two series (`labels` costs microseconds)
 
-def model_label(model: Any) -> str:
-    return model if isinstance(model, str) and model in _models else OTHER
+    def label(self, model: Any) -> str:
+        return model if isinstance(model, str) and model in self.models else OTHER
 
+    def count(self, model: Any, prompt: int, completion: int) -> None:
+        """Count a usage answered."""
+        label = self.label(model)
+        series = self._series.get(label)
+        if series is None:
+            series = self._series[label] = (TOKENS.labels("prompt", label), TOKENS.labels("completion", label))
+        series[0].inc(prompt)
+        series[1].inc(completion)
 
-_token_series: dict[str, tuple[Any, Any]] = {}  # model label -> its two series (`labels` costs microseconds)
-
-
-def tokens(model: Any, prompt: int, completion: int) -> None:
-    """Count a usage answered."""
-    label = model_label(model)
-    series = _token_series.get(label)
-    if series is None:
-        series = _token_series[label] = (TOKENS.labels("prompt", label), TOKENS.labels("completion", label))
-    series[0].inc(prompt)
-    series[1].inc(completion)
+    def reported(self, model: Any, raw: bytes) -> None:
+        """Count the usage an upstream's answer or stream chunk, or a cached answer, carries (if any)."""
+        found = usage_in(raw)
+        if found is not None:
+            self.count(model, *found)
 
 
 _USAGE = b'"usage":'
@@ -91,13 +97,6 @@ def usage_in(raw: bytes) -> tuple[int, int] | None:
     if b"prompt" in counts and b"completion" in counts:
         return int(counts[b"prompt"]), int(counts[b"completion"])
     return None
-
-
-def reported(model: Any, raw: bytes) -> None:
-    """Count the usage an upstream's answer or stream chunk, or a cached answer, carries (if any)."""
-    found = usage_in(raw)
-    if found is not None:
-        tokens(model, *found)
 
 
 def outcome(status: int, code: str | None = None) -> str:

@@ -23,18 +23,21 @@ from . import metrics
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 SERVICE = "portkey-stub"
 
-tracer: Any = None  # an opentelemetry Tracer once `start` ran; None: tracing is off
+_tracer: Any = None  # the process's Tracer, once `start` set its provider up (a provider is set once)
 
 
 def wanted(endpoint: str | None = None) -> bool:
     return bool(endpoint) or any(os.environ.get(v) for v in ENDPOINT_VARIABLES)
 
 
-def start(endpoint: str | None = None) -> None:
-    """Set up the tracer provider and its OTLP/HTTP exporter (once per process); nothing without an endpoint."""
-    global tracer
-    if tracer is not None or not wanted(endpoint):
-        return
+def start(endpoint: str | None = None) -> Any:
+    """The tracer, its provider and OTLP/HTTP exporter set up once per process; None (tracing off) without an endpoint.
+
+    The composition root hands it to the door and the gateway's leaves: no room reads it here.
+    """
+    global _tracer
+    if _tracer is not None or not wanted(endpoint):
+        return _tracer
     try:
         from opentelemetry import trace
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -53,10 +56,11 @@ def start(endpoint: str | None = None) -> None:
         exporter = OTLPSpanExporter()  # from OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    tracer = trace.get_tracer("portkey_completions")
+    _tracer = trace.get_tracer("portkey_completions")
+    return _tracer
 
 
-def request_span(headers: Mapping[str, str], method: str, path: str) -> Any:
+def request_span(tracer: Any, headers: Mapping[str, str], method: str, path: str) -> Any:
     """A request's server span, continuing the caller's `traceparent` if it sent one."""
     from opentelemetry.propagate import extract
     from opentelemetry.trace import SpanKind
@@ -68,7 +72,7 @@ def request_span(headers: Mapping[str, str], method: str, path: str) -> Any:
     return span
 
 
-def attempt_span(parent: Any, target: str, url: str) -> Any:
+def attempt_span(tracer: Any, parent: Any, target: str, url: str) -> Any:
     """An upstream attempt's client span, a child of the request's."""
     from opentelemetry.trace import SpanKind, set_span_in_context
 

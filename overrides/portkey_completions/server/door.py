@@ -43,9 +43,17 @@ def exchange_of(scope: Scope) -> Exchange:
 
 class Door:
     def __init__(
-        self, app: ASGIApp, *, alternatives: Alternatives, journal: Journal, openai_compatible: bool, gateway: bool
+        self,
+        app: ASGIApp,
+        *,
+        alternatives: Alternatives,
+        journal: Journal,
+        openai_compatible: bool,
+        gateway: bool,
+        tracer: Any = None,
     ) -> None:
         self.app = app
+        self.tracer = tracer  # OpenTelemetry's, when tracing is on (`observe.telemetry.start`)
         self.gateway = gateway  # a store is configured: what is not the stub's is the gateway's
         self._series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self.alternatives = alternatives
@@ -64,8 +72,8 @@ class Door:
         added = portkey.openai_compatible(headers) if self.openai_compatible else ()
         headers.update(added)
         call = Call(headers, self.alternatives, receive, namespace=scope.get(NAMESPACE), plain=bool(added))
-        if telemetry.tracer is not None:
-            call.span = telemetry.request_span(headers, scope["method"], scope["path"])
+        if self.tracer is not None:
+            call.span = telemetry.request_span(self.tracer, headers, scope["method"], scope["path"])
         entry = self.journal.open(scope, call)  # the headers as the caller sent them
         call.receive = listening = Listening(receive, entry)
         if added:

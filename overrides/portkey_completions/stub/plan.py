@@ -173,9 +173,9 @@ class Plan(NamedTuple):
             for p in range(len(self.prompts))
         ]
 
-    def log_usage(self, completion_id: str, completion_tokens: int) -> None:
+    def log_usage(self, completion_id: str, completion_tokens: int, tokens: metrics.Tokens) -> None:
         """The answer's usage, counted (`portkey_stub_tokens_total`) and logged (at debug)."""
-        metrics.tokens(self.model, self.prompt_tokens, completion_tokens)
+        tokens.count(self.model, self.prompt_tokens, completion_tokens)
         # At debug: a line per request at info would cost a tenth of the throughput (`make bench`).
         if not logger.isEnabledFor(logging.DEBUG):  # its arguments cost more than the check
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -16,7 +17,7 @@ import orjson
 from portkey_completions.call.errors import ServerAPIError, shutting_down
 from portkey_completions.core import sse
 from portkey_completions.engine.completion import Piece, Token
-from portkey_completions.observe import draining
+from portkey_completions.observe.metrics import Tokens
 
 from .plan import Plan
 
@@ -41,7 +42,7 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def complete(plan: Plan) -> dict[str, Any]:
+def complete(plan: Plan, tokens: Tokens) -> dict[str, Any]:
     """The non-streamed response: every choice in full, the n best of best_of per prompt."""
     choices = []
     completion_tokens = 0
@@ -60,12 +61,12 @@ def complete(plan: Plan) -> dict[str, Any]:
                 }
             )
     body = {**plan.envelope(), "choices": choices, "usage": _usage(plan.prompt_tokens, completion_tokens)}
-    plan.log_usage(body["id"], completion_tokens)
+    plan.log_usage(body["id"], completion_tokens, tokens)
     return body
 
 
-async def stream(plan: Plan) -> AsyncIterator[bytes]:
-    """Chunks as they are generated, choices interleaved as a real model's are."""
+async def stream(plan: Plan, tokens: Tokens, draining: threading.Event) -> AsyncIterator[bytes]:
+    """Chunks as they are generated, choices interleaved as a real model's are; cut short once `draining` is set."""
     include_usage = plan.request.include_usage
     base = plan.envelope()
     if include_usage:
@@ -85,7 +86,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         running = [(index, run.pieces()) for index, run in enumerate(runs)]
         while running:
             for entry in list(running):
-                if draining.draining.is_set():
+                if draining.is_set():
                     raise shutting_down()
                 index, pieces = entry
                 piece = next(pieces)
@@ -101,7 +102,7 @@ async def stream(plan: Plan) -> AsyncIterator[bytes]:
         if include_usage:
             usage = {**base, "usage": _usage(plan.prompt_tokens, completion_tokens), "choices": []}
             yield sse.event(orjson.dumps(usage))
-        plan.log_usage(base["id"], completion_tokens)
+        plan.log_usage(base["id"], completion_tokens, tokens)
     except Exception as exc:  # the status line is already sent: the error can only go in-band
         if isinstance(exc, ServerAPIError):
             error = exc
