@@ -60,7 +60,7 @@ def test_a_request_that_does_not_fit_the_prompt_is_a_400_naming_what(request_bod
         ({"template": "{{! a comment }} hi"}, "{{variable}} only"),
         ({"template": "hi", "hyperparameters": {"max_tokenz": 3}}, "'max_tokenz' is not a completion field"),
         ({"template": "hi", "hyperparameters": {"prompt": "x"}}, "'prompt' is not a completion field"),
-        ({"template": "hi", "model": "m"}, "keys are template, virtual_key, hyperparameters"),
+        ({"template": "hi", "model": "m"}, "unknown key 'model'; known: hyperparameters, template, virtual_key"),
     ],
 )
 def test_a_prompt_that_cannot_be_rendered_right_is_refused_when_the_store_loads(entry, said):
@@ -74,7 +74,7 @@ def test_a_store_file_holds_prompts_and_names_the_one_at_fault(tmp_path):
     assert store.prompts["pp-a"].virtual_key == "vk" and store.prompts["pp-a"].hyperparameters == {"max_tokens": 9}
     with pytest.raises(ValueError, match=r"prompts\.pp-b: virtual_key 'vk-gone' is not in virtual_keys"):
         Store.load(store_file(tmp_path, {**data, "prompts": {"pp-b": {"template": "x", "virtual_key": "vk-gone"}}}))
-    with pytest.raises(ValueError, match=r"prompts\.pp-c: needs a template"):
+    with pytest.raises(ValueError, match=r"prompts\.pp-c\.template is required"):
         Store.load(store_file(tmp_path, {**data, "prompts": {"pp-c": {"hyperparameters": {}}}}))
 
 

@@ -27,6 +27,7 @@ become an upstream call (times its retries), so an unbounded config is a request
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ MAX_DEPTH = 8
 MAX_TIMEOUT_MS = 24 * 3600 * 1000
 MAX_WEIGHT = 1_000_000
 MAX_NODES = 100
+PARSED = 256  # distinct config headers whose trees are kept (`parsed`): a tree is a few KB at most
 CACHE_MODES = ("simple", "semantic")
 DEFAULT_CACHE_AGE = 7 * 24 * 3600.0  # seconds: Portkey's default max_age
 MAX_CACHE_AGE = 90 * 24 * 3600
@@ -125,6 +127,19 @@ class Node(NamedTuple):
     def named(self, name: str) -> Node:
         """The target called `name` (checked when the config was read)."""
         return next(t for t in self.targets if t.name == name)
+
+
+@functools.lru_cache(maxsize=PARSED)
+def parsed(header: str) -> Node:
+    """The tree of a JSON config header, parsed once per distinct value (a client sends the same few again and again).
+
+    Raises:
+        ConfigError: as `decode` and `parse` (not cached: a config that fails is read again).
+    """
+    decoded = decode(header)
+    if isinstance(decoded, str):
+        raise ConfigError("Invalid config passed: x-portkey-config is not a JSON object.")
+    return parse(decoded)
 
 
 def decode(header: str) -> Mapping[str, Any] | str:
@@ -305,7 +320,9 @@ def _strategy(
     _known(strategy, STRATEGY_KEYS, f"{path}.strategy")
     mode = str(strategy.get("mode"))
     if mode not in MODES:
-        raise _invalid(f"{path}.strategy.mode must be one of {', '.join(MODES)}")
+        near = names.closest(mode, MODES)
+        hint = f" (did you mean {near!r}?)" if near else ""
+        raise _invalid(f"{path}.strategy.mode {mode!r} is not one of {', '.join(MODES)}{hint}")
     codes = (
         _codes(strategy["on_status_codes"], f"{path}.strategy.on_status_codes")
         if "on_status_codes" in strategy

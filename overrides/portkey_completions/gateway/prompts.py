@@ -20,15 +20,44 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pydantic
 from starlette.responses import Response, StreamingResponse
 
 from portkey_completions.call.errors import ServerAPIError
-from portkey_completions.core import spec
+from portkey_completions.core import formats, spec
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
 # The request's keys that are the prompt call's own, not the completion's.
 VARIABLES, NESTED = "variables", "hyperparameters"
 SUCCESS = "success"
+
+
+class SavedPrompt(pydantic.BaseModel):
+    """A store file's `prompts.<id>` entry, as declared (what a model cannot say is checked below)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    template: str
+    virtual_key: str | None = None  # one of the store's virtual keys (the store checks which)
+    hyperparameters: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+    @pydantic.field_validator("template")
+    @classmethod
+    def _variables_only(cls, template: str) -> str:
+        if not template:
+            raise ValueError("needs a template (a string with {{variables}})")
+        if "{{" in VARIABLE.sub("", template):
+            raise ValueError("the template may use {{variable}} only (no Mustache sections, partials or comments)")
+        return template
+
+    @pydantic.field_validator("hyperparameters")
+    @classmethod
+    def _completion_fields(cls, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        fields = set(spec.schema("CreateCompletionRequest").get("properties", {})) - {"prompt", "stream"}
+        unknown = sorted(set(hyperparameters) - fields)
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a completion field ({', '.join(sorted(fields))})")
+        return hyperparameters
 
 
 @dataclass(frozen=True)
@@ -47,24 +76,12 @@ class Prompt:
 
     @classmethod
     def of(cls, entry: Any) -> Prompt:
-        """A store file's `prompts.<id>` entry; ValueError saying what is wrong with it."""
-        if not isinstance(entry, dict) or not isinstance(entry.get("template"), str) or not entry["template"]:
-            raise ValueError("needs a template (a string with {{variables}})")
-        if set(entry) - {"template", "virtual_key", "hyperparameters"}:
-            raise ValueError("keys are template, virtual_key, hyperparameters")
-        if "{{" in VARIABLE.sub("", entry["template"]):
-            raise ValueError("the template may use {{variable}} only (no Mustache sections, partials or comments)")
-        virtual_key = entry.get("virtual_key")
-        if virtual_key is not None and not isinstance(virtual_key, str):
-            raise ValueError("virtual_key must be the name of one of the store's virtual keys")
-        hyperparameters = entry.get("hyperparameters") or {}
-        if not isinstance(hyperparameters, dict):
-            raise ValueError("hyperparameters must be a mapping of completion fields")
-        fields = set(spec.schema("CreateCompletionRequest").get("properties", {})) - {"prompt", "stream"}
-        unknown = sorted(set(hyperparameters) - fields)
-        if unknown:
-            raise ValueError(f"hyperparameters: {unknown[0]!r} is not a completion field ({', '.join(sorted(fields))})")
-        return cls(entry["template"], virtual_key, hyperparameters)
+        """A store file's `prompts.<id>` entry; ValueError saying, in one line, what is wrong with it and where."""
+        try:
+            saved = SavedPrompt.model_validate(entry)
+        except pydantic.ValidationError as exc:
+            raise ValueError(formats.problem(exc, SavedPrompt)) from None
+        return cls(saved.template, saved.virtual_key, saved.hyperparameters)
 
     def variables(self) -> list[str]:
         """The template's variables, each once, in order."""

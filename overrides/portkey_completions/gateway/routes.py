@@ -59,7 +59,10 @@ class Routes:
 
     def _config(self, headers: Mapping[str, str]) -> configs.Node:
         try:
-            decoded = configs.decode(headers[portkey.CONFIG])
+            header = headers[portkey.CONFIG]
+            if header.lstrip().startswith("{"):
+                return configs.parsed(header)
+            decoded = configs.decode(header)
             if isinstance(decoded, str):
                 store = self.stores.current()
                 saved = store.configs.get(decoded)

@@ -21,18 +21,18 @@ import logging
 import os
 import re
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-import yaml
+import pydantic
 
 from portkey_completions.call.errors import ServerAPIError
+from portkey_completions.core import formats
 from portkey_completions.core.headers import STUB
 
-from .prompts import Prompt
+from .prompts import Prompt, SavedPrompt
 
 logger = logging.getLogger(__name__)
 
@@ -85,42 +85,69 @@ class Store:
         """Read a store file (.toml, or YAML otherwise).
 
         Raises:
-            ValueError: the file is not a store.
+            ValueError: the file is not a store, said in one line: where, and what is wrong.
         """
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
+        data = _expanded(formats.loaded(path), path, "")
         try:
-            data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-        except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-            raise ValueError(f"{path}: {exc}") from None
-        data = _expanded(data, path, "")
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping with api_keys, providers, virtual_keys, configs, prompts")
-        unknown = set(data) - {"api_keys", "providers", "virtual_keys", "configs", "prompts"}
-        if unknown:
-            raise ValueError(f"{path}: unknown section {sorted(unknown)[0]!r}")
-        keys = data.get("api_keys") or []
-        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
-            raise ValueError(f"{path}: api_keys must be a non-empty list of keys")
-        providers = _mapping(data, "providers", path)
-        for name, url in providers.items():
-            if not _base_url(url):
-                raise ValueError(f"{path}: providers.{name} must be an http(s) base URL, in ASCII")
-            if name == STUB:
-                raise ValueError(f"{path}: `{STUB}` is the built-in engine and cannot be redefined")
-        virtual_keys = _virtual_keys(data, providers, path)
-        configs = _mapping(data, "configs", path)
-        prompts = {}
-        for name, entry in _mapping(data, "prompts", path).items():
-            try:
-                prompts[str(name)] = Prompt.of(entry)
-            except ValueError as exc:
-                raise ValueError(f"{path}: prompts.{name}: {exc}") from None
-            virtual_key = prompts[str(name)].virtual_key
-            if virtual_key is not None and virtual_key not in virtual_keys:
-                raise ValueError(f"{path}: prompts.{name}: virtual_key {virtual_key!r} is not in virtual_keys")
-        providers = {str(k): str(v) for k, v in providers.items()}
-        return cls(tuple(keys), providers, virtual_keys, configs, prompts)
+            found = StoreFileFormat.model_validate({} if data is None else data)
+        except pydantic.ValidationError as exc:
+            raise ValueError(f"{path}: {formats.problem(exc, StoreFileFormat)}") from None
+        virtual_keys = {n: VirtualKey(k.provider, k.api_key, k.base_url) for n, k in found.virtual_keys.items()}
+        prompts = {n: Prompt(p.template, p.virtual_key, p.hyperparameters) for n, p in found.prompts.items()}
+        return cls(tuple(found.api_keys), found.providers, virtual_keys, found.configs, prompts)
+
+
+def _base_url(value: str) -> str:
+    if not (value.isascii() and value.startswith(("http://", "https://"))):
+        raise ValueError("must be an http(s) base URL, in ASCII")
+    return value
+
+
+BaseUrl = Annotated[str, pydantic.AfterValidator(_base_url)]
+
+
+class _Format(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class VirtualKeyFormat(_Format):
+    """A store file's `virtual_keys.<name>`: a provider, the upstream's key, and where it is."""
+
+    provider: str
+    api_key: str | None = None
+    base_url: BaseUrl | None = None  # else the provider's, from `providers`
+
+
+class StoreFileFormat(_Format):
+    """A store file, as declared; what crosses sections (a provider's base URL, a prompt's key) is checked after."""
+
+    api_keys: list[Annotated[str, pydantic.Field(min_length=1)]] = pydantic.Field(min_length=1)
+    providers: dict[str, BaseUrl] = pydantic.Field(default_factory=dict)
+    virtual_keys: dict[str, VirtualKeyFormat] = pydantic.Field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = pydantic.Field(default_factory=dict)  # read per request (gateway.config)
+    prompts: dict[str, SavedPrompt] = pydantic.Field(default_factory=dict)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # `providers:` with every line under it commented out is YAML's null: an empty section.
+        return {k: v for k, v in data.items() if v is not None or k == "api_keys"} if isinstance(data, dict) else data
+
+    @pydantic.model_validator(mode="after")
+    def _across_sections(self) -> StoreFileFormat:
+        if STUB in self.providers:
+            raise ValueError(f"providers.{STUB}: `{STUB}` is the built-in engine and cannot be redefined")
+        for name, key in self.virtual_keys.items():
+            if key.provider not in self.providers and key.provider != STUB and key.base_url is None:
+                raise ValueError(
+                    f"virtual_keys.{name}: provider {key.provider!r} has no base URL: "
+                    "name it in providers, or give this virtual key a base_url"
+                )
+        for name, prompt in self.prompts.items():
+            if prompt.virtual_key is not None and prompt.virtual_key not in self.virtual_keys:
+                raise ValueError(f"prompts.{name}: virtual_key {prompt.virtual_key!r} is not in virtual_keys")
+        return self
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -217,29 +244,3 @@ class FixedStore:
 
     def reload(self) -> None:
         pass
-
-
-def _virtual_keys(data: Mapping[str, Any], providers: Mapping[str, Any], path: Path) -> dict[str, VirtualKey]:
-    virtual_keys = {}
-    for name, entry in _mapping(data, "virtual_keys", path).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("provider"), str):
-            raise ValueError(f"{path}: virtual_keys.{name} needs a provider")
-        if set(entry) - {"provider", "api_key", "base_url"}:
-            raise ValueError(f"{path}: virtual_keys.{name}: keys are provider, api_key, base_url")
-        if "base_url" in entry and not _base_url(entry["base_url"]):
-            raise ValueError(f"{path}: virtual_keys.{name}.base_url must be an http(s) base URL, in ASCII")
-        if entry["provider"] not in providers and entry["provider"] != STUB and "base_url" not in entry:
-            raise ValueError(f"{path}: virtual_keys.{name}: provider {entry['provider']!r} has no base URL")
-        virtual_keys[str(name)] = VirtualKey(entry["provider"], entry.get("api_key"), entry.get("base_url"))
-    return virtual_keys
-
-
-def _mapping(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
-    value = data.get(name) or {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: {name} must be a mapping")
-    return value
-
-
-def _base_url(value: Any) -> bool:
-    return isinstance(value, str) and value.isascii() and value.startswith(("http://", "https://"))
