@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from portkey_completions.testing import serving
+from portkey_completions.testing import credentials, serving
 from portkey_completions.testing.serving import free_port, process
 from support import ALTERNATIVES, BASE, FUZZ_STATUSES, SCRIPTED_SERVER
 from support.scripted import Scripted
@@ -59,14 +59,15 @@ def start_stub() -> Iterator[Callable[..., str]]:
 
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[str]:
-    """A second `portkey-stub serve --openai-compatible`: the upstream behind every custom host in the tests.
-
-    Starting it points `ALTERNATIVES["custom_host"]` at it; a test that sends that header set asks
-    for this fixture (most through `pytestmark = pytest.mark.usefixtures("upstream")`).
-    """
+    """A second `portkey-stub serve --openai-compatible`: the upstream behind a custom host in the tests."""
     with serving.stub("--openai-compatible", "--log-level", "warning") as url:
-        ALTERNATIVES["custom_host"]["x-portkey-custom-host"] = f"{url}{BASE}"
         yield url
+
+
+@pytest.fixture(scope="session")
+def header_sets(upstream: str) -> dict[str, dict[str, str]]:
+    """Each auth alternative's headers (`support.ALTERNATIVES`), the custom host's pointing at `upstream`."""
+    return {name: credentials.headers(name, custom_host=f"{upstream}{BASE}") for name in ALTERNATIVES}
 
 
 @pytest.fixture(scope="session")

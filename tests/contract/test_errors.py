@@ -7,6 +7,7 @@ import json
 import pytest
 
 from portkey_completions.app import create_app
+from portkey_completions.testing import credentials
 from support import AUTH, BASE, BODY, COMPLETIONS, declared
 from support.calls import post
 
@@ -292,7 +293,7 @@ def test_a_bug_outside_connexions_handlers_is_still_a_500_in_the_openai_shape(mo
 def test_override_params_the_engine_cannot_take_are_the_configs_error(client, override):
     """The engine reads validated bodies; a config's override_params are checked where they are merged."""
     config = json.dumps({"provider": "openai", "api_key": "sk-x", "override_params": override})
-    headers = {"x-portkey-api-key": "pk-test", "x-portkey-config": config}  # the config alternative alone
+    headers = {"x-portkey-api-key": credentials.API_KEY, "x-portkey-config": config}  # the config alternative alone
     response = client.post(COMPLETIONS, json=BODY, headers=headers)
     error = assert_error(response, 400, param="x-portkey-config", says="override_params")
     assert error["code"] == "invalid_config"

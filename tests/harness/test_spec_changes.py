@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from portkey_completions.core import sse
+from portkey_completions.testing import credentials
 from support import AUTH, BASE, COMPLETIONS, declared
 from support.regen import BODY, operation, project_env, regenerated, serving, suite
 
@@ -124,7 +125,7 @@ def test_a_new_security_alternative_is_authenticated_and_routed(tmp_path, store)
     if store:
         (tmp_path / "store.yaml").write_text("api_keys: [pk-test]\n")
         flags = ["--store", str(tmp_path / "store.yaml")]
-    headers = {"x-portkey-api-key": "pk-test", "x-portkey-workspace": "ws-1"}
+    headers = {"x-portkey-api-key": credentials.API_KEY, "x-portkey-workspace": "ws-1"}
     with serving(project, *flags) as url:
         answer = httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers=headers)
         if store:  # a gateway with a store says what it cannot route, never crashes
@@ -145,7 +146,7 @@ def test_a_new_security_alternative_is_authenticated_and_routed(tmp_path, store)
                 [sys.executable, "-c", client], env=project_env(project), capture_output=True, text=True
             )
             assert run.returncode == 0 and run.stdout.startswith("x-portkey-workspace cmpl-"), run.stderr
-        missing = httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers={"x-portkey-api-key": "pk-test"})
+        missing = httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers={"x-portkey-api-key": credentials.API_KEY})
         assert missing.status_code == 401 and "x-portkey-workspace" in missing.json()["error"]["message"]
     if not store:
         suite(project, "tests/unit/test_core.py", "tests/contract/test_auth.py", "tests/unit/test_overlay.py")

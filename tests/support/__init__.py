@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from portkey_completions.core import spec
+from portkey_completions.core.alternatives import Alternative
+from portkey_completions.testing import credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTED_SERVER = Path(__file__).resolve().with_name("scripted_server.py")
@@ -32,21 +34,13 @@ def declared(*fields: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(bool(missing), reason=f"the spec no longer declares {', '.join(missing)}")
 
 
-API_KEY = {"x-portkey-api-key": "pk-test"}
+API_KEY = {"x-portkey-api-key": credentials.API_KEY}
 
-# One complete header set per auth alternative of the spec, in spec order. The custom host is
-# filled in by the `upstream` fixture (a second real server); tests that send it ask for that fixture.
-ALTERNATIVES = {
-    "virtual_key": {**API_KEY, "x-portkey-virtual-key": "vk-test"},
-    "provider": {**API_KEY, "Authorization": "Bearer sk-test", "x-portkey-provider": "openai"},
-    "config": {**API_KEY, "x-portkey-config": '{"provider": "openai", "api_key": "sk-test"}'},
-    "custom_host": {
-        **API_KEY,
-        "Authorization": "Bearer sk-test",
-        "x-portkey-provider": "openai",
-        "x-portkey-custom-host": "http://127.0.0.1:9/v1",
-    },
-}
+# One complete header set per auth alternative of the spec, in spec order, from the testing kit's
+# credentials. Their custom host is a closed port: enough for matching and refusals. A test that
+# sends it to be answered takes the `header_sets` fixture, whose custom host is a real upstream.
+NOWHERE = "http://127.0.0.1:9/v1"
+ALTERNATIVES = {a.value: credentials.headers(a, custom_host=NOWHERE) for a in Alternative}
 AUTH = ALTERNATIVES["virtual_key"]
 
 # Banning <|endoftext|> (a real logit_bias) makes a choice run to max_tokens: finish_reason "length".

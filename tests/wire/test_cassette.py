@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from portkey_completions.testing import serving
+from portkey_completions.testing import credentials, serving
 from portkey_completions.testing.serving import free_port, process, stub_command, wait_until
 from support import BASE, COMPLETIONS
 
 pytestmark = pytest.mark.wire
 
-PORTKEY = {"x-portkey-api-key": "pk-test", "x-portkey-virtual-key": "vk-test"}
+PORTKEY = credentials.headers("virtual_key")
 PLAIN = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 12, "temperature": 1.3}
 STREAMED = {**PLAIN, "prompt": "Once upon a time", "stream": True, "max_tokens": 20, "logit_bias": {"100257": -100}}
 

@@ -24,20 +24,19 @@ from portkey_completions.client import (
     RateLimitError,
     RequestTimeoutError,
 )
+from portkey_completions.core.alternatives import Alternative
+from portkey_completions.testing import credentials
 from portkey_completions.testing.serving import wait_until
 from portkey_completions_client.models import CreateCompletionChunk, CreateCompletionResponse
-from support import BASE, NO_END
+from support import BASE, NO_END, NOWHERE
 from support.scripted import Scripted, error_body, sse, text_chunk
 
 pytestmark = pytest.mark.wire
 
-# The four alternatives, as constructor arguments.
-ALTERNATIVES: dict[str, dict[str, Any]] = {
-    "virtual key": {"virtual_key": "vk-test"},
-    "provider": {"provider": "openai", "authorization": "sk-test"},
-    "config": {"config": {"provider": "openai", "api_key": "sk-test"}},
-    "custom host": {"provider": "openai", "authorization": "sk-test", "custom_host": "http://127.0.0.1:9/v1"},
-}
+# The four alternatives, as constructor arguments (the testing kit's credentials), by a test id.
+NAMES = {"virtual key": "virtual_key", "provider": "provider", "config": "config", "custom host": "custom_host"}
+ALTERNATIVES: dict[str, dict[str, Any]] = {name: dict(credentials.ARGS[Alternative(a)]) for name, a in NAMES.items()}
+ALTERNATIVES["custom host"]["custom_host"] = NOWHERE
 PARAMS = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 5, "logit_bias": NO_END}
 
 
@@ -80,7 +79,7 @@ def routed(name: str, upstream: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
 def test_create_with_each_alternative(server, upstream, name):
-    with Completions(api_key="pk-test", base_url=f"{server}{BASE}", **routed(name, upstream)) as client:
+    with Completions(api_key=credentials.API_KEY, base_url=f"{server}{BASE}", **routed(name, upstream)) as client:
         completion = client.create(**PARAMS)
     assert isinstance(completion, CreateCompletionResponse)
     assert completion.usage.completion_tokens == 5
@@ -89,7 +88,7 @@ def test_create_with_each_alternative(server, upstream, name):
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
 def test_stream_with_each_alternative(server, upstream, name):
-    with Completions(api_key="pk-test", base_url=f"{server}{BASE}", **routed(name, upstream)) as client:
+    with Completions(api_key=credentials.API_KEY, base_url=f"{server}{BASE}", **routed(name, upstream)) as client:
         chunks = list(client.stream(**PARAMS))
     assert all(isinstance(c, CreateCompletionChunk) for c in chunks)
     assert chunks[-1].choices[0].finish_reason.value == "length"
@@ -97,7 +96,7 @@ def test_stream_with_each_alternative(server, upstream, name):
 
 
 def test_stream_equals_create_for_a_seed(server):
-    with Completions(api_key="pk-test", base_url=f"{server}{BASE}", virtual_key="vk") as client:
+    with Completions(api_key=credentials.API_KEY, base_url=f"{server}{BASE}", virtual_key="vk") as client:
         params = {**PARAMS, "seed": 9, "temperature": 1.2, "max_tokens": 30}
         whole = client.create(**params)
         parts = "".join(c.choices[0].text for c in client.stream(**params))
@@ -106,7 +105,9 @@ def test_stream_equals_create_for_a_seed(server):
 
 def test_async_create_and_stream(server):
     async def main() -> tuple[CreateCompletionResponse, list[CreateCompletionChunk]]:
-        async with AsyncCompletions(api_key="pk-test", base_url=f"{server}{BASE}", virtual_key="vk") as client:
+        async with AsyncCompletions(
+            api_key=credentials.API_KEY, base_url=f"{server}{BASE}", virtual_key="vk"
+        ) as client:
             completion = await client.create(**PARAMS)
             async with await client.stream(**PARAMS) as stream:
                 chunks = [c async for c in stream]
@@ -118,7 +119,7 @@ def test_async_create_and_stream(server):
 
 
 def test_server_errors_are_typed(server):
-    with Completions(api_key="pk-test", base_url=f"{server}{BASE}", virtual_key="vk") as client:
+    with Completions(api_key=credentials.API_KEY, base_url=f"{server}{BASE}", virtual_key="vk") as client:
         with pytest.raises(NotFoundError) as info:
             client.create(model="gpt-5-instruct", prompt="x")
         assert info.value.status_code == 404 and info.value.code == "model_not_found" and info.value.param == "model"
@@ -173,16 +174,9 @@ def test_headers_of_each_alternative_and_the_extras(scripted, name):
     assert headers["x-portkey-trace-id"] == "trace-1"
     assert json.loads(headers["x-portkey-metadata"]) == {"team": "a"}
     assert headers["x-portkey-request-timeout"] == "2500"
-    expected = {
-        "virtual key": {"x-portkey-virtual-key": "vk-test"},
-        "provider": {"authorization": "Bearer sk-test", "x-portkey-provider": "openai"},
-        "config": {"x-portkey-config": json.dumps(ALTERNATIVES["config"]["config"])},
-        "custom host": {
-            "authorization": "Bearer sk-test",
-            "x-portkey-provider": "openai",
-            "x-portkey-custom-host": "http://127.0.0.1:9/v1",
-        },
-    }[name]
+    # What a raw HTTP client of the same alternative sends, but the API key (this test's own).
+    expected = credentials.headers(NAMES[name], custom_host=NOWHERE)
+    del expected["x-portkey-api-key"]
     assert {k: headers.get(k) for k in expected} == expected
     others = {"x-portkey-virtual-key", "authorization", "x-portkey-provider", "x-portkey-config"} - set(expected)
     assert not others & set(headers)

@@ -12,6 +12,7 @@ import pytest
 import tiktoken
 
 from portkey_completions.core import sse
+from portkey_completions.testing import credentials
 from portkey_completions.testing.serving import wait_until
 from support import COMPLETIONS
 
@@ -24,8 +25,8 @@ LONG_TEXT = " ".join(f"word{i}" for i in range(40))  # 80 tokens: enough chunks 
 
 def sdk(stub, **kwargs) -> openai.OpenAI:
     """The openai SDK pointed at the stub: the provider alternative (its key is the bearer)."""
-    headers = {"x-portkey-api-key": "pk-test", "x-portkey-provider": "openai"}
-    return openai.OpenAI(base_url=stub.base_url, api_key="sk-test", default_headers=headers, **kwargs)
+    headers = {"x-portkey-api-key": credentials.API_KEY, "x-portkey-provider": "openai"}
+    return openai.OpenAI(base_url=stub.base_url, api_key=credentials.BEARER, default_headers=headers, **kwargs)
 
 
 def test_fixed_text_is_tokenized_consistently(portkey_stub):
@@ -238,7 +239,9 @@ def test_the_portkey_sdk_does_not_retry_behind_the_tests_back(portkey_stub, stat
     """portkey-ai retries a 5xx itself unless the answer carries x-portkey-trace-id: every answer does."""
     from portkey_ai import Portkey
 
-    client = Portkey(api_key="pk-test", virtual_key="vk-test", base_url=portkey_stub.base_url)  # default retries
+    client = Portkey(
+        api_key=credentials.API_KEY, virtual_key=credentials.VIRTUAL_KEY, base_url=portkey_stub.base_url
+    )  # default retries
     with portkey_stub.scenario(status=status, fail_first=1), pytest.raises(Exception) as raised:
         client.completions.create(model=MODEL, prompt="hi", max_tokens=2)
     assert getattr(raised.value, "status_code", None) == status

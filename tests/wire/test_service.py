@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from portkey_completions.testing import serving
+from portkey_completions.testing import credentials, serving
 from portkey_completions.testing.serving import free_port, stub_command, wait_until
 from support import AUTH, BASE, BODY, calls
 
@@ -61,7 +61,7 @@ def test_variables_alone_configure_a_server_and_json_logs_carry_the_trace_id(con
     answered = calls.post(url, BODY, auth=headers)
     assert answered.status_code == 200, answered.text
     assert answered.headers["x-portkey-provider"] == "stub"  # fell back from the unreachable upstream
-    assert calls.post(url, BODY, auth={**headers, "x-portkey-api-key": "pk-test"}).status_code == 401
+    assert calls.post(url, BODY, auth={**headers, "x-portkey-api-key": credentials.API_KEY}).status_code == 401
 
     def logged() -> list[dict] | None:
         lines = [r for r in _lines(log) if r.get("trace_id") == "op-1"]

@@ -19,14 +19,14 @@ import openai
 import pytest
 import redis
 
-from portkey_completions.testing import serving
+from portkey_completions.testing import credentials, serving
 from portkey_completions.testing.admin_client import AdminClient
 from portkey_completions.testing.serving import free_port, redis_server, wait_until
 from support import BASE, calls
 
 FLAGS = ("--log-level", "warning", "--openai-compatible")
 BODY = {"model": "gpt-3.5-turbo-instruct", "max_tokens": 8}
-AUTH = {"x-portkey-api-key": "pk-test", "x-portkey-virtual-key": "vk-test"}
+AUTH = credentials.headers("virtual_key")
 REQUESTS = 40
 _names = itertools.count(1)
 
@@ -102,7 +102,7 @@ def test_fail_first_fails_exactly_that_many_requests_across_the_fleet(fleet, ns)
     add_rule(fleet[1], ns, {"fail_first": 3, "status": 503})
 
     def one(i: int) -> str:
-        sdk = openai.OpenAI(base_url=f"{fleet[i % 3]}/ns/{ns}{BASE}", api_key="sk-test", max_retries=0)
+        sdk = openai.OpenAI(base_url=f"{fleet[i % 3]}/ns/{ns}{BASE}", api_key=credentials.BEARER, max_retries=0)
         try:
             sdk.completions.create(prompt=f"p{i}", **BODY)
         except openai.InternalServerError as exc:
@@ -146,7 +146,9 @@ def test_the_journal_is_one_complete_ordered_journal_saying_who_answered(fleet, 
     # Secrets are redacted before an entry leaves the process: Redis never holds them.
     assert all(e["headers"]["x-portkey-api-key"] == "***" for e in entries)
     stored = redis.Redis.from_url(redis_url).lrange("portkey-stub:journal", 0, -1)
-    assert stored and not any(b"pk-test" in raw or b"vk-test" in raw for raw in stored)
+    assert stored and not any(
+        credentials.API_KEY.encode() in raw or credentials.VIRTUAL_KEY.encode() in raw for raw in stored
+    )
     with admin(fleet[1], ns) as a:
         a.journal.clear()
     assert journal(fleet[0], ns) == []

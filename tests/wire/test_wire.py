@@ -13,14 +13,15 @@ import pytest
 from portkey_ai import Portkey
 
 from portkey_completions.core import sse
+from portkey_completions.testing import credentials
 from portkey_completions.testing.admin_client import AdminClient
 from portkey_completions.testing.serving import wait_until
 from portkey_completions_client import Client
 from portkey_completions_client.api.completions import create_completion
 from portkey_completions_client.models import CreateCompletionRequest, CreateCompletionResponse
-from support import ALTERNATIVES, API_KEY, AUTH, BASE, BODY, COMPLETIONS, NO_END
+from support import API_KEY, AUTH, BASE, BODY, COMPLETIONS, NO_END
 
-pytestmark = [pytest.mark.wire, pytest.mark.usefixtures("upstream")]  # custom_host goes to it
+pytestmark = pytest.mark.wire
 
 
 def raw_chunks(url: str, body: dict) -> tuple[str, list[bytes]]:
@@ -82,7 +83,7 @@ def openai_client(server):
     # The bearer + provider alternative: the SDK sends its api_key as Authorization: Bearer.
     return openai.OpenAI(
         base_url=f"{server}{BASE}",
-        api_key="sk-test",
+        api_key=credentials.BEARER,
         default_headers={**API_KEY, "x-portkey-provider": "openai"},
         max_retries=0,
     )
@@ -153,7 +154,7 @@ def test_plain_openai_requests_in_openai_compatible_mode(server):
     It is answered as an OpenAI upstream answers: no x-portkey-* header (a gateway in front would
     merge ours into its own). The journal says which provider answered.
     """
-    client = openai.OpenAI(base_url=f"{server}{BASE}", api_key="sk-test", max_retries=0)
+    client = openai.OpenAI(base_url=f"{server}{BASE}", api_key=credentials.BEARER, max_retries=0)
     completion = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="x")
     assert not [name for name in completion.headers if name.lower().startswith("x-portkey-")], completion.headers
     assert completion.parse().choices
@@ -171,7 +172,9 @@ def test_plain_openai_requests_in_openai_compatible_mode(server):
 
 @pytest.fixture
 def portkey(server):
-    return Portkey(api_key="pk-test", virtual_key="vk-test", base_url=f"{server}{BASE}", max_retries=0)
+    return Portkey(
+        api_key=credentials.API_KEY, virtual_key=credentials.VIRTUAL_KEY, base_url=f"{server}{BASE}", max_retries=0
+    )
 
 
 def test_portkey_sdk(portkey):
@@ -193,18 +196,18 @@ def test_portkey_sdk_stream(portkey):
 
 
 @pytest.mark.parametrize("name", ["config", "custom_host"])
-def test_portkey_sdk_other_alternatives(server, name):
-    headers = ALTERNATIVES[name]
+def test_portkey_sdk_other_alternatives(server, header_sets, name):
+    headers = header_sets[name]
     kwargs = (
-        {"config": {"provider": "openai", "api_key": "sk-test"}}
+        {"config": dict(credentials.CONFIG)}
         if name == "config"
         else {
             "provider": "openai",
-            "Authorization": headers["Authorization"],
+            "Authorization": headers["authorization"],
             "custom_host": headers["x-portkey-custom-host"],
         }
     )
-    client = Portkey(api_key="pk-test", base_url=f"{server}{BASE}", max_retries=0, **kwargs)
+    client = Portkey(api_key=credentials.API_KEY, base_url=f"{server}{BASE}", max_retries=0, **kwargs)
     completion = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi", max_tokens=2)
     assert len(completion.choices) == 1
 

@@ -28,6 +28,8 @@ import pytest
 
 from portkey_completions.core.alternatives import Alternative
 
+from . import credentials
+
 if TYPE_CHECKING:  # the heavy imports wait for a test that uses the fixture
     import httpx
     import openai
@@ -37,12 +39,6 @@ if TYPE_CHECKING:  # the heavy imports wait for a test that uses the fixture
 
     from .admin_client import AdminClient
 
-API_KEY = "pk-test"  # the credentials every client the fixture hands out sends
-ALTERNATIVE_ARGS: Mapping[Alternative, Mapping[str, Any]] = {
-    Alternative.VIRTUAL_KEY: {"virtual_key": "vk-test"},
-    Alternative.PROVIDER: {"provider": "openai", "authorization": "sk-test"},
-    Alternative.CONFIG: {"config": {"provider": "openai", "api_key": "sk-test"}},
-}
 _tests = itertools.count(1)
 
 
@@ -106,25 +102,24 @@ class PortkeyStub:
 
         if alternative not in set(Alternative):
             raise ValueError(f"alternative is one of {', '.join(Alternative)}, not {alternative!r}")
+        args: Mapping[str, Any] = credentials.ARGS[Alternative(alternative)]
         if alternative == Alternative.CUSTOM_HOST:
             # The stub is its own upstream: the custom host is this namespace's base URL.
-            args: Mapping[str, Any] = {"provider": "openai", "authorization": "sk-test", "custom_host": self.base_url}
-        else:
-            args = ALTERNATIVE_ARGS[Alternative(alternative)]
-        return Completions(api_key=API_KEY, base_url=self.base_url, **{**args, **kwargs})
+            args = {**args, "custom_host": self.base_url}
+        return Completions(api_key=credentials.API_KEY, base_url=self.base_url, **{**args, **kwargs})
 
     def httpx(self, **kwargs: Any) -> httpx.Client:
         """A plain httpx client on `base_url`, with the virtual-key alternative's headers."""
         import httpx
 
-        headers = {"x-portkey-api-key": API_KEY, "x-portkey-virtual-key": "vk-test"}
+        headers = credentials.headers(Alternative.VIRTUAL_KEY)
         return httpx.Client(base_url=self.base_url, headers=headers, **kwargs)
 
     def openai(self, **kwargs: Any) -> openai.OpenAI:
         """The official openai SDK on `base_url` (a plain OpenAI request: the stub answers it)."""
         import openai
 
-        return openai.OpenAI(base_url=self.base_url, api_key="sk-test", **kwargs)
+        return openai.OpenAI(base_url=self.base_url, api_key=credentials.BEARER, **kwargs)
 
 
 class _Servers:
