@@ -24,18 +24,21 @@ _PUBLIC = {
     "ParameterError": "portkey_completions.client",
     # The server, in-process.
     "create_app": "portkey_completions.app",
-    "StubApp": "portkey_completions.app",
+    "CompletionsApp": "portkey_completions.app",
     "ServerOptions": "portkey_completions.options",
     "Store": "portkey_completions.gateway.store",
     # Contract testing: the `portkey_stub` fixture is a pytest plugin; this is its admin client.
     "AdminClient": "portkey_completions.testing.admin_client",
 }
 
+# Names kept for one release after a rename, each with a DeprecationWarning (CHANGELOG.md).
+_DEPRECATED = {"StubApp": "portkey_completions.app"}
+
 __all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
+    module = _PUBLIC.get(name) or _DEPRECATED.get(name)
     if module is None:
         raise AttributeError(f"module 'portkey_completions' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)

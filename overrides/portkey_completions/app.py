@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from portkey_completions.server.auth import SECURITY_MAP, refusing
 from portkey_completions.server.door import Door
 from portkey_completions.server.errors import ServerErrorMiddleware, handle_error
 from portkey_completions.server.fastpath import FastPath, Handle
-from portkey_completions.server.limits import BodyLimitMiddleware, PaceMiddleware
+from portkey_completions.server.limits import BodyLimitMiddleware, RequestGuard
 from portkey_completions.server.namespaces import NamespaceMiddleware, Namespaces
 from portkey_completions.server.probes import Probes
 from portkey_completions.server.validation import VALIDATORS
@@ -54,27 +55,41 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-class StubApp(AsyncApp):
+class CompletionsApp(AsyncApp):
     """The connexion app, with typed handles on what in-process users share with the admin API.
 
     Attributes:
         options: What the app was built with.
         journal: Every /v1 request (the admin API's `journal`).
-        rules: The scenario rules (the admin API's `rules`); `rules.state` keeps them and the journal.
+        scenarios: Where the scenario rules come from and which one a request meets (the admin
+            API's `rules`); `scenarios.state` keeps them and the journal.
         namespaces: The requests running in each namespace (`/ns/<name>/`), to end them.
         stores: The gateway's store in service (`reload()` reads its file again: SIGHUP).
     """
 
     options: ServerOptions
     journal: Journal
-    rules: Scenarios
+    scenarios: Scenarios
     namespaces: Namespaces
     stores: Stores
+
+    @property
+    def rules(self) -> Scenarios:
+        """Deprecated: `scenarios` (until the next release)."""
+        warnings.warn("CompletionsApp.rules is deprecated: use .scenarios", DeprecationWarning, stacklevel=2)
+        return self.scenarios
 
     def reload(self) -> None:
         """Read the store file and the scenario file again now (SIGHUP); a broken one keeps the last good."""
         self.stores.reload()
-        self.rules.reload()
+        self.scenarios.reload()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "StubApp":  # the name before 0.4: "stub" is the built-in provider only
+        warnings.warn("StubApp is deprecated: use CompletionsApp", DeprecationWarning, stacklevel=2)
+        return CompletionsApp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Operations(Resolver):
@@ -184,7 +199,7 @@ def services(options: ServerOptions) -> Services:
     return Services(alternatives, engine, stores, state, gateway, rules, Journal(state), front, handle, tracer)
 
 
-def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
+def create_app(options: ServerOptions | None = None, **fields: Any) -> CompletionsApp:
     """Build the server: its services, the middleware stack around them, and its routes.
 
     Args:
@@ -201,7 +216,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     built = services(options)
     defaults = ConnexionMiddleware.default_middlewares
     layers = [ServerErrorMiddleware if m is ConnexionServerError else m for m in defaults]
-    app = StubApp(
+    app = CompletionsApp(
         __name__,
         lifespan=functools.partial(_lifespan, built.state),
         security_map=SECURITY_MAP,
@@ -222,7 +237,7 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> StubApp:
     for exc_class in (ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, handle_error)
     _routes(app, options, built, resolver)
-    app.options, app.journal, app.rules, app.namespaces, app.stores = (
+    app.options, app.journal, app.scenarios, app.namespaces, app.stores = (
         options, built.journal, built.rules, namespaces, built.stores
     )  # fmt: skip
     return app
@@ -237,7 +252,7 @@ async def _lifespan(state: State, _app: Any) -> AsyncIterator[None]:
         await state.close()
 
 
-def _middlewares(app: StubApp, options: ServerOptions, built: Services) -> Namespaces:
+def _middlewares(app: CompletionsApp, options: ServerOptions, built: Services) -> Namespaces:
     """Ours, outermost first, around connexion's; the namespaces the middleware keeps."""
     if options.access_log:  # outermost of ours: it logs the path as the caller sent it
         app.add_middleware(
@@ -257,7 +272,7 @@ def _middlewares(app: StubApp, options: ServerOptions, built: Services) -> Names
         alternatives=built.alternatives,
         journal=built.journal,
         openai_compatible=options.openai_compatible,
-        gateway=not built.stores.current().open,
+        gateway=built.stores.current().given,
         tracer=built.tracer,
     )
     if options.fast_path:
@@ -269,13 +284,13 @@ def _middlewares(app: StubApp, options: ServerOptions, built: Services) -> Names
             max_body_bytes=options.max_body_bytes,
             body_timeout=options.body_timeout,
         )
-    app.add_middleware(PaceMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=options.body_timeout)
+    app.add_middleware(RequestGuard, MiddlewarePosition.BEFORE_EXCEPTION, body_timeout=options.body_timeout)
     app.add_middleware(BodyLimitMiddleware, MiddlewarePosition.BEFORE_ROUTING, max_body_bytes=options.max_body_bytes)
     app.add_middleware(handler.ExchangeArgument, MiddlewarePosition.BEFORE_CONTEXT)  # the handlers' `exchange`
     return namespaces
 
 
-def _routes(app: StubApp, options: ServerOptions, built: Services, resolver: _Operations) -> None:
+def _routes(app: CompletionsApp, options: ServerOptions, built: Services, resolver: _Operations) -> None:
     """The routes beside the spec's: probes, the admin API and page; `GET /` lists every route."""
     base = base_path()
     routes = {f"{m.upper()} {base}{p}": name for (m, p), name in resolver.names.items()}

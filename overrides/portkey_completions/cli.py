@@ -19,7 +19,7 @@ from . import __version__
 from .options import DEFAULT_PORT, ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, default, flags
 
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
-    from portkey_completions.app import StubApp
+    from portkey_completions.app import CompletionsApp
 
 LOG_LEVEL_HELP = f"how much to log: {', '.join(LEVELS)}, any case (default: %(default)s)"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 _ARGV_ENV = "PORTKEY_STUB_ARGV"
 
 
-def worker_app() -> StubApp:
+def worker_app() -> CompletionsApp:
     """The app of one `serve --workers N` process, from the arguments the parent checked."""
     parser = build_parser()
     args = parse(parser, json.loads(os.environ[_ARGV_ENV]))
@@ -234,7 +234,7 @@ def serve_options(args: argparse.Namespace) -> ServerOptions:
         parser.error(f"{_flag(exc.option)}: {exc.message}")
 
 
-def build_app(parser: argparse.ArgumentParser, options: ServerOptions, *, quiet: bool = False) -> StubApp:
+def build_app(parser: argparse.ArgumentParser, options: ServerOptions, *, quiet: bool = False) -> CompletionsApp:
     from portkey_completions.app import create_app
     from portkey_completions.server.spec_check import InvalidSpec
 

@@ -73,7 +73,8 @@ def test_variables_alone_configure_a_server_and_json_logs_carry_the_trace_id(con
     assert fallback and fallback[0]["level"] == "info" and fallback[0]["logger"].startswith("portkey_completions.")
     access = [r for r in lines if r.get("status") == 200]
     assert access and access[0]["method"] == "POST" and access[0]["path"] == f"{BASE}/completions"
-    assert access[0]["alternative"] == "config" and access[0]["route"] == "config.targets[1]"
+    assert access[0]["alternative"] == "config" and access[0]["option"] == "config.targets[1]"
+    assert access[0]["route"] == "stub"  # what answered, as the metrics say it
     assert access[0]["duration_ms"] > 0
 
 

@@ -48,7 +48,7 @@ class Sampling(NamedTuple):
         return self.temperature == 1 and self.top_p >= 1 and self.presence_penalty >= 0 and self.frequency_penalty >= 0
 
     @property
-    def plain(self) -> bool:
+    def unadjusted(self) -> bool:
         """The model's own distribution: sample it directly, without naming any token."""
         return (
             self.temperature == 1
@@ -159,8 +159,8 @@ class Sampler:
         self.serial = next(_serials)  # names its prepared steps (_STEPS)
         # Softmax at T -> 0 is the argmax; a temperature this small would only overflow on the way there.
         self.greedy = sampling.temperature < MIN_TEMPERATURE
-        self.plain = sampling.plain
-        self.built = not sampling.plain and not sampling.by_rejection
+        self.unadjusted = sampling.unadjusted
+        self.built = not sampling.unadjusted and not sampling.by_rejection
         self.raises = any(v > 0 for v in sampling.logit_bias.values())
         # Whether the tokens sampled so far (counts) change the next one: penalties only.
         self.penalised = bool(sampling.presence_penalty or sampling.frequency_penalty)
@@ -171,7 +171,7 @@ class Sampler:
         # How a bare token is drawn is decided once, not at every token: a completion that only
         # wants text calls `draw` per token and nothing else (16 tokens: 34 -> 21 us).
         self.draw: Draw = (
-            self._draw_plain if self.plain else _built(self, sampling) if self.built else _rejecting(self, sampling)
+            self._draw_own if self.unadjusted else _built(self, sampling) if self.built else _rejecting(self, sampling)
         )
 
     def step(
@@ -235,7 +235,7 @@ class Sampler:
             trigram, bigram = copying.trigrams.get(key(a, b)), copying.bigrams.get(b)
         return Ranking(self.model, a, b, trigram, bigram, bias, counts, freq, presence)
 
-    def _draw_plain(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
+    def _draw_own(self, a: int, b: int, copying: Copying | None, counts: Mapping[int, int], random: Random) -> int:
         """The model's own distribution: sampled directly, without naming any token."""
         return self.model.sample(a, b, copying, random)
 

@@ -38,7 +38,7 @@ class Attempt(NamedTuple):
     node: configs.Node
     body: dict[str, Any]  # the call's, with the node's override_params
     forwarded: tuple[str, ...]  # the caller's headers sent on (the node's forward_headers and the call's)
-    asked: Directives
+    directives: Directives
 
 
 class Leaves:
@@ -82,7 +82,7 @@ class Leaves:
                 raise exc.api_error() from None
             return Leaf(node.provider or "custom", node.custom_host, node.api_key, custom=True)
         if node.virtual_key:
-            if store.open:
+            if not store.given:
                 return Leaf(STUB, None, None)
             key = store.virtual_keys.get(node.virtual_key)
             if key is None:
@@ -95,7 +95,7 @@ class Leaves:
             return Leaf(key.provider, base, key.api_key)
         provider = node.provider or STUB
         try:
-            return Leaf(provider if not store.open else STUB, store.base_url(provider), node.api_key)
+            return Leaf(provider if store.given else STUB, store.base_url(provider), node.api_key)
         except KeyError:
             known = ", ".join(sorted({STUB, *store.providers}))
             raise ServerAPIError(
@@ -107,16 +107,16 @@ class Leaves:
 
     async def answer(self, attempt: Attempt) -> Answer:
         """One attempt at a leaf, not yet sent."""
-        leaf, asked = attempt.leaf, attempt.asked
+        leaf, directives = attempt.leaf, attempt.directives
         if leaf.base_url is None:
             try:
-                response = await self.stub.answer(attempt.body, asked.shape)
+                response = await self.stub.answer(attempt.body, directives.shape)
             except ServerAPIError as error:
                 return Answer(error.status, error.response())
             return Answer(response.status_code, response)
         started = time.perf_counter()
         span = None
-        call = asked.call
+        call = directives.call
         if call.span is not None:  # tracing on: this attempt is a span of its own, the upstream's parent
             span = telemetry.attempt_span(self.tracer, call.span, leaf.provider, leaf.base_url)
         pools = self.pools

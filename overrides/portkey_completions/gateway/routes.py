@@ -41,7 +41,7 @@ class Routes:
         build = self.table.get(requirement.name)
         if build is not None:
             return build(headers)
-        if self.stores.current().open:  # no store: like every other alternative, the stub answers
+        if not self.stores.current().given:  # no store: like every other alternative, the stub answers
             return configs.Node("config", provider=STUB)
         raise ServerAPIError(
             400,
@@ -72,7 +72,7 @@ class Routes:
                             f"Invalid config passed: x-portkey-config is neither a JSON object nor a config id "
                             f"(pc-…): {decoded[:40]!r}."
                         )
-                    if store.open:  # no store: any config id is the stub
+                    if not store.given:  # no store: any config id is the stub
                         return configs.Node("config", provider=STUB)
                     raise configs.ConfigError(f"Invalid config id passed: {decoded!r} is not a saved config.")
                 decoded = saved

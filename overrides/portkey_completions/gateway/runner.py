@@ -47,7 +47,7 @@ class Runner:
         self.cache = cache
         self.backoff = backoff.BACKOFFS[retry_backoff]
 
-    def run(self, node: configs.Node, asked: Directives) -> Awaitable[Reached]:
+    def run(self, node: configs.Node, directives: Directives) -> Awaitable[Reached]:
         """The node's outcome: a leaf's answer, or its targets' as its mode picks them.
 
         Not a coroutine itself: it hands back the chosen node's, so that a leaf costs no frame here.
@@ -56,15 +56,15 @@ class Runner:
             if node.mode == "loadbalance":
                 node = random.choices(node.targets, weights=[t.weight for t in node.targets])[0]
             elif node.mode == "conditional":
-                node = self._condition(node, asked)
+                node = self._condition(node, directives)
             else:  # single
                 node = node.targets[0]
         if not node.targets:
-            return self._leaf(node, asked)
-        return self._fallback(node, asked)
+            return self._leaf(node, directives)
+        return self._fallback(node, directives)
 
-    def _condition(self, node: configs.Node, asked: Directives) -> configs.Node:
-        context = asked.context()
+    def _condition(self, node: configs.Node, directives: Directives) -> configs.Node:
+        context = directives.context()
         for condition in node.conditions:
             if conditions.holds(condition.query, context):
                 return node.named(condition.then)
@@ -79,10 +79,10 @@ class Runner:
             code="no_matching_condition",
         )
 
-    async def _fallback(self, node: configs.Node, asked: Directives) -> Reached:
+    async def _fallback(self, node: configs.Node, directives: Directives) -> Reached:
         reached = None
         for i, target in enumerate(node.targets):
-            reached = await self.run(target, asked)
+            reached = await self.run(target, directives)
             status = reached.answer.status
             failed = status >= 400 if node.on_status_codes is None else status in node.on_status_codes
             if not failed or i == len(node.targets) - 1:
@@ -93,9 +93,9 @@ class Runner:
         assert reached is not None
         return reached
 
-    async def _leaf(self, node: configs.Node, asked: Directives) -> Reached:
+    async def _leaf(self, node: configs.Node, directives: Directives) -> Reached:
         leaf = self.leaves.resolve(node)
-        body = asked.body
+        body = directives.body
         sent = {**body, **node.override_params} if node.override_params else body
         if node.override_params and leaf.base_url is None:
             # The engine reads bodies the spec's validator accepted: the caller's was, what a
@@ -107,8 +107,8 @@ class Runner:
                 return _reached(Answer(error.status, error.response()), leaf, node, 0)  # as the stub's
         status, key = "DISABLED", ""
         if node.cache is not None and self.cache is not None:
-            key = caching.key(asked.cache_partition(), (leaf.provider, leaf.base_url, leaf.api_key), sent)
-            if asked.force_refresh():
+            key = caching.key(directives.cache_partition(), (leaf.provider, leaf.base_url, leaf.api_key), sent)
+            if directives.force_refresh():
                 status = "REFRESH"
             else:
                 entry = await self.cache.cached(key)
@@ -118,8 +118,8 @@ class Runner:
                     return _reached(Answer(200, caching.answer(entry)), leaf, node, 0, "HIT")
                 status = "MISS"
             metrics.CACHE.labels(status).inc()
-        timeout = node.request_timeout if node.request_timeout is not None else asked.timeout
-        attempt = Attempt(leaf, node, sent, (*node.forward_headers, *asked.forward), asked)
+        timeout = node.request_timeout if node.request_timeout is not None else directives.timeout
+        attempt = Attempt(leaf, node, sent, (*node.forward_headers, *directives.forward), directives)
         retries = 0
         while True:
             answer = await self._attempt(attempt, timeout)

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +56,15 @@ class Store:
     prompts: Mapping[str, Prompt] = field(default_factory=dict)
 
     @property
+    def given(self) -> bool:
+        """Whether a store was given at all: without one any non-empty key passes and every provider is the stub."""
+        return self.api_keys is not None
+
+    @property
     def open(self) -> bool:
-        return self.api_keys is None
+        """Deprecated: `not store.given` (until the next release)."""
+        warnings.warn("Store.open is deprecated: use `not Store.given`", DeprecationWarning, stacklevel=2)
+        return not self.given
 
     def accepts(self, api_key: str) -> bool:
         if self.api_keys is None:
@@ -76,7 +84,7 @@ class Store:
 
     def base_url(self, provider: str) -> str | None:
         """The provider's base URL; None for the stub. Raises KeyError for an unknown provider."""
-        if provider == STUB or self.open:
+        if provider == STUB or not self.given:
             return None
         return self.providers[provider]
 

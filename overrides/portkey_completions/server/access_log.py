@@ -10,8 +10,10 @@ end). In text (`--log-format text`) the line is uvicorn's:
 
 In JSON, one object a line, as `logs.JsonLines` writes them, with the request's facts:
 `method`, `path` (as the caller sent it), `status` (as the client saw it), `duration_ms`, and for
-an API request `trace_id`, `alternative`, `route`, and `error_event`, the code of an error event
-that ended a stream the status could no longer report.
+an API request `trace_id`, `alternative`, `route` (what answered, as the metrics' `route` label
+says it: `stub`, `gateway`, `scenario`, `replay`, `openai_compatible`), `option` (the config node
+a routed request went to, Portkey's last used option), and `error_event`, the code of an error
+event that ended a stream the status could no longer report.
 
 `serve` uses it at `--log-level info` and `debug`, in place of uvicorn's (which it turns off).
 The probes (`/healthz`, `/readyz`, `/metrics`) are written at debug only: they come every few seconds.
@@ -110,10 +112,10 @@ class AccessLog:
 def _facts(slot: list[Exchange]) -> tuple[str | None, ...]:
     """What the JSON line says of the call: strings only, so the waiting line holds no object."""
     if not slot:
-        return None, None, None, None
+        return None, None, None, None, None
     exchange = slot[0]
     call = exchange.call
-    return call.trace_id, call.alternative, exchange.routed_path, exchange.error_event
+    return call.trace_id, call.alternative, exchange.route, exchange.option, exchange.error_event
 
 
 def _target(path: str, query: bytes) -> str:
@@ -137,12 +139,13 @@ def _json(
     trace_id: str | None,
     alternative: str | None,
     route: str | None,
+    option: str | None,
     error_event: str | None,
 ) -> str:
     target = _target(path, query)
     fields: dict[str, Any] = {"method": method, "path": target, "status": status, "duration_ms": duration_ms}
     if trace_id is not None:  # an API request: what its call record says
-        fields.update(alternative=alternative, route=route)
+        fields.update(alternative=alternative, route=route, option=option)
         if error_event is not None:
             fields["error_event"] = error_event
     where = client[0] if client else "-"

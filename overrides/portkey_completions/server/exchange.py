@@ -73,12 +73,13 @@ class Exchange:
     """
 
     __slots__ = ("call", "door", "entry", "error_event", "finish_reasons", "first_event", "outcome",
-                 "send", "started", "streaming")  # fmt: skip
+                 "route", "send", "started", "streaming")  # fmt: skip
 
     def __init__(self, door: Doorway, call: Call, entry: Entry, send: Send) -> None:
         self.door, self.call, self.entry, self.send = door, call, entry, send
         self.outcome: Outcome | None = None  # what the rooms below returned, once they have
         self.error_event: str | None = None  # the code of an error event that ended a 200 stream
+        self.route: str | None = None  # what answered, as the metrics and the access line say it (at the end)
         self.started = time.perf_counter()
         self.streaming = False
         self.first_event: float | None = None
@@ -90,8 +91,8 @@ class Exchange:
         return outcome.response
 
     @property
-    def routed_path(self) -> str | None:
-        """Where the gateway sent the call (the config node), for the access line; None if not routed."""
+    def option(self) -> str | None:
+        """The config node the gateway sent the call to (Portkey's last used option), for the access line."""
         outcome = self.outcome
         return None if outcome is None or outcome.routed is None else outcome.routed.path
 
@@ -144,7 +145,7 @@ class Exchange:
             routed = None if self.outcome is None else self.outcome.routed
             telemetry.ended(call.span, status, self.finish_reasons, None if routed is None else routed.provider)
         first_event = None if self.first_event is None else self.first_event - self.started
-        route = _route(call, entry, self.outcome, self.door.gateway)
+        self.route = route = _route(call, entry, self.outcome, self.door.gateway)
         self.door.count(route, call.alternative, status, took, first_event)
 
 

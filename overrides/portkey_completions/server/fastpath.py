@@ -8,10 +8,10 @@ checks, done faster and decided up front:
 - the body, by a validator compiled once (jsonschema-rs, draft 4) from the effective spec's
   CreateCompletionRequest, the schema connexion validates against;
 - the size limit, by Content-Length;
-- the header checks of PaceMiddleware (`limits.headers_fit`), and its deadline on the body.
+- the header checks of RequestGuard (`limits.headers_fit`), and its deadline on the body.
 
 It sits inside the door, which makes the call record and writes Portkey's headers on every
-answer, and outside the layer only the slow path needs (PaceMiddleware): it bounds its own body
+answer, and outside the layer only the slow path needs (RequestGuard): it bounds its own body
 read, so that a request whose body arrives in one piece does not pay for that layer.
 
 A request that fails any check, or that it cannot judge (no Content-Length, not JSON), goes on to

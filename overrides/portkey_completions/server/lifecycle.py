@@ -2,7 +2,7 @@
 
 - SIGTERM and SIGINT: `observe.draining.draining` is set (streams end cleanly, readiness says 503),
   uvicorn stops accepting connections and waits for those in flight, and the process exits 0.
-- SIGHUP: the store file and the scenario file are read again (`StubApp.reload`); the server goes on.
+- SIGHUP: the store file and the scenario file are read again (`CompletionsApp.reload`); the server goes on.
   With `--workers N`, uvicorn's supervisor takes SIGHUP and restarts the workers, which read
   both files as they start.
 """

@@ -126,7 +126,7 @@ class _Watch:
 
 
 class BodyDeadline:
-    """Every wait for the next piece of a request body, bounded by `seconds` (PaceMiddleware's, and the fast path's)."""
+    """Every wait for the next piece of a request body, bounded by `seconds` (RequestGuard's, and the fast path's)."""
 
     def __init__(self, seconds: float = DEFAULT_BODY_TIMEOUT) -> None:
         self.seconds = seconds
@@ -164,7 +164,7 @@ class BodyDeadline:
         )
 
 
-class PaceMiddleware:
+class RequestGuard:
     """Refuse what would tie the server up or trip it later: headers over 64 KiB (431), a Portkey
     header (x-portkey-*, Authorization) that is not UTF-8 (400), and a body that stalls (408).
 
@@ -221,7 +221,7 @@ class PaceMiddleware:
 
 
 def headers_fit(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether the headers pass PaceMiddleware's checks (size, UTF-8): the fast path, outside it, asks this."""
+    """Whether the headers pass RequestGuard's checks (size, UTF-8): the fast path, outside it, asks this."""
     size, garbled = _read_headers(headers)
     return size <= MAX_HEADER_BYTES and garbled is None
 

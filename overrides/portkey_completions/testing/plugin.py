@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the heavy imports wait for a test that uses the fixture
     import httpx
     import openai
 
-    from portkey_completions.app import StubApp
+    from portkey_completions.app import CompletionsApp
     from portkey_completions.client import Completions
 
     from .admin_client import AdminClient
@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the heavy imports wait for a test that uses the fixture
 _tests = itertools.count(1)
 
 
-class PortkeyStub:
+class ServerNamespace:
     """One test's namespace of the session's server.
 
     Attributes:
@@ -52,7 +52,7 @@ class PortkeyStub:
         namespace: The namespace's name.
     """
 
-    def __init__(self, app: StubApp, admin: httpx.Client, server_url: str, namespace: str) -> None:
+    def __init__(self, app: CompletionsApp, admin: httpx.Client, server_url: str, namespace: str) -> None:
         self.app = app
         self.namespace = namespace
         from portkey_completions.core import spec
@@ -126,10 +126,10 @@ class _Servers:
     """The session's servers, one per set of options, each started when a test first needs it."""
 
     def __init__(self) -> None:
-        self.running: dict[str, tuple[StubApp, httpx.Client, str]] = {}
+        self.running: dict[str, tuple[CompletionsApp, httpx.Client, str]] = {}
         self._stack = contextlib.ExitStack()
 
-    def get(self, options: dict[str, Any]) -> tuple[StubApp, httpx.Client, str]:
+    def get(self, options: dict[str, Any]) -> tuple[CompletionsApp, httpx.Client, str]:
         key = repr(sorted(options.items()))
         if key not in self.running:
             with warnings.catch_warnings():
@@ -169,7 +169,7 @@ def portkey_stub_servers() -> Iterator[_Servers]:
 
 
 @pytest.fixture
-def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers) -> Iterator[PortkeyStub]:
+def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers) -> Iterator[ServerNamespace]:
     """This test's namespace of the session's stub server: `.base_url`, `.journal`, `.scenario(...)`, clients."""
     marker = request.node.get_closest_marker("portkey_stub")
     options = dict(marker.kwargs) if marker else {}
@@ -178,7 +178,9 @@ def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers)
     options.setdefault("openai_compatible", True)
     options.setdefault("retry_backoff", "fast")  # a test suite waits 0.1 s for a retry, not Portkey's 1 s
     app, admin, url = portkey_stub_servers.get(options)
-    stub = PortkeyStub(app, admin, url, f"t{next(_tests)}-{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:40]}")
+    stub = ServerNamespace(
+        app, admin, url, f"t{next(_tests)}-{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:40]}"
+    )
     try:
         yield stub
     finally:
@@ -186,3 +188,10 @@ def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers)
         app.namespaces.end(stub.namespace)
         stub.admin.clear_rules()
         stub.journal.clear()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PortkeyStub":  # the name before 0.4: "stub" is the built-in provider only
+        warnings.warn("PortkeyStub is deprecated: use ServerNamespace", DeprecationWarning, stacklevel=2)
+        return ServerNamespace
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
