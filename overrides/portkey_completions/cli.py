@@ -4,68 +4,50 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from argparse import SUPPRESS
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
-from portkey_completions.control.state import MEMORY, PER_PROCESS, REDIS_SCHEMES
+from portkey_completions.control.state import PER_PROCESS, REDIS_SCHEMES
+from portkey_completions.core import names
 from portkey_completions.observe.metrics import MULTIPROCESS
 from portkey_completions.server import lifecycle, logs
 
 from . import __version__
-from .options import DEFAULT_PORT, ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, default, flags
+from .options import ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, ServeSettings, default, flags
 
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
     from portkey_completions.app import CompletionsApp
 
-LOG_LEVEL_HELP = f"how much to log: {', '.join(LEVELS)}, any case (default: %(default)s)"
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+COMMANDS = ("serve", "record")
 
 
-def _typed(flag: Flag) -> Callable[[str], Any]:
-    """A flag's text to its value (checked with the others, once all are parsed: `serve_options`)."""
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake said in one line (a hint in it where there is one), not after the usage block."""
 
-    def typed(text: str) -> Any:
-        try:
-            return flag.parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid value: {text!r}") from None
-
-    return typed
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _from_environment(flag: Flag, text: str) -> Any:
-    """A variable's text to its option's value; ValueError saying what is wrong."""
+def _added(parser: argparse.ArgumentParser, name: str, flag: Flag) -> None:
+    """An option's flag, its help naming its default and its variable; what it is given is checked by the model."""
+    shown = flag.shown(default(name)).replace("%", "%%")
+    help = f"{flag.help} (default: {shown}; env: {flag.env})".replace("%%(", "%(")
     if flag.switch:
-        if text.strip().lower() in _TRUE:
-            return True
-        if text.strip().lower() in _FALSE:
-            return False
-        raise ValueError(f"give true or false, not {text!r}")
-    try:
-        value = flag.parse(text)
-    except ValueError:
-        raise ValueError(f"invalid value: {text!r}") from None
-    if flag.choices is not None and value not in flag.choices:
-        raise ValueError(f"give {' or '.join(flag.choices)}, not {text!r}")
-    problem = flag.check(value) if flag.check is not None else None
-    if problem is not None:
-        raise ValueError(problem)
-    return value
+        parser.add_argument(flag.flag, dest=name, action=argparse.BooleanOptionalAction, default=SUPPRESS, help=help)
+        return
+    metavar = flag.metavar or ("{" + ",".join(flag.choices) + "}" if flag.choices else None)
+    parser.add_argument(flag.flag, dest=name, default=SUPPRESS, metavar=metavar, help=help)
 
 
-def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
-    """`portkey-stub`'s parser; `serve`'s options are `ServerOptions`' declarations, defaults read from `environ`."""
-    environ = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(
-        prog="portkey-stub",
-        description="A spec-first server for the Portkey POST /v1/completions API.",
-    )
+def build_parser() -> argparse.ArgumentParser:
+    """`portkey-stub`'s parser; `serve`'s and `record`'s options are `ServerOptions`' declarations."""
+    parser = _Parser(prog="portkey-stub", description="A spec-first server for the Portkey POST /v1/completions API.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     serve = commands.add_parser(
         "serve",
         help="serve /v1/completions (Swagger UI at /v1/ui/)",
@@ -73,54 +55,57 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         f"Every option can also be given by its environment variable ({ENV_PREFIX}<OPTION>); a flag wins "
         "over its variable.",
     )
-    serve.set_defaults(subparser=serve, environment_errors=[])
-    problems: list[str] = []
+    serve.set_defaults(subparser=serve)
     for name, flag in flags():
-        value = default(name)
-        text = environ.get(flag.env)
-        if text is not None:
-            try:
-                value = _from_environment(flag, text)
-            except ValueError as exc:
-                problems.append(f"{flag.env}: {exc}")
-        shown = flag.shown(default(name)).replace("%", "%%")
-        help = f"{flag.help} (default: {shown}; env: {flag.env})".replace("%%(", "%(")
-        if flag.switch:
-            serve.add_argument(flag.flag, dest=name, action=argparse.BooleanOptionalAction, default=value, help=help)
-        else:
-            serve.add_argument(
-                flag.flag,
-                dest=name,
-                type=_typed(flag),
-                default=value,
-                metavar=flag.metavar,
-                choices=flag.choices,
-                help=help,
-            )
-    serve.set_defaults(environment_errors=problems)
+        _added(serve, name, flag)
     record = commands.add_parser(
         "record",
         help="proxy to an upstream and record its answers into a cassette",
         description="Proxy POST /v1/completions to an upstream and record every answer (streams with their "
         "timings) into a cassette that `serve --replay` answers from.",
     )
-    record.set_defaults(subparser=record, environment_errors=[])
+    record.set_defaults(subparser=record)
     record.add_argument("--upstream", required=True, help="the upstream's base URL, e.g. https://api.portkey.ai/v1")
     record.add_argument("--cassette", required=True, metavar="FILE", help="the cassette to write (JSON); appended to")
-    record.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    record.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
-    record.add_argument("--log-level", default="info", type=str.lower, choices=LEVELS, help=LOG_LEVEL_HELP)
+    declared = dict(flags())
+    for name in RECORD_OPTIONS:  # the same declarations as serve's, and the same variables
+        _added(record, name, declared[name])
     return parser
 
 
+RECORD_OPTIONS = ("host", "port", "log_level")  # what `record` shares with `serve`
+
+
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    """The arguments; an unknown one is refused with the subcommand's usage, not the top level's."""
+    """The arguments; a mistake is one line: an unknown flag with the closest one, options before the command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if a in COMMANDS), None)
+    if argv and argv[0].startswith("--") and argv[0] not in ("--help", "--version") and command is not None:
+        moved = [command, *(a for a in argv if a is not command)]
+        parser.error(f"options follow the command: {parser.prog} {' '.join(moved)}")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        args.subparser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.environment_errors:
-        args.subparser.error("; ".join(args.environment_errors))
+        subparser: argparse.ArgumentParser = args.subparser
+        known = [o for a in subparser._actions for o in a.option_strings if o.startswith("--")]
+        near = names.closest(unknown[0].partition("=")[0], known) if unknown[0].startswith("--") else None
+        hint = f" (did you mean {near}?)" if near else f" ({subparser.prog} --help lists the options)"
+        subparser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
     return args
+
+
+def options_of(args: argparse.Namespace, names_: Iterable[str]) -> ServerOptions:
+    """The options of a command: its flags, over their variables, over the defaults; an error names what was given."""
+    given = {name: getattr(args, name) for name in names_ if hasattr(args, name)}
+    parser: argparse.ArgumentParser = args.subparser
+    try:
+        return ServeSettings.read(**given)
+    except OptionError as exc:
+        declared = dict(flags())
+        flag = declared.get(exc.option)
+        where = exc.option if flag is None else flag.flag if exc.option in given else flag.env
+        if exc.option == "workers" and exc.message.startswith("--workers"):  # the check across options says it all
+            parser.error(exc.message)
+        parser.error(f"{where}: {exc.message}")
 
 
 def ensure_free(parser: argparse.ArgumentParser, host: str, port: int) -> None:
@@ -136,23 +121,18 @@ def ensure_free(parser: argparse.ArgumentParser, host: str, port: int) -> None:
             parser.error(f"--port {port}: {host}:{port} cannot be listened on ({exc.strerror or exc})")
 
 
-def check_state(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse, before anything starts, workers that would silently disagree, and a Redis that cannot be reached."""
-    if args.state == MEMORY and args.workers > 1:
-        parser.error(
-            f"--workers {args.workers}: each worker would keep its own rules, counters and journal. Share them "
-            f"with --state redis://HOST:PORT/DB, or accept that with --state {PER_PROCESS}"
-        )
-    if args.state == PER_PROCESS and args.workers > 1:
+def check_state(parser: argparse.ArgumentParser, options: ServerOptions) -> None:
+    """Say, before anything starts, that workers keep their own state, and refuse a Redis that cannot be reached."""
+    if options.state == PER_PROCESS and options.workers > 1:
         print(
-            f"portkey-stub: warning: --state {PER_PROCESS}: each of the {args.workers} workers has its own "
+            f"portkey-stub: warning: --state {PER_PROCESS}: each of the {options.workers} workers has its own "
             "run-time rules, counters and journal; a rule added through the admin API reaches one of them",
             file=sys.stderr,
         )
-    if args.state.startswith(REDIS_SCHEMES):  # any other URL is create_app's to refuse
+    if options.state.startswith(REDIS_SCHEMES):  # any other URL was refused with the options
         from portkey_completions.control import redis_state
 
-        problem = redis_state.check(args.state)
+        problem = redis_state.check(options.state)
         if problem:
             parser.error(f"--state {problem}")
 
@@ -160,10 +140,10 @@ def check_state(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
-    options = serve_options(args) if args.command == "serve" else None
-    ensure_free(args.subparser, args.host, args.port)
+    options = options_of(args, (n for n, _ in flags()) if args.command == "serve" else RECORD_OPTIONS)
+    ensure_free(args.subparser, options.host, options.port)
     if args.command == "serve":
-        check_state(args.subparser, args)
+        check_state(args.subparser, options)
     import uvicorn
 
     if args.command == "record":
@@ -173,10 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             cassette = Cassette(args.cassette)
         except (OSError, ValueError) as exc:
             args.subparser.error(f"--cassette {args.cassette}: {exc}")
-        uvicorn.run(recorder(args.upstream, cassette), host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(
+            recorder(args.upstream, cassette), host=options.host, port=options.port, log_level=options.log_level
+        )
         return 0
 
-    assert options is not None
+    options = options.replace(access_log=LEVELS.index(options.log_level) >= LEVELS.index("info"))
     app = build_app(args.subparser, options)
     # The access log is the app's own (ServerOptions.access_log): uvicorn's, which costs a quarter
     # of the throughput, is always off.
@@ -184,8 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and uvicorn checks every header of every answer with two regexes.
     logging = logs.log_config(options.log_level, options.log_format)
     if options.workers > 1:
-        # Each worker process builds its own app from the same arguments (checked above, once).
-        os.environ[_ARGV_ENV] = json.dumps(list(argv if argv is not None else sys.argv[1:]))
+        # Each worker process builds its own app from the same options (checked above, once).
+        os.environ[_OPTIONS_ENV] = options.model_dump_json(exclude_defaults=True)
         # Each worker writes its metrics into one directory, so that a scrape of any sums them all.
         figures = None
         if MULTIPROCESS not in os.environ:
@@ -211,27 +193,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-_ARGV_ENV = "PORTKEY_STUB_ARGV"
+_OPTIONS_ENV = "PORTKEY_STUB_OPTIONS_JSON"  # not an option's variable: no option is called options-json
 
 
 def worker_app() -> CompletionsApp:
-    """The app of one `serve --workers N` process, from the arguments the parent checked."""
-    parser = build_parser()
-    args = parse(parser, json.loads(os.environ[_ARGV_ENV]))
+    """The app of one `serve --workers N` process, from the options the parent checked (as JSON)."""
+    options = ServerOptions.model_validate_json(os.environ[_OPTIONS_ENV])
     lifecycle.drain_on_exit_signals()
-    return build_app(args.subparser, serve_options(args), quiet=True)
-
-
-def serve_options(args: argparse.Namespace) -> ServerOptions:
-    """`serve`'s options from its flags and variables, each checked as declared; an error names the flag."""
-    given = {name: getattr(args, name) for name, _ in flags()}
-    # One line per request at info and debug, as uvicorn's; above info, none.
-    access_log = LEVELS.index(given["log_level"]) >= LEVELS.index("info")
-    parser: argparse.ArgumentParser = args.subparser
-    try:
-        return ServerOptions.of(**given, access_log=access_log)
-    except OptionError as exc:
-        parser.error(f"{_flag(exc.option)}: {exc.message}")
+    serve = parse(build_parser(), ["serve"]).subparser  # for an error's prefix only
+    return build_app(serve, options, quiet=True)
 
 
 def build_app(parser: argparse.ArgumentParser, options: ServerOptions, *, quiet: bool = False) -> CompletionsApp:

@@ -1,20 +1,23 @@
 """How a server is set up: one object for `create_app`, `portkey-stub serve` and the `portkey_stub` marker.
 
-Every option is declared once, as a field of `ServerOptions`: its default, and (`option(...)`)
-its flag, help and check. Its environment variable is its flag's name, `PORTKEY_STUB_<FLAG>`.
-`portkey-stub serve`'s parser is built from these declarations (`cli.py`), docs/cli.md is checked
-against them (a test), and the checks run wherever options are made: `create_app`, `serve`, the
-marker.
+`ServerOptions` is a pydantic model: every option is declared once, as a field with its default,
+its type (`Literal` choices, `Field` bounds) and its help (`description`); a field given by a
+flag carries its `Cli` (flag name, metavar, how its default is shown). Its environment variable is
+its flag's name, `PORTKEY_STUB_<FLAG>` (`ServeSettings`, pydantic-settings, reads them for
+`serve`). `portkey-stub serve`'s parser is built from these declarations (`cli.py`), docs/cli.md is
+checked against them (a test), and the checks run wherever options are made: `create_app`,
+`serve`, the marker. A value that cannot be used is an `OptionError` naming the option.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+import pydantic
+import pydantic_settings
 
 from portkey_completions.control.state import MEMORY, PER_PROCESS, state_problem
 from portkey_completions.core import names
@@ -24,10 +27,11 @@ from portkey_completions.gateway.hosts import DEFAULT_TRUSTED
 from portkey_completions.gateway.leaf import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.gateway.store import Store
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
-from portkey_completions.server.logs import FORMATS
+from portkey_completions.server.logs import Format
 
 ENV_PREFIX = "PORTKEY_STUB_"
-LEVELS = ("critical", "error", "warning", "info", "debug")
+Level = Literal["critical", "error", "warning", "info", "debug"]
+LEVELS: tuple[Level, ...] = get_args(Level)
 # 8787 is the Portkey gateway's own default port, so SDKs pointed at a local gateway reach this server unchanged.
 DEFAULT_PORT = 8787
 
@@ -42,17 +46,24 @@ class OptionError(ValueError):
 
 
 @dataclass(frozen=True)
+class Cli:
+    """How a field is given on the command line (and so its variable's name)."""
+
+    flag: str
+    metavar: str | None = None
+    show: Callable[[Any], str] = str  # the default as `--help` and docs/cli.md show it
+
+
+@dataclass(frozen=True)
 class Flag:
-    """How an option is given on the command line and in the environment."""
+    """An option as the command line and the environment know it, read off its field's declaration."""
 
     flag: str
     help: str
-    parse: Callable[[str], Any] = str  # its text (a flag's or a variable's) to the field's value
-    check: Callable[[Any], str | None] | None = None  # what is wrong with a value, or None
     metavar: str | None = None
-    choices: tuple[str, ...] | None = None
-    switch: bool = False  # --flag / --no-flag; its variable takes true or false
-    show: Callable[[Any], str] = str  # the default as `--help` and docs/cli.md show it
+    choices: tuple[str, ...] | None = None  # a `Literal` field's values
+    switch: bool = False  # a bool field: --flag / --no-flag; its variable takes true or false
+    show: Callable[[Any], str] = str
 
     @property
     def env(self) -> str:
@@ -72,283 +83,259 @@ class Flag:
         return self.show(value)
 
 
-def option(default: Any = None, *, factory: Callable[[], Any] | None = None, **flag: Any) -> Any:
-    """A `ServerOptions` field with its default, and its flag if `flag=` is given."""
-    metadata = {"flag": Flag(**flag)} if flag else {}
-    if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number (0 to 65535), not {value}")
+    return value
 
 
-def _positive(value: float) -> str | None:
-    return None if isinstance(value, int | float) and 0 < value < math.inf else "must be a positive number"
+def _state(url: str) -> str:
+    problem = state_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
 
 
-def _at_least_one(value: int) -> str | None:
-    return None if value >= 1 else f"must be at least 1, not {value}"
+def _hosts(value: Any) -> Any:
+    """A comma-separated list (a flag's or a variable's text) as the hosts it names."""
+    return tuple(h.strip() for h in value.split(",") if h.strip()) if isinstance(value, str) else value
 
 
-def _port(value: int) -> str | None:
-    return None if 0 <= value <= 65535 else f"must be a port number (0 to 65535), not {value}"
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
-def _not_negative(value: float) -> str | None:
-    return None if value >= 0 else f"must be 0 or more, not {value}"
+Seconds = Annotated[float, pydantic.Field(gt=0, allow_inf_nan=False)]
+Count = Annotated[int, pydantic.Field(ge=1)]
+# A table or a store given as an object is taken as it is; a path is loaded (and checked) by create_app.
+ModelTable = pydantic.SkipValidation[Mapping[str, ModelCard] | str | Path]
+StoreOption = pydantic.SkipValidation[Store | str | Path | None]
+NONE = "none"
 
 
-def _hosts(text: str) -> tuple[str, ...]:
-    return tuple(h.strip() for h in text.split(",") if h.strip())
+def _none(_: Any) -> str:
+    return NONE
 
 
-def _level(text: str) -> str:
-    return text.lower()
-
-
-def _choice(known: Mapping[str, Any] | tuple[str, ...]) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if value in known else f"give {' or '.join(known)}, not {value!r}"
-
-    return check
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServerOptions:
+class ServerOptions(pydantic.BaseModel):
     """Everything a server can be told; each default is the one place that default is written.
 
     Attributes:
-        host, port: Where `serve` listens.
-        workers: `serve`'s worker processes; more than 1 needs a shared (or per-process) state.
-        log_level: How much `serve` logs; at info and debug, one access line per request.
-        log_format: `text` or `json` (one object a line, each with its request's trace id).
-        max_body_bytes: Bodies over this many bytes get 413.
-        validate_responses: Check every response against the spec (on in tests).
-        swagger_ui: Serve the Swagger UI of the effective spec at /v1/ui/.
-        models: The model table: which `model` names exist, their context windows, suffix support;
-            or the path of a YAML or JSON file of it.
-        store: The gateway's keys, virtual keys, configs, providers and saved prompts, or the path of a store
-            file; None: any key, everything to the stub.
-        trusted_hosts: Custom hosts allowed although loopback or private (matched literally).
-        validate_upstream: Check upstream responses and stream chunks against the spec.
-        upstream_timeout: Seconds an upstream may keep the gateway waiting: to connect (at most
-            10), for its answer to start, and between the chunks of a stream.
-        retry_backoff: The wait between a config's retries when the answer names none (a
-            Retry-After is honoured first): `portkey`, Portkey's 1 s, 2 s, 4 s…; `fast`, 0.1 s
-            doubling up to 2 s, for test suites.
-        openai_compatible: Also answer plain OpenAI requests (bearer only) with the engine.
-        scenarios_path: A YAML file of scenario rules, reloaded when it changes.
-        replay_path: A cassette to answer from (`portkey-stub record` writes them).
-        replay_speed: How much faster than recorded a cassette replays (0: no waiting).
-        admin_token: Lets non-loopback callers use the admin API and page.
-        admin_token_file: The admin token, read from this file (it never shows in `ps`).
-        otlp_endpoint: Where OpenTelemetry traces go (OTLP/HTTP); None: `OTEL_EXPORTER_OTLP_ENDPOINT`, or off.
         fast_path: Answer valid completion requests without connexion's per-request layers
             (server/fastpath.py); invalid ones still go through connexion for its errors.
-        body_timeout: Seconds a request body may stall before a 408 (slow uploads).
         access_log: One line per request on stderr, as uvicorn's access log writes it, at a
             fraction of its cost (server/access_log.py); `serve` turns it on at --log-level info.
-        state: Where run-time rules, their counters and the journal live: `memory` (this process),
-            `per-process` (memory, accepted for --workers N), or `redis://HOST:PORT/DB`, shared by
-            every process given the same URL.
+
+    Every other field's help is its `description`, which `serve --help` shows.
     """
 
-    host: str = option("127.0.0.1", flag="--host", help="address to listen on")
-    port: int = option(DEFAULT_PORT, flag="--port", help="port to listen on", parse=int, check=_port)
-    workers: int = option(
-        1,
-        flag="--workers",
-        parse=int,
-        check=_at_least_one,
-        metavar="N",
-        help="worker processes (uvicorn's); more than 1 needs --state redis://… (or --state per-process)",
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+    host: Annotated[str, Cli("--host")] = pydantic.Field("127.0.0.1", description="address to listen on")
+    port: Annotated[int, pydantic.AfterValidator(_port), Cli("--port")] = pydantic.Field(
+        DEFAULT_PORT, description="port to listen on"
     )
-    log_level: str = option(
+    workers: Annotated[Count, Cli("--workers", "N")] = pydantic.Field(
+        1, description="worker processes (uvicorn's); more than 1 needs --state redis://… (or --state per-process)"
+    )
+    log_level: Annotated[Level, pydantic.BeforeValidator(_lower), Cli("--log-level")] = pydantic.Field(
         "info",
-        flag="--log-level",
-        parse=_level,
-        choices=LEVELS,
-        check=_choice(LEVELS),
-        help="how much to log: critical, error, warning, info or debug, any case; at info and debug one "
+        description="how much to log: critical, error, warning, info or debug, any case; at info and debug one "
         "line per request",
     )
-    log_format: str = option(
+    log_format: Annotated[Format, Cli("--log-format")] = pydantic.Field(
         "text",
-        flag="--log-format",
-        choices=FORMATS,
-        check=_choice(FORMATS),
-        help="text: `time level logger [trace id] message` (access lines as uvicorn writes them); json: one "
-        "object a line, with time, level, logger, message and trace_id",
+        description="text: `time level logger [trace id] message` (access lines as uvicorn writes them); json: "
+        "one object a line, with time, level, logger, message and trace_id",
     )
-    max_body_bytes: int = option(
-        DEFAULT_MAX_BODY_BYTES,
-        flag="--max-body-bytes",
-        parse=int,
-        check=_at_least_one,
-        metavar="N",
-        help="answer 413 to bodies larger than this",
+    max_body_bytes: Annotated[Count, Cli("--max-body-bytes", "N")] = pydantic.Field(
+        DEFAULT_MAX_BODY_BYTES, description="answer 413 to bodies larger than this"
     )
-    validate_responses: bool = option(
-        False,
-        flag="--validate-responses",
-        switch=True,
-        help="check every response against the spec (slower; for contract testing the server itself)",
+    validate_responses: Annotated[bool, Cli("--validate-responses")] = pydantic.Field(
+        False, description="check every response against the spec (slower; for contract testing the server itself)"
     )
-    swagger_ui: bool = option(
-        True,
-        flag="--swagger-ui",
-        switch=True,
-        help="serve the Swagger UI of the effective spec at /v1/ui/",
+    swagger_ui: Annotated[bool, Cli("--swagger-ui")] = pydantic.Field(
+        True, description="serve the Swagger UI of the effective spec at /v1/ui/"
     )
-    models: Mapping[str, ModelCard] | str | Path = option(
-        factory=lambda: DEFAULT_MODELS,
-        flag="--models",
-        metavar="FILE",
-        show=lambda _: "gpt-3.5-turbo-instruct 4096 with suffix, davinci-002 and babbage-002 16384",
-        help="model table, YAML or JSON: {name: {context_window: N, suffix: true|false}}",
+    models: Annotated[
+        ModelTable,
+        Cli("--models", "FILE", lambda _: "gpt-3.5-turbo-instruct 4096 with suffix, davinci-002 and babbage-002 16384"),
+    ] = pydantic.Field(
+        default_factory=lambda: DEFAULT_MODELS,
+        description="model table, YAML or JSON: {name: {context_window: N, suffix: true|false}}",
     )
-    store: Store | str | Path | None = option(
+    store: Annotated[StoreOption, Cli("--store", "FILE", _none)] = pydantic.Field(
         None,
-        flag="--store",
-        metavar="FILE",
-        show=lambda _: "none",
-        help="the gateway's store (YAML, or TOML by suffix): api_keys, providers, virtual_keys, configs, prompts. "
-        "Without one any non-empty x-portkey-api-key passes and every request without a custom host "
+        description="the gateway's store (YAML, or TOML by suffix): api_keys, providers, virtual_keys, configs, "
+        "prompts. Without one any non-empty x-portkey-api-key passes and every request without a custom host "
         "is answered by the built-in stub engine",
     )
-    trusted_hosts: tuple[str, ...] = option(
+    trusted_hosts: Annotated[
+        tuple[str, ...], pydantic.BeforeValidator(_hosts), Cli("--trusted-hosts", "HOSTS", ",".join)
+    ] = pydantic.Field(
         DEFAULT_TRUSTED,
-        flag="--trusted-hosts",
-        parse=_hosts,
-        metavar="HOSTS",
-        show=",".join,
-        help="comma-separated custom hosts allowed although loopback or private, matched literally",
+        description="comma-separated custom hosts allowed although loopback or private, matched literally",
     )
-    validate_upstream: bool = option(
+    validate_upstream: Annotated[bool, Cli("--validate-upstream")] = pydantic.Field(
         False,
-        flag="--validate-upstream",
-        switch=True,
-        help="check upstream responses and stream chunks against the spec; report violations in the "
+        description="check upstream responses and stream chunks against the spec; report violations in the "
         "x-portkey-upstream-violation header (JSON responses) and the log",
     )
-    upstream_timeout: float = option(
+    upstream_timeout: Annotated[Seconds, Cli("--upstream-timeout", "SECONDS")] = pydantic.Field(
         DEFAULT_UPSTREAM_TIMEOUT,
-        flag="--upstream-timeout",
-        parse=float,
-        check=_positive,
-        metavar="SECONDS",
-        help="how long an upstream may keep the gateway waiting for its answer to start, or between the "
+        description="how long an upstream may keep the gateway waiting for its answer to start, or between the "
         "chunks of a stream, before a 504 or an upstream_timeout error event",
     )
-    retry_backoff: str = option(
+    retry_backoff: Annotated[backoff.Backoff, Cli("--retry-backoff")] = pydantic.Field(
         backoff.DEFAULT,
-        flag="--retry-backoff",
-        choices=tuple(backoff.BACKOFFS),
-        check=_choice(backoff.BACKOFFS),
-        help="the wait between a config's retries when the upstream names none (Retry-After is honoured "
+        description="the wait between a config's retries when the upstream names none (Retry-After is honoured "
         "first): portkey waits 1 s, 2 s, 4 s… as Portkey's gateway does; fast waits 0.1 s doubling up to "
         "2 s, for test suites",
     )
-    openai_compatible: bool = option(
+    openai_compatible: Annotated[bool, Cli("--openai-compatible")] = pydantic.Field(
         False,
-        flag="--openai-compatible",
-        switch=True,
-        help="also answer plain OpenAI requests (Authorization: Bearer only) with the engine, so this "
+        description="also answer plain OpenAI requests (Authorization: Bearer only) with the engine, so this "
         "server can be the upstream of a gateway",
     )
-    scenarios_path: str | Path | None = option(
-        None,
-        flag="--scenarios",
-        metavar="FILE",
-        show=lambda _: "none",
-        help="scenario rules (YAML `rules: [{match: …, respond: …}]`), reloaded when the file changes",
+    scenarios_path: Annotated[str | Path | None, Cli("--scenarios", "FILE", _none)] = pydantic.Field(
+        None, description="scenario rules (YAML `rules: [{match: …, respond: …}]`), reloaded when the file changes"
     )
-    replay_path: str | Path | None = option(
-        None,
-        flag="--replay",
-        metavar="CASSETTE",
-        show=lambda _: "none",
-        help="answer from a cassette written by `portkey-stub record`",
+    replay_path: Annotated[str | Path | None, Cli("--replay", "CASSETTE", _none)] = pydantic.Field(
+        None, description="answer from a cassette written by `portkey-stub record`"
     )
-    replay_speed: float = option(
-        1.0,
-        flag="--replay-speed",
-        parse=float,
-        check=_not_negative,
-        metavar="X",
-        help="replay this many times faster than recorded; 0 sends at once",
+    replay_speed: Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False), Cli("--replay-speed", "X")] = (
+        pydantic.Field(1.0, description="replay this many times faster than recorded; 0 sends at once")
     )
-    admin_token: str | None = option(
-        None,
-        flag="--admin-token",
-        metavar="TOKEN",
-        show=lambda _: "none",
-        help="let non-loopback callers use the admin API and journal page under /__admin with this token",
+    admin_token: Annotated[str | None, Cli("--admin-token", "TOKEN", _none)] = pydantic.Field(
+        None, description="let non-loopback callers use the admin API and journal page under /__admin with this token"
     )
-    admin_token_file: str | Path | None = option(
+    admin_token_file: Annotated[str | Path | None, Cli("--admin-token-file", "FILE", _none)] = pydantic.Field(
         None,
-        flag="--admin-token-file",
-        metavar="FILE",
-        show=lambda _: "none",
-        help="read the admin token from this file (a mounted secret), so that it shows in no process list",
+        description="read the admin token from this file (a mounted secret), so that it shows in no process list",
     )
-    otlp_endpoint: str | None = option(
+    otlp_endpoint: Annotated[
+        str | None, Cli("--otlp-endpoint", "URL", lambda _: "OTEL_EXPORTER_OTLP_ENDPOINT, or off")
+    ] = pydantic.Field(
         None,
-        flag="--otlp-endpoint",
-        metavar="URL",
-        show=lambda _: "OTEL_EXPORTER_OTLP_ENDPOINT, or off",
-        help="send OpenTelemetry traces over OTLP/HTTP to this collector (needs portkey-completions[otel]); "
+        description="send OpenTelemetry traces over OTLP/HTTP to this collector (needs portkey-completions[otel]); "
         "the standard OTEL_* variables work too",
     )
     fast_path: bool = True
-    body_timeout: float = option(
-        DEFAULT_BODY_TIMEOUT,
-        flag="--body-timeout",
-        parse=float,
-        check=_positive,
-        metavar="SECONDS",
-        help="how long a request body may stall before a 408, against slow uploads",
+    body_timeout: Annotated[Seconds, Cli("--body-timeout", "SECONDS")] = pydantic.Field(
+        DEFAULT_BODY_TIMEOUT, description="how long a request body may stall before a 408, against slow uploads"
     )
-    state: str = option(
+    state: Annotated[str, pydantic.AfterValidator(_state), Cli("--state", "URL")] = pydantic.Field(
         MEMORY,
-        flag="--state",
-        check=state_problem,
-        metavar="URL",
-        help=f"where run-time rules, their counters and the journal live: {MEMORY} (this process), "
+        description=f"where run-time rules, their counters and the journal live: {MEMORY} (this process), "
         f"{PER_PROCESS} (each of --workers N its own, with a warning), or redis://HOST:PORT/DB, shared "
         "by every worker and replica given the same URL",
     )
     access_log: bool = False
 
-    def __post_init__(self) -> None:
-        for name, flag in flags():
-            if flag.check is not None:
-                problem = flag.check(getattr(self, name))
-                if problem is not None:
-                    raise OptionError(name, problem)
+    @pydantic.model_validator(mode="after")
+    def _workers_share_state(self) -> ServerOptions:
+        if self.workers > 1 and self.state == MEMORY:
+            raise ValueError(
+                f"--workers {self.workers}: each worker would keep its own rules, counters and journal. Share "
+                f"them with --state redis://HOST:PORT/DB, or accept that with --state {PER_PROCESS}"
+            )
+        return self
 
     @classmethod
     def of(cls, **fields: Any) -> ServerOptions:
-        """The options named; an unknown name is a ValueError that lists the known ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(fields) - known)
+        """The options named; an unknown name is a ValueError that lists the known ones, a bad value an OptionError."""
+        unknown = sorted(set(fields) - set(cls.model_fields))
         if unknown:
-            raise ValueError(names.unknown("server option", unknown[0], known))
-        return cls(**fields)
+            raise ValueError(names.unknown("server option", unknown[0], cls.model_fields))
+        try:
+            return cls(**fields)
+        except pydantic.ValidationError as exc:
+            raise option_error(exc, cls) from None
 
     def replace(self, **fields: Any) -> ServerOptions:
         """These options with some changed (checked as `of` checks them)."""
-        return ServerOptions.of(**{**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, **fields})
+        return ServerOptions.of(**{**{name: getattr(self, name) for name in type(self).model_fields}, **fields})
+
+
+class ServeSettings(pydantic_settings.BaseSettings, ServerOptions):
+    """`serve`'s options: ServerOptions with each field also read from its variable (`Flag.env`)."""
+
+    model_config = pydantic_settings.SettingsConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+    @classmethod
+    def read(cls, **given: Any) -> ServerOptions:
+        """The options: `given` (the flags), over their variables, over the defaults; an OptionError names one."""
+        try:
+            return cls(**given)
+        except pydantic.ValidationError as exc:
+            raise option_error(exc, cls) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[pydantic_settings.BaseSettings],
+        init_settings: pydantic_settings.PydanticBaseSettingsSource,
+        env_settings: pydantic_settings.PydanticBaseSettingsSource,
+        dotenv_settings: pydantic_settings.PydanticBaseSettingsSource,
+        file_secret_settings: pydantic_settings.PydanticBaseSettingsSource,
+    ) -> tuple[pydantic_settings.PydanticBaseSettingsSource, ...]:
+        # A flag wins over its variable; nothing else (no .env file, no secrets directory) is read.
+        return init_settings, _Variables(settings_cls)
+
+
+class _Variables(pydantic_settings.EnvSettingsSource):
+    """Each option's variable by its flag's name (`--scenarios`: PORTKEY_STUB_SCENARIOS), not its field's."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        flag = _flag(field_name)
+        if flag is None:
+            return None, field_name, False
+        return self.env_vars.get(flag.env.lower()), field_name, False
+
+    def prepare_field_value(self, field_name: str, field: Any, value: Any, value_is_complex: bool) -> Any:
+        return value  # text as the flag's would be: the field's validators read it
 
 
 def flags() -> Iterator[tuple[str, Flag]]:
     """Each option given by a flag and a variable: its field's name and its `Flag`, in declaration order."""
-    for field in dataclasses.fields(ServerOptions):
-        if "flag" in field.metadata:
-            yield field.name, field.metadata["flag"]
+    for name in ServerOptions.model_fields:
+        flag = _flag(name)
+        if flag is not None:
+            yield name, flag
+
+
+def _flag(name: str) -> Flag | None:
+    field = ServerOptions.model_fields[name]
+    cli = next((m for m in field.metadata if isinstance(m, Cli)), None)
+    if cli is None:
+        return None
+    kind = field.annotation
+    choices = get_args(kind) if getattr(kind, "__origin__", None) is Literal else None
+    return Flag(cli.flag, field.description or "", cli.metavar, choices, kind is bool, cli.show)
 
 
 def default(name: str) -> Any:
     """An option's default, as declared."""
-    field = next(f for f in dataclasses.fields(ServerOptions) if f.name == name)
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return field.default
+    return ServerOptions.model_fields[name].get_default(call_default_factory=True)
+
+
+def option_error(error: pydantic.ValidationError, model: type[pydantic.BaseModel]) -> OptionError:
+    """The first thing wrong with options, as an OptionError naming the option in words a user reads."""
+    first = error.errors(include_url=False)[0]
+    name = str(first["loc"][0]) if first["loc"] else "workers"  # the only check across options is workers'
+    flag = _flag(name) if name in ServerOptions.model_fields else None
+    value, kind, context = first.get("input"), first["type"], first.get("ctx", {})
+    if kind == "literal_error" and flag is not None and flag.choices:
+        return OptionError(name, f"give {' or '.join(flag.choices)}, not {value!r}")
+    if kind in ("int_parsing", "float_parsing", "int_from_float"):
+        return OptionError(name, f"invalid value: {value!r}")
+    if kind == "bool_parsing":
+        return OptionError(name, f"give true or false, not {value!r}")
+    if kind == "greater_than_equal":
+        bound = context.get("ge")
+        return OptionError(
+            name, f"must be 0 or more, not {value}" if bound == 0 else f"must be at least {bound}, not {value}"
+        )
+    if kind in ("greater_than", "finite_number"):
+        return OptionError(name, "must be a positive number")
+    return OptionError(name, str(first["msg"]).removeprefix("Value error, "))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -24,17 +25,27 @@ def test_docs_cli_lists_every_option_as_declared():
 
 
 def test_help_names_each_options_variable():
-    text = cli.build_parser({})._subparsers._group_actions[0].choices["serve"].format_help()  # type: ignore[union-attr]
+    text = cli.parse(cli.build_parser(), ["serve"]).subparser.format_help()
     for _, flag in flags():
         assert flag.env in text.replace("\n", " ").replace("  ", " "), flag.env
 
 
-def _serve(argv: list[str], environ: dict[str, str]) -> ServerOptions:
-    args = cli.parse(cli.build_parser(environ), ["serve", *argv])
-    return cli.serve_options(args)
+@pytest.fixture
+def _serve(monkeypatch):
+    """`serve`'s options from these flags and these variables (the process's environment, for the test)."""
+
+    def serve(argv: list[str], environ: dict[str, str]) -> ServerOptions:
+        for name in [n for n in os.environ if n.startswith("PORTKEY_STUB_")]:
+            monkeypatch.delenv(name)
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        args = cli.parse(cli.build_parser(), ["serve", *argv])
+        return cli.options_of(args, (name for name, _ in flags()))
+
+    return serve
 
 
-def test_a_variable_sets_an_option_and_a_flag_wins():
+def test_a_variable_sets_an_option_and_a_flag_wins(_serve):
     options = _serve([], {"PORTKEY_STUB_PORT": "9001", "PORTKEY_STUB_STATE": "per-process"})
     assert (options.port, options.state) == (9001, "per-process")
     assert _serve(["--port", "9002"], {"PORTKEY_STUB_PORT": "9001"}).port == 9002
@@ -55,7 +66,7 @@ def test_a_variable_sets_an_option_and_a_flag_wins():
         ({"PORTKEY_STUB_RETRY_BACKOFF": "slow"}, "PORTKEY_STUB_RETRY_BACKOFF: give portkey or fast"),
     ],
 )
-def test_a_variable_that_cannot_be_used_is_named(capsys, environ, says):
+def test_a_variable_that_cannot_be_used_is_named(_serve, capsys, environ, says):
     with pytest.raises(SystemExit) as exited:
         _serve([], environ)
     assert exited.value.code == 2
@@ -70,7 +81,7 @@ def test_a_variable_that_cannot_be_used_is_named(capsys, environ, says):
         (["--replay-speed", "-1"], "--replay-speed: must be 0 or more"),
     ],
 )
-def test_a_flag_that_cannot_be_used_is_named(capsys, argv, says):
+def test_a_flag_that_cannot_be_used_is_named(_serve, capsys, argv, says):
     with pytest.raises(SystemExit):
         _serve(argv, {})
     assert says in capsys.readouterr().err
@@ -81,3 +92,21 @@ def test_the_checks_hold_for_create_app_and_the_marker_too():
         ServerOptions.of(retry_backoff="slow")
     with pytest.raises(OptionError, match="upstream_timeout: must be a positive number"):
         ServerOptions().replace(upstream_timeout=-1)
+
+
+def test_a_scenario_file_variable_is_named_by_its_flag(_serve):
+    """A field whose flag is not its name (`scenarios_path`, `--scenarios`) takes the flag's variable."""
+    assert _serve([], {"PORTKEY_STUB_SCENARIOS": "rules.yaml"}).scenarios_path == "rules.yaml"
+    assert _serve([], {"PORTKEY_STUB_SCENARIOS_PATH": "rules.yaml"}).scenarios_path is None
+
+
+def test_workers_without_shared_state_are_a_check_across_options():
+    with pytest.raises(OptionError, match=r"--workers 2: each worker would keep its own"):
+        ServerOptions.of(workers=2)
+    assert ServerOptions.of(workers=2, state="per-process").workers == 2
+
+
+def test_serve_options_travel_to_workers_as_json(tmp_path):
+    options = ServerOptions.of(port=9100, store=str(tmp_path / "s.yaml"), trusted_hosts=("a.internal",))
+    again = ServerOptions.model_validate_json(options.model_dump_json(exclude_defaults=True))
+    assert again == options

@@ -15,10 +15,21 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(stub_command(*args), capture_output=True, text=True, timeout=60)
 
 
-def test_an_unknown_option_prints_the_subcommands_usage():
+def test_a_mistyped_flag_is_one_line_with_the_closest_flag():
     result = run("serve", "--prot", "1")
     assert result.returncode == 2
-    assert "usage: portkey-stub serve" in result.stderr and "unrecognized arguments: --prot 1" in result.stderr
+    assert result.stderr == "portkey-stub serve: error: unrecognized arguments: --prot 1 (did you mean --port?)\n"
+
+
+def test_options_before_the_command_are_explained():
+    result = run("--port", "9000", "serve")
+    assert result.returncode == 2
+    assert result.stderr == "portkey-stub: error: options follow the command: portkey-stub serve --port 9000\n"
+
+
+def test_the_usage_block_comes_with_help_only():
+    assert "usage: portkey-stub serve" in run("serve", "--help").stdout
+    assert "usage:" not in run("serve", "--workers", "many").stderr
 
 
 @pytest.mark.parametrize(
@@ -49,7 +60,9 @@ def test_workers_is_at_least_one():
     assert result.returncode == 2 and "--workers: must be at least 1" in result.stderr
 
 
-@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one process", "two workers"])
+@pytest.mark.parametrize(
+    "workers", [[], ["--workers", "2", "--state", "per-process"]], ids=["one process", "two workers"]
+)
 def test_a_port_in_use_is_named_before_anything_starts(workers):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -40,7 +40,7 @@ class Runner:
         leaves: Leaves,
         *,
         cache: caching.ResponseCache | None = None,
-        retry_backoff: str = backoff.DEFAULT,
+        retry_backoff: backoff.Backoff = backoff.DEFAULT,
     ) -> None:
         self.leaves = leaves
         self.tokens = leaves.tokens  # a cached answer's usage is counted as the leaf's was

@@ -16,9 +16,10 @@ import contextvars
 import datetime
 import json
 import logging
-from typing import Any
+from typing import Any, Literal, get_args
 
-FORMATS = ("text", "json")
+Format = Literal["text", "json"]
+FORMATS: tuple[Format, ...] = get_args(Format)
 TEXT = "%(asctime)s %(levelname)s %(name)s [%(trace_id)s] %(message)s"
 
 trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
