@@ -17,7 +17,7 @@ from portkey_completions.observe.metrics import MULTIPROCESS
 from portkey_completions.server import lifecycle, logs
 
 from . import __version__
-from .options import ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, ServeSettings, default, flags
+from .options import ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, default, flags, from_environment
 
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
     from portkey_completions.app import CompletionsApp
@@ -98,7 +98,7 @@ def options_of(args: argparse.Namespace, names_: Iterable[str]) -> ServerOptions
     given = {name: getattr(args, name) for name in names_ if hasattr(args, name)}
     parser: argparse.ArgumentParser = args.subparser
     try:
-        return ServeSettings.read(**given)
+        return from_environment(**given)
     except OptionError as exc:
         declared = dict(flags())
         flag = declared.get(exc.option)

@@ -3,21 +3,21 @@
 `ServerOptions` is a pydantic model: every option is declared once, as a field with its default,
 its type (`Literal` choices, `Field` bounds) and its help (`description`); a field given by a
 flag carries its `Cli` (flag name, metavar, how its default is shown). Its environment variable is
-its flag's name, `PORTKEY_STUB_<FLAG>` (`ServeSettings`, pydantic-settings, reads them for
-`serve`). `portkey-stub serve`'s parser is built from these declarations (`cli.py`), docs/cli.md is
+its flag's name, `PORTKEY_STUB_<FLAG>` (`from_environment`, with pydantic-settings, reads them
+for `serve`). `portkey-stub serve`'s parser is built from these declarations (`cli.py`), docs/cli.md is
 checked against them (a test), and the checks run wherever options are made: `create_app`,
 `serve`, the marker. A value that cannot be used is an `OptionError` naming the option.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import pydantic
-import pydantic_settings
 
 from portkey_completions.control.state import MEMORY, PER_PROCESS, state_problem
 from portkey_completions.core import names
@@ -28,6 +28,9 @@ from portkey_completions.gateway.leaf import DEFAULT_UPSTREAM_TIMEOUT
 from portkey_completions.gateway.store import Store
 from portkey_completions.server.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 from portkey_completions.server.logs import Format
+
+if TYPE_CHECKING:
+    import pydantic_settings
 
 ENV_PREFIX = "PORTKEY_STUB_"
 Level = Literal["critical", "error", "warning", "info", "debug"]
@@ -257,43 +260,52 @@ class ServerOptions(pydantic.BaseModel):
         return ServerOptions.of(**{**{name: getattr(self, name) for name in type(self).model_fields}, **fields})
 
 
-class ServeSettings(pydantic_settings.BaseSettings, ServerOptions):
-    """`serve`'s options: ServerOptions with each field also read from its variable (`Flag.env`)."""
+def from_environment(**given: Any) -> ServerOptions:
+    """`serve`'s options: `given` (the flags), over their variables, over the defaults; an OptionError names one.
 
-    model_config = pydantic_settings.SettingsConfigDict(frozen=True, extra="forbid", validate_default=False)
-
-    @classmethod
-    def read(cls, **given: Any) -> ServerOptions:
-        """The options: `given` (the flags), over their variables, over the defaults; an OptionError names one."""
-        try:
-            return cls(**given)
-        except pydantic.ValidationError as exc:
-            raise option_error(exc, cls) from None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[pydantic_settings.BaseSettings],
-        init_settings: pydantic_settings.PydanticBaseSettingsSource,
-        env_settings: pydantic_settings.PydanticBaseSettingsSource,
-        dotenv_settings: pydantic_settings.PydanticBaseSettingsSource,
-        file_secret_settings: pydantic_settings.PydanticBaseSettingsSource,
-    ) -> tuple[pydantic_settings.PydanticBaseSettingsSource, ...]:
-        # A flag wins over its variable; nothing else (no .env file, no secrets directory) is read.
-        return init_settings, _Variables(settings_cls)
+    The variables are read by pydantic-settings (`_settings`), imported here only: it costs a tenth
+    of a second to import, which `create_app` and the pytest marker, which read no variables, skip.
+    """
+    settings = _settings()
+    try:
+        return settings(**given)
+    except pydantic.ValidationError as exc:
+        raise option_error(exc, settings) from None
 
 
-class _Variables(pydantic_settings.EnvSettingsSource):
-    """Each option's variable by its flag's name (`--scenarios`: PORTKEY_STUB_SCENARIOS), not its field's."""
+@functools.cache
+def _settings() -> type[ServerOptions]:
+    """ServerOptions with each field also read from its variable, named by its flag (`Flag.env`)."""
+    import pydantic_settings
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        flag = _flag(field_name)
-        if flag is None:
-            return None, field_name, False
-        return self.env_vars.get(flag.env.lower()), field_name, False
+    class Variables(pydantic_settings.EnvSettingsSource):
+        """Each option's variable by its flag's name (`--scenarios`: PORTKEY_STUB_SCENARIOS), not its field's."""
 
-    def prepare_field_value(self, field_name: str, field: Any, value: Any, value_is_complex: bool) -> Any:
-        return value  # text as the flag's would be: the field's validators read it
+        def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+            flag = _flag(field_name)
+            if flag is None:
+                return None, field_name, False
+            return self.env_vars.get(flag.env.lower()), field_name, False
+
+        def prepare_field_value(self, field_name: str, field: Any, value: Any, value_is_complex: bool) -> Any:
+            return value  # text as the flag's would be: the field's validators read it
+
+    class ServeSettings(pydantic_settings.BaseSettings, ServerOptions):
+        model_config = pydantic_settings.SettingsConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[pydantic_settings.BaseSettings],
+            init_settings: pydantic_settings.PydanticBaseSettingsSource,
+            env_settings: pydantic_settings.PydanticBaseSettingsSource,
+            dotenv_settings: pydantic_settings.PydanticBaseSettingsSource,
+            file_secret_settings: pydantic_settings.PydanticBaseSettingsSource,
+        ) -> tuple[pydantic_settings.PydanticBaseSettingsSource, ...]:
+            # A flag wins over its variable; nothing else (no .env file, no secrets directory) is read.
+            return init_settings, Variables(settings_cls)
+
+    return ServeSettings
 
 
 def flags() -> Iterator[tuple[str, Flag]]:

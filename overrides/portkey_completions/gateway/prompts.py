@@ -35,7 +35,7 @@ SUCCESS = "success"
 class SavedPrompt(pydantic.BaseModel):
     """A store file's `prompts.<id>` entry, as declared (what a model cannot say is checked below)."""
 
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
     template: str
     virtual_key: str | None = None  # one of the store's virtual keys (the store checks which)

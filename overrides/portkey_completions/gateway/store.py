@@ -116,7 +116,8 @@ BaseUrl = Annotated[str, pydantic.AfterValidator(_base_url)]
 
 
 class _Format(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Built when the first store file is read: a server without one does not pay for it at start-up.
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class VirtualKeyFormat(_Format):
