@@ -28,6 +28,7 @@ from portkey_completions.control.front import Front
 from portkey_completions.control.journal import Journal
 from portkey_completions.control.scenarios import Scenarios
 from portkey_completions.control.state import MEMORY, PER_PROCESS, Memory, State, state_problem
+from portkey_completions.core import renamed
 from portkey_completions.core.spec import base_path, load
 from portkey_completions.engine import catalog
 from portkey_completions.engine.engine import Engine
@@ -85,11 +86,8 @@ class CompletionsApp(AsyncApp):
         self.scenarios.reload()
 
 
-def __getattr__(name: str) -> Any:
-    if name == "StubApp":  # the name before 0.4: "stub" is the built-in provider only
-        warnings.warn("StubApp is deprecated: use CompletionsApp", DeprecationWarning, stacklevel=2)
-        return CompletionsApp
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# "Stub" is the built-in provider only: the app's name before this release, kept for one.
+__getattr__ = renamed.module_getattr(__name__, {"StubApp": ("CompletionsApp", CompletionsApp)})
 
 
 class _Operations(Resolver):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from portkey_completions.core import renamed
 from portkey_completions.core.alternatives import Alternative
 
 from . import credentials
@@ -190,8 +191,5 @@ def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers)
         stub.journal.clear()
 
 
-def __getattr__(name: str) -> Any:
-    if name == "PortkeyStub":  # the name before 0.4: "stub" is the built-in provider only
-        warnings.warn("PortkeyStub is deprecated: use ServerNamespace", DeprecationWarning, stacklevel=2)
-        return ServerNamespace
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# "Stub" is the built-in provider only: the namespace's name before this release, kept for one.
+__getattr__ = renamed.module_getattr(__name__, {"PortkeyStub": ("ServerNamespace", ServerNamespace)})
