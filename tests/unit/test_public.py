@@ -21,7 +21,7 @@ def test_importing_the_package_loads_no_server():
 
 
 def test_renamed_public_names_still_answer_for_one_release_with_a_warning():
-    """`StubApp` and the fixture's `PortkeyStub` (stub is the built-in provider only): the new objects, and a warning."""
+    """`StubApp` and the fixture's `PortkeyStub` (stub is the built-in provider only): the new objects, a warning."""
     import warnings
 
     from portkey_completions.testing import plugin
