@@ -253,7 +253,7 @@ class ServerOptions(pydantic.BaseModel):
         try:
             return cls(**fields)
         except pydantic.ValidationError as exc:
-            raise option_error(exc, cls) from None
+            raise option_error(exc) from None
 
     def replace(self, **fields: Any) -> ServerOptions:
         """These options with some changed (checked as `of` checks them)."""
@@ -270,7 +270,7 @@ def from_environment(**given: Any) -> ServerOptions:
     try:
         return settings(**given)
     except pydantic.ValidationError as exc:
-        raise option_error(exc, settings) from None
+        raise option_error(exc) from None
 
 
 @functools.cache
@@ -331,7 +331,7 @@ def default(name: str) -> Any:
     return ServerOptions.model_fields[name].get_default(call_default_factory=True)
 
 
-def option_error(error: pydantic.ValidationError, model: type[pydantic.BaseModel]) -> OptionError:
+def option_error(error: pydantic.ValidationError) -> OptionError:
     """The first thing wrong with options, as an OptionError naming the option in words a user reads."""
     first = error.errors(include_url=False)[0]
     name = str(first["loc"][0]) if first["loc"] else "workers"  # the only check across options is workers'
