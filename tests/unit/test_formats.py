@@ -109,3 +109,17 @@ def test_a_config_header_is_parsed_once_per_value():
     header = '{"strategy": {"mode": "fallback"}, "targets": [{"provider": "stub"}, {"provider": "stub"}]}'
     assert configs.parsed(header) is configs.parsed(header)
     assert configs.parsed(header) == configs.parse(configs.decode(header))  # type: ignore[arg-type]
+
+
+def test_a_saved_config_is_parsed_once_per_store_in_service():
+    from portkey_completions.gateway.routes import Routes
+    from portkey_completions.gateway.store import FixedStore
+
+    saved = {"pc-1": {"strategy": {"mode": "fallback"}, "targets": [{"provider": "stub"}, {"provider": "stub"}]}}
+    stores = FixedStore(Store(api_keys=("pk",), configs=saved))
+    routes = Routes(stores)
+    first = routes._config({"x-portkey-config": "pc-1"})
+    assert routes._config({"x-portkey-config": "pc-1"}) is first
+    stores.store = Store(api_keys=("pk",), configs=saved)  # what a reload puts in service
+    again = routes._config({"x-portkey-config": "pc-1"})
+    assert again is not first and again == first

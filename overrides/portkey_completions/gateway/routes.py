@@ -13,6 +13,7 @@ the stub without a store, and refused with what it adds with one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.security import Requirement
@@ -21,7 +22,7 @@ from portkey_completions.core.alternatives import Alternative
 from portkey_completions.core.headers import STUB
 
 from . import config as configs
-from .store import Stores
+from .store import Store, Stores
 
 Build = Callable[[Mapping[str, str]], configs.Node]
 
@@ -29,6 +30,7 @@ Build = Callable[[Mapping[str, str]], configs.Node]
 class Routes:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
+        self._trees: tuple[Store, dict[str, configs.Node]] | None = None  # the saved configs' trees, by id
         self.table: dict[str, Build] = {
             Alternative.VIRTUAL_KEY: _virtual_key,
             Alternative.PROVIDER: _provider,
@@ -75,10 +77,20 @@ class Routes:
                     if not store.given:  # no store: any config id is the stub
                         return configs.Node("config", provider=STUB)
                     raise configs.ConfigError(f"Invalid config id passed: {decoded!r} is not a saved config.")
-                decoded = saved
+                return self._saved(store, decoded, saved)
             return configs.parse(decoded)
         except configs.ConfigError as exc:
             raise ServerAPIError(400, str(exc), param=portkey.CONFIG, code="invalid_config") from None
+
+    def _saved(self, store: Store, name: str, config: Mapping[str, Any]) -> configs.Node:
+        """A saved config's tree, parsed once per store in service (a reloaded store starts afresh)."""
+        if self._trees is None or self._trees[0] is not store:
+            self._trees = (store, {})
+        trees = self._trees[1]
+        tree = trees.get(name)
+        if tree is None:  # a config that does not parse raises, and is read again next time
+            tree = trees[name] = configs.parse(config)
+        return tree
 
 
 def _virtual_key(headers: Mapping[str, str]) -> configs.Node:
