@@ -73,12 +73,15 @@ CONDITIONAL = {
             {"strategy": {**CONDITIONAL["strategy"], "default": "gone"}},
             "config.strategy.default names no target: 'gone'",
         ),
-        ({"cache": {"mode": "exact"}}, "config.cache.mode must be one of simple, semantic"),
+        ({"cache": {"mode": "exact"}}, "config.cache.mode 'exact' is not one of simple, semantic"),
         ({"cache": {"mode": "semantic"}}, "mode semantic is not supported here"),
-        ({"cache": {"mode": "simple", "max_age": 0}}, "max_age is a positive number of seconds"),
+        (
+            {"cache": {"mode": "simple", "max_age": 0}},
+            "config.cache.max_age must be a number greater than 0, at most 7776000 (seconds)",
+        ),
         ({"before_request_hooks": [{"id": "guard"}]}, "before_request_hooks is not supported here: hooks"),
         ({"aws_region": "eu-west-1"}, "aws_region is not supported here: it is for AWS Bedrock"),
-        ({"forward_headers": ["x ok"]}, "forward_headers must be a list of header names"),
+        ({"forward_headers": ["x ok"]}, "config.forward_headers[0] must be a header name"),
         ({"retry": {"attempts": 2, "on_status_code": [429]}}, "unknown key 'on_status_code' (did you mean"),
     ],
 )

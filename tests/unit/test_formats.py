@@ -94,6 +94,26 @@ CONFIG_MISTAKES = {
         {"provider": "stub", "retry": {"attempts": 9}},
         "config.retry.attempts must be an integer from 0 to 5",
     ),
+    "a timeout in seconds, not milliseconds": (
+        {"provider": "stub", "request_timeout": 2.5},
+        "config.request_timeout must be an integer from 1 to 86400000 (milliseconds)",
+    ),
+    "a status code that is not one": (
+        {"strategy": {"mode": "fallback", "on_status_codes": [429, 5003]}, "targets": [{"provider": "stub"}]},
+        "config.strategy.on_status_codes[1] must be an integer from 100 to 599 (an HTTP status code)",
+    ),
+    "a target that goes nowhere": (
+        {"strategy": {"mode": "fallback"}, "targets": [{"provider": "stub"}, {"api_key": "sk-1"}]},
+        "config.targets[1]: needs a provider, a virtual_key or targets",
+    ),
+    "a strategy on a node without targets": (
+        {"strategy": {"mode": "loadbalance"}, "provider": "stub"},
+        "config: strategy.mode loadbalance needs targets",
+    ),
+    "a weight as a string": (
+        {"strategy": {"mode": "loadbalance"}, "targets": [{"provider": "stub", "weight": "0.5"}]},
+        "config.targets[0].weight must be a number from 0 to 1000000",
+    ),
 }
 
 

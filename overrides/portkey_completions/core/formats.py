@@ -43,24 +43,29 @@ def where(loc: Iterable[int | str]) -> str:
     return out
 
 
-def problem(error: pydantic.ValidationError, model: type[pydantic.BaseModel], whole: str = "the file") -> str:
+def problem(error: pydantic.ValidationError, model: Any, whole: str = "the file", prefix: str = "") -> str:
     """The first thing wrong, in one line: where, and what (pydantic reports fields in their declared order).
 
-    `whole`: what the document is called where nothing narrower is at fault.
+    `model`: the model class (or annotation) validated. `whole`: what the document is called where
+    nothing narrower is at fault. `prefix`: the document's own name at the head of every path (`config`).
+    An unknown key is said first: it is the likeliest cause of anything else, a required key "missing" included.
     """
-    errors = error.errors(include_url=False)
+    errors = sorted(error.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    loc = tuple(first["loc"])
+    if first["type"] == "extra_forbidden":  # a key missing beside a misspelled one is the same mistake
+        errors = [e for e in errors if not (e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1])]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    found = _walk(model, tuple(first["loc"]))
     if first["type"] == "extra_forbidden":
-        known = _fields(model, loc[:-1])
-        said = names.unknown("key", str(loc[-1]), known)
-        return f"{where(loc[:-1])}: {said}{more}" if loc[:-1] else f"{said}{more}"
-    plain = _SAID.get(first["type"])
+        said = names.unknown("key", str(first["loc"][-1]), _keys(found.parent))
+        shown = where((prefix, *found.loc[:-1]) if prefix else found.loc[:-1])
+        return f"{shown}: {said}{more}" if shown else f"{said}{more}"
+    shown = where((prefix, *found.loc) if prefix else found.loc)
+    plain = _said(first, found)
     if plain is not None:
-        return f"{where(loc) or whole} {plain}{more}"
+        return f"{shown or whole} {plain}{more}"
     message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where(loc)}: {message}{more}" if loc else f"{message}{more}"
+    return f"{shown}: {message}{more}" if shown else f"{message}{more}"
 
 
 def loaded(path: Path) -> Any:
@@ -85,19 +90,77 @@ def loaded(path: Path) -> Any:
         raise ValueError(f"{path}: {exc}") from None
 
 
-def _fields(model: Any, loc: tuple[int | str, ...]) -> list[str]:
-    """The keys the model declares at `loc` (through nested models, mappings and lists)."""
-    kind = model
+class _Found(typing.NamedTuple):
+    """Where an error is, as the user writes it, and what the model declares there."""
+
+    loc: tuple[int | str, ...]  # with the tags of tagged unions left out
+    kind: Any  # the declared type at the end of the location
+    parent: Any  # the declared type that holds it (its keys name an unknown one's neighbours)
+    field: pydantic.fields.FieldInfo | None  # the field's declaration, bounds included
+
+
+def _walk(model: Any, loc: tuple[int | str, ...]) -> _Found:
+    """Follow `loc` through the declared types: models, mappings, lists and tagged unions."""
+    shown: list[int | str] = []
+    kind, parent, field = model, model, None
     for part in loc:
-        kind = _bare(kind)
-        if isinstance(kind, type) and issubclass(kind, pydantic.BaseModel):
-            field = kind.model_fields.get(str(part))
+        bare = _bare(kind)
+        member = _tagged(bare, part)
+        if member is not None:  # a tag: pydantic's word for which kind of a union, never the user's
+            kind = member
+            continue
+        parent, field = bare, None
+        if isinstance(bare, type) and issubclass(bare, pydantic.BaseModel):
+            field = bare.model_fields.get(str(part))
             kind = None if field is None else field.annotation
-        elif typing.get_origin(kind) in (dict, Mapping):
-            kind = typing.get_args(kind)[1]
-        elif typing.get_origin(kind) in (list, tuple):
-            kind = typing.get_args(kind)[0]
-    kind = _bare(kind)
+            if field is not None:
+                field = pydantic.fields.FieldInfo.merge_field_infos(field, *_infos(kind))
+        elif typing.get_origin(bare) in (dict, Mapping):
+            kind = typing.get_args(bare)[1]
+            field = _merged(kind)
+        elif typing.get_origin(bare) in (list, tuple):
+            kind = typing.get_args(bare)[0]
+            field = _merged(kind)
+        else:
+            kind = None
+        shown.append(part)
+    return _Found(tuple(shown), _bare(kind), _bare(parent), field)
+
+
+def _merged(kind: Any) -> pydantic.fields.FieldInfo | None:
+    infos = _infos(kind)
+    return pydantic.fields.FieldInfo.merge_field_infos(*infos) if infos else None
+
+
+def _infos(kind: Any) -> list[pydantic.fields.FieldInfo]:
+    """The `Field(...)` declarations on `Annotated[X, Field(...)]` (also inside `… | None`)."""
+    while True:
+        if typing.get_origin(kind) is typing.Annotated:
+            return [m for m in typing.get_args(kind)[1:] if isinstance(m, pydantic.fields.FieldInfo)]
+        options = _options(kind)
+        if len(options) != 1 or options[0] is kind:
+            return []
+        kind = options[0]
+
+
+def _tagged(kind: Any, part: int | str) -> Any:
+    """The member of a tagged union that `part` names, if `kind` is one and `part` a tag."""
+    if not isinstance(part, str):
+        return None
+    for option in _options(kind):
+        if typing.get_origin(option) is typing.Annotated:
+            if any(isinstance(m, pydantic.Tag) and m.tag == part for m in typing.get_args(option)[1:]):
+                return typing.get_args(option)[0]
+    return None
+
+
+def _options(kind: Any) -> list[Any]:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(kind) if a is not type(None)]
+    return [kind]
+
+
+def _keys(kind: Any) -> list[str]:
     if isinstance(kind, type) and issubclass(kind, pydantic.BaseModel):
         return [f.alias or name for name, f in kind.model_fields.items()]
     return []
@@ -108,10 +171,50 @@ def _bare(kind: Any) -> Any:
     while True:
         if typing.get_origin(kind) is typing.Annotated:
             kind = typing.get_args(kind)[0]
-        elif typing.get_origin(kind) in (typing.Union, types.UnionType):
-            options = [a for a in typing.get_args(kind) if a is not type(None)]
-            if len(options) != 1:
-                return kind
-            kind = options[0]
-        else:
+            continue
+        options = _options(kind)
+        if len(options) != 1 or options[0] is kind:
             return kind
+        kind = options[0]
+
+
+# pydantic's error types whose meaning is the field's declared type and bounds.
+_NUMBERS = {"int_type", "int_parsing", "int_from_float", "float_type", "float_parsing", "finite_number"}
+_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _said(error: Any, found: _Found) -> str | None:
+    """Our words for pydantic's error, from what the field declares: bounds, allowed values, a pattern."""
+    kind = error["type"]
+    if kind in _NUMBERS | _BOUNDS:
+        return _range(found)
+    if kind == "literal_error":
+        allowed = [str(a) for a in typing.get_args(found.kind)]
+        near = names.closest(str(error["input"]), allowed)
+        hint = f" (did you mean {near!r}?)" if near else ""
+        return f"{error['input']!r} is not one of {', '.join(allowed)}{hint}"
+    if kind == "string_pattern_mismatch" and found.field is not None and found.field.description:
+        return f"must be {found.field.description}"
+    return _SAID.get(kind)
+
+
+def _range(found: _Found) -> str:
+    """`must be an integer from 0 to 5`, `must be a number greater than 0, at most 600 (seconds)`."""
+    what = "an integer" if found.kind is int else "a number"
+    bounds = {type(m).__name__.lower(): getattr(m, type(m).__name__.lower()) for m in _metadata(found.field)}
+    low = bounds.get("ge", None if "gt" not in bounds or what == "a number" else bounds["gt"] + 1)
+    if low is not None and "le" in bounds:
+        span = f" from {low} to {bounds['le']}"
+    else:
+        parts = [f"greater than {bounds['gt']}" if "gt" in bounds else "", f"at least {low}" if low is not None else ""]
+        parts += [
+            f"at most {bounds['le']}" if "le" in bounds else "",
+            f"less than {bounds['lt']}" if "lt" in bounds else "",
+        ]
+        span = " " + ", ".join(p for p in parts if p) if any(parts) else ""
+    unit = f" ({found.field.description})" if found.field is not None and found.field.description else ""
+    return f"must be {what}{span}{unit}"
+
+
+def _metadata(field: pydantic.fields.FieldInfo | None) -> list[Any]:
+    return [m for m in (field.metadata if field is not None else ()) if type(m).__name__ in ("Ge", "Gt", "Le", "Lt")]
