@@ -24,11 +24,13 @@ from portkey_completions.call.security import Alternatives
 from portkey_completions.control.admin import PREFIX as ADMIN_PREFIX
 from portkey_completions.control.admin import Admin
 from portkey_completions.control.cassette import Cassette
+from portkey_completions.control.coverage import Collector, Coverage
 from portkey_completions.control.front import Front
 from portkey_completions.control.journal import Journal
 from portkey_completions.control.scenarios import Scenarios
 from portkey_completions.control.state import MEMORY, PER_PROCESS, Memory, State, state_problem
 from portkey_completions.core import renamed
+from portkey_completions.core.headers import OPENAI_COMPATIBLE, STUB
 from portkey_completions.core.spec import base_path, load
 from portkey_completions.engine import catalog
 from portkey_completions.engine.engine import Engine
@@ -155,6 +157,7 @@ class Services:
     front: Front
     handle: Handle  # front.handle, every answer checked against the spec with --validate-responses
     tracer: Any  # OpenTelemetry's, when tracing is on (`observe.telemetry.start`); None: off
+    coverage: Collector  # contract coverage: its items, read from the spec, counted by the state
 
 
 def services(options: ServerOptions) -> Services:
@@ -194,7 +197,17 @@ def services(options: ServerOptions) -> Services:
     front = Front(gateway, rules, engine.tokenizer, cassette, options.replay_speed)
     # --validate-responses checks every answer here, where the fast path and connexion's path meet.
     handle = conformance.checked(front.handle, "/completions", "post") if options.validate_responses else front.handle
-    return Services(alternatives, engine, stores, state, gateway, rules, Journal(state), front, handle, tracer)
+    names = [a.name for a in alternatives.alternatives] + ([OPENAI_COMPATIBLE] if options.openai_compatible else [])
+    coverage = Collector(Coverage(names, gateway=stores.current().given, providers=lambda: _providers(stores)), state)
+    return Services(
+        alternatives, engine, stores, state, gateway, rules, Journal(state), front, handle, tracer, coverage
+    )
+
+
+def _providers(stores: Stores) -> list[str]:
+    """The providers a request may be routed to: the stub, the store's own, its virtual keys'."""
+    store = stores.current()
+    return sorted({STUB, *store.providers, *(key.provider for key in store.virtual_keys.values())})
 
 
 def create_app(options: ServerOptions | None = None, **fields: Any) -> CompletionsApp:
@@ -272,6 +285,7 @@ def _middlewares(app: CompletionsApp, options: ServerOptions, built: Services) -
         openai_compatible=options.openai_compatible,
         gateway=built.stores.current().given,
         tracer=built.tracer,
+        coverage=built.coverage,
     )
     if options.fast_path:
         # Outside the layer below, whose work it does itself for the requests it answers.
@@ -300,7 +314,7 @@ def _routes(app: CompletionsApp, options: ServerOptions, built: Services, resolv
     )
     for path, name, endpoint in probes.routes():
         app.add_url_rule(path, name, endpoint, methods=["GET"])
-    admin = Admin(built.rules, built.journal, _admin_token(options), built.state.shown)
+    admin = Admin(built.rules, built.journal, _admin_token(options), built.state.shown, built.coverage)
     for path, name, endpoint, methods in admin.routes():
         app.add_url_rule(path, name, endpoint, methods=methods)
     routes[f"GET {ADMIN_PREFIX}/"] = "the journal page (admin API: /__admin/openapi.yaml)"

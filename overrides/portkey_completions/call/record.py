@@ -44,6 +44,7 @@ class Routed(NamedTuple):
     retries: int  # gateway.backoff.EXHAUSTED: all were spent
     cache: str = "DISABLED"  # HIT, MISS, REFRESH, or DISABLED (no cache on the target)
     not_applied: tuple[str, ...] = ()
+    strategies: tuple[str, ...] = ("single",)  # the strategy modes on the way from the config's root
 
 
 class Outcome(NamedTuple):
@@ -52,6 +53,7 @@ class Outcome(NamedTuple):
     response: Response
     routed: Routed | None = None  # where the gateway sent the call; None if it did not route it
     rule: str | None = None  # the scenario rule (or `replay`) that answered or shaped the call
+    faults: tuple[str, ...] = ()  # what of the rule's `respond` it applied (admin.yaml's RuleSpec keys)
 
     @property
     def status(self) -> int:

@@ -1,4 +1,4 @@
-"""The admin API under /__admin (outside /v1): scenario rules, the journal, health, and the journal page.
+"""The admin API under /__admin (outside /v1): scenario rules, the journal, contract coverage, health, the journal page.
 
 Its contract is `admin.yaml` beside this file (served at /__admin/openapi.yaml). It answers
 loopback callers, and any caller with the admin token (`--admin-token`, sent as x-admin-token or
@@ -20,6 +20,8 @@ from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.record import NAMESPACE
 from portkey_completions.core import untrusted
 
+from . import coverage_report
+from .coverage import Collector
 from .journal import Journal
 from .rules import RuleError
 from .scenarios import Scenarios
@@ -38,10 +40,16 @@ def _resource(name: str) -> str:
 
 class Admin:
     def __init__(
-        self, rules: Scenarios, journal: Journal, token: str | None = None, state_shown: str = "memory"
+        self,
+        rules: Scenarios,
+        journal: Journal,
+        token: str | None = None,
+        state_shown: str = "memory",
+        coverage: Collector | None = None,
     ) -> None:
         self.rules = rules
         self.journal = journal
+        self.coverage = coverage  # contract coverage: its items and their counts
         self.token = token
         self.state_shown = state_shown  # the state's URL as it may be shown (no password)
 
@@ -80,6 +88,7 @@ class Admin:
             (f"{PREFIX}/rules", "admin_rules", self.guarded(self.rules_endpoint), ["GET", "POST", "DELETE"]),
             (f"{PREFIX}/rules/{{rule_id}}", "admin_rule", self.guarded(self.remove_rule), ["DELETE"]),
             (f"{PREFIX}/journal", "admin_journal", self.guarded(self.journal_endpoint), ["GET", "DELETE"]),
+            (f"{PREFIX}/coverage", "admin_coverage", self.guarded(self.coverage_endpoint), ["GET", "DELETE"]),
         ]
 
     async def page(self, request: Request) -> Response:
@@ -130,6 +139,26 @@ class Admin:
         limit = _query_int(request, "limit", 1, 1000) or 1000
         entries = [e for e in await self.journal.read(_namespace(request)) if e["id"] > since][-limit:]
         return JSONResponse({"entries": entries})
+
+    async def coverage_endpoint(self, request: Request) -> Response:
+        """Contract coverage: the whole server's at /__admin, a namespace's under /ns/<name>/__admin."""
+        if self.coverage is None:
+            raise ServerAPIError(404, "This server does not collect contract coverage.", code="coverage_off")
+        counts, namespace = self.coverage.counts, _namespace(request)
+        if request.method == "DELETE":
+            await counts.forget_coverage(namespace)
+            return Response(status_code=204)
+        form = request.query_params.get("format", "json")
+        if form not in ("json", "html", "markdown", "term", "term-missing"):
+            raise ServerAPIError(
+                400, "Query parameter 'format' is one of json, html, markdown, term, term-missing.", param="format"
+            )
+        report = coverage_report.assemble(self.coverage.coverage, await counts.coverage(namespace), namespace)
+        if form == "json":
+            return JSONResponse(report)
+        if form == "html":
+            return HTMLResponse(coverage_report.page(report))
+        return Response(coverage_report.rendered(report, form), media_type="text/plain; charset=utf-8")
 
 
 def _query_int(request: Request, name: str, low: int, high: int | None) -> int | None:

@@ -82,7 +82,7 @@ class Front:
         else:
             outcome = await self.gateway.handle(call, Shape(rule.text, functools.partial(faults.paced, rule=rule)))
         outcome.response.headers.update(rule.response_headers)
-        return outcome._replace(rule=rule.id)
+        return outcome._replace(rule=rule.id, faults=rule.applied(hit))
 
     def _prompts(self, body: Mapping[str, Any]) -> list[str]:
         """The request's prompts as text, for `match.prompt`."""

@@ -7,6 +7,7 @@ Keys, under `portkey-stub:` in the URL's database:
     version      int   bumped by every rule change, and published on the channel `portkey-stub:<db>:changes`
     acks:<v>     set   the processes that have applied version v
     journal      list  finished entries as JSON, oldest first, at most JOURNAL_SIZE
+    coverage     hash  contract coverage's counts (redis_coverage), written with the journal's batches
     ids:rule, ids:journal   the counters behind fleet-unique ids
 
 Cost: a request reads rules from a local copy, which each process reloads when `changes` says so;
@@ -35,6 +36,7 @@ from redis.exceptions import RedisError
 
 from portkey_completions.observe import metrics
 
+from . import redis_coverage
 from .entry import Entry
 from .redaction import headers_of
 from .rules import Rule, rule
@@ -125,6 +127,7 @@ class RedisState(State):
         self._first_sync_by: float | None = None
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._counts = redis_coverage.pending()  # contract coverage's, until the journal's next write
         self.lost = 0  # journal entries that could not be written
         self._lost_logged = float("-inf")
 
@@ -312,8 +315,14 @@ class RedisState(State):
         # While one batch is on its way, the next gathers: one round trip for many requests.
         while self._queue:
             batch, self._queue = self._queue, []
+            counts, self._counts = self._counts, redis_coverage.pending()
             try:
-                await self._append(keys=[JOURNAL, JOURNAL_IDS], args=[JOURNAL_SIZE, *(p for p, _ in batch)])
+                async with self._commands.pipeline(transaction=False) as pipe:
+                    await self._append(
+                        keys=[JOURNAL, JOURNAL_IDS], args=[JOURNAL_SIZE, *(p for p, _ in batch)], client=pipe
+                    )
+                    redis_coverage.write(pipe, counts)
+                    await pipe.execute()
             except FAILURES as exc:
                 now = asyncio.get_running_loop().time()
                 if now - self._lost_logged > LOSS_LOG_EVERY:  # once in a while, not once per request
@@ -327,6 +336,21 @@ class RedisState(State):
             for _, written in batch:
                 if not written.done():
                     written.set_result(None)
+
+    def covered(self, namespace: str | None, keys: list[str]) -> None:
+        redis_coverage.add(self._counts, namespace, keys)  # written with the entry `closed` is given next
+
+    async def coverage(self, namespace: str | None) -> dict[str, int]:
+        try:
+            return await redis_coverage.read(self._commands, namespace)
+        except FAILURES as exc:
+            raise self.unavailable("the coverage cannot be read", exc) from None
+
+    async def forget_coverage(self, namespace: str | None) -> None:
+        try:
+            await redis_coverage.forget(self._commands, namespace)
+        except FAILURES as exc:
+            raise self.unavailable("the coverage cannot be reset", exc) from None
 
     async def entries(self, namespace: str | None) -> list[dict[str, Any]]:
         try:

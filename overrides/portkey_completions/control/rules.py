@@ -51,6 +51,7 @@ def _rule_spec() -> jsonschema.Draft4Validator:
 
 
 RESPOND_KEYS = frozenset(_rule_schema()["properties"]["respond"]["properties"])
+_FAILING = frozenset({"status", "error", "fail_first"})  # what a rule applies only on a hit that fails
 
 
 class RuleError(ValueError):
@@ -98,6 +99,19 @@ class Rule:
     def fails(self, hit: int) -> bool:
         """Whether the hit numbered `hit` (from 1) answers with the error status."""
         return self.status is not None and (self.fail_first is None or hit <= self.fail_first)
+
+    def applied(self, hit: int) -> tuple[str, ...]:
+        """The keys of `respond` the hit numbered `hit` applied (contract coverage's faults).
+
+        A status (with its error and `fail_first`) only on a hit that fails; a Retry-After sent as a
+        header counts as `retry_after`. `times` bounds the rule: it is applied to no answer.
+        """
+        said = self.spec.get("respond") or {}
+        failing = self.fails(hit)
+        keys = [k for k in said if k != "times" and (failing or k not in _FAILING)]
+        if "retry_after" not in keys and any(h.lower() == "retry-after" for h in self.response_headers):
+            keys.append("retry_after")
+        return tuple(keys)
 
     def error_answer(self, status: int, default_message: str) -> ServerAPIError:
         """The error this rule answers with: its `error` fields over the OpenAI shape's defaults."""

@@ -1,7 +1,8 @@
 """Where the state lives that answers depend on: run-time rules, their counters, the journal, the response cache.
 
-Three interfaces, one for each user: `RuleState` (the scenario rules, `scenarios.Scenarios`),
-`JournalState` (`journal.Journal`) and the gateway's `ResponseCache`. `State` is all three with a
+Four interfaces, one for each user: `RuleState` (the scenario rules, `scenarios.Scenarios`),
+`JournalState` (`journal.Journal`), `CoverageState` (contract coverage's counts, `coverage`) and
+the gateway's `ResponseCache`. `State` is all four with a
 lifecycle, made once per server by the composition root (`app.open_state`, by URL): `Memory`,
 the default (one process, nothing to set up), or `redis_state.RedisState`, the shared one
 (`--state redis://host:port/db`), for several workers or replicas that must act as one server.
@@ -115,8 +116,39 @@ class JournalState(abc.ABC):
         """Drop the namespace's entries (None: every entry)."""
 
 
-class State(RuleState, JournalState, ResponseCache):
-    """All three, for one server or a fleet, with a lifecycle: what the composition root makes."""
+class CoverageState(abc.ABC):
+    """Contract coverage's counters (`coverage`): by namespace, apart from the journal, so neither its
+    bound nor a namespace's end at a test's close drops a count."""
+
+    @abc.abstractmethod
+    def covered(self, namespace: str | None, keys: list[str]) -> None:
+        """Count one finished request's keys. Cheap and never raises: a shared state writes them with
+        the journal's next batch, which the request's `closed` awaits."""
+
+    @abc.abstractmethod
+    async def coverage(self, namespace: str | None) -> dict[str, int]:
+        """The counts by key: the namespace's, or (None) every namespace's summed."""
+
+    @abc.abstractmethod
+    async def forget_coverage(self, namespace: str | None) -> None:
+        """Reset the namespace's counts (None: every count)."""
+
+
+def summed(counts: Iterable[tuple[str, int]], namespace: str | None) -> dict[str, int]:
+    """Counts stored as `namespace<NAMESPACED>key`, as one namespace's (or, for None, all summed)."""
+    found: collections.Counter[str] = collections.Counter()
+    for stored, count in counts:
+        ns, _, key = stored.partition(NAMESPACED)
+        if namespace is None or ns == namespace:
+            found[key] += count
+    return dict(found)
+
+
+NAMESPACED = "\x1e"  # between a stored count's namespace ("" for none) and its key
+
+
+class State(RuleState, JournalState, CoverageState, ResponseCache):
+    """All four, for one server or a fleet, with a lifecycle: what the composition root makes."""
 
     url: str
 
@@ -149,6 +181,7 @@ class Memory(State):
         self._journal: collections.deque[Entry] = collections.deque(maxlen=JOURNAL_SIZE)
         self._entry_ids = itertools.count(1)
         self._cache: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
+        self._covered: collections.Counter[str] = collections.Counter()
 
     async def start(self) -> None:
         pass  # nothing to connect to
@@ -199,6 +232,22 @@ class Memory(State):
         kept = [] if namespace is None else [e for e in self._journal if e.namespace != namespace]
         self._journal.clear()
         self._journal.extend(kept)
+
+    def covered(self, namespace: str | None, keys: list[str]) -> None:
+        prefix = (namespace or "") + NAMESPACED
+        counts = self._covered
+        for key in keys:
+            counts[prefix + key] += 1
+
+    async def coverage(self, namespace: str | None) -> dict[str, int]:
+        return summed(self._covered.items(), namespace)
+
+    async def forget_coverage(self, namespace: str | None) -> None:
+        if namespace is None:
+            self._covered.clear()
+            return
+        for stored in [k for k in self._covered if k.startswith(namespace + NAMESPACED)]:
+            del self._covered[stored]
 
     async def cached(self, key: str) -> bytes | None:
         found = self._cache.get(key)

@@ -107,6 +107,7 @@ class Node(NamedTuple):
     upstream_headers: Mapping[str, str] = MappingProxyType({})  # OpenAI-Organization, OpenAI-Project
     cache: Cache | None = None
     not_applied: tuple[str, ...] = ()  # keys accepted without effect, named in the answer
+    strategies: tuple[str, ...] = ()  # the modes of the nodes above it, the root's first
 
     def named(self, name: str) -> Node:
         """The target called `name` (checked when the config was read)."""
@@ -183,7 +184,8 @@ def _tree(declared: BranchFormat | LeafFormat, path: str, parent: Node) -> Node:
     codes = node.on_status_codes
     if codes is None and declared.on_status_codes is not None:  # Portkey's older place for the strategy's codes
         codes = frozenset(declared.on_status_codes)
-    children = tuple(_tree(t, f"{path}.targets[{i}]", node) for i, t in enumerate(declared.targets))
+    above = node._replace(strategies=(*parent.strategies, node.mode))
+    children = tuple(_tree(t, f"{path}.targets[{i}]", above) for i, t in enumerate(declared.targets))
     if node.mode == "loadbalance" and not sum(c.weight for c in children) > 0:
         raise _invalid(f"{path}.targets weights must not all be 0")
     if node.mode == "conditional":
@@ -220,6 +222,7 @@ def _node(declared: BranchFormat | LeafFormat, path: str, inherited: Node) -> No
         forward_headers=inherited.forward_headers if headers is None else tuple(h.lower() for h in headers),
         upstream_headers={**inherited.upstream_headers, **{OPENAI_HEADERS[k]: v for k, v in upstream.items()}},
         cache=inherited.cache if cache is None else Cache(cache.max_age),
+        strategies=inherited.strategies,
         # Answers are always in OpenAI's shape here: `false` has nothing to relax, so it is named as not applied.
         not_applied=(
             (*inherited.not_applied, f"{path}.strict_open_ai_compliance")

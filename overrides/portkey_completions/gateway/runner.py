@@ -27,6 +27,9 @@ from .upstream import Answer
 logger = logging.getLogger(__name__)
 
 
+_SINGLE = ("single",)  # a config that is one target, or a route without a config
+
+
 class Reached(NamedTuple):
     """A leaf's answer, not yet sent, and where it came from."""
 
@@ -159,4 +162,6 @@ class Runner:
 
 
 def _reached(answer: Answer, leaf: Leaf, node: configs.Node, retries: int, cache: str = "DISABLED") -> Reached:
-    return Reached(answer, Routed(leaf.provider, node.path, retries, cache, node.not_applied))
+    return Reached(
+        answer, Routed(leaf.provider, node.path, retries, cache, node.not_applied, node.strategies or _SINGLE)
+    )

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from portkey_completions.call.record import NAMESPACE, Call
 from portkey_completions.call.security import Alternatives
 from portkey_completions.call.shape import Hangup
+from portkey_completions.control.coverage import Collector
 from portkey_completions.control.journal import Journal
 from portkey_completions.core import headers as portkey
 from portkey_completions.core import spec
@@ -51,8 +52,10 @@ class Door:
         openai_compatible: bool,
         gateway: bool,
         tracer: Any = None,
+        coverage: Collector | None = None,
     ) -> None:
         self.app = app
+        self.coverage = coverage  # contract coverage; None: not collected
         self.tracer = tracer  # OpenTelemetry's, when tracing is on (`observe.telemetry.start`)
         self.gateway = gateway  # a store is configured: what is not the stub's is the gateway's
         self._series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
@@ -96,7 +99,7 @@ class Door:
             del scope[EXCHANGE]
             if not entry.done:  # the answer never finished (the caller left): journaled as it stands
                 entry.noted(call, exchange.outcome)
-                exchange.finish()
+                exchange.finish(complete=False)
                 task = asyncio.get_running_loop().create_task(self.journal.closed(entry))
                 self._closing.add(task)  # held until done: the loop keeps only a weak reference
                 task.add_done_callback(self._closing.discard)

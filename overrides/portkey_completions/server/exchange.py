@@ -19,6 +19,7 @@ from starlette.types import Message, Receive, Send
 
 from portkey_completions.call.portkey_headers import stamped
 from portkey_completions.call.record import Call, Outcome
+from portkey_completions.control.coverage import Collector
 from portkey_completions.control.entry import Entry
 from portkey_completions.control.journal import MAX_BODY, Journal
 from portkey_completions.core import sse, untrusted
@@ -34,6 +35,7 @@ class Doorway(Protocol):
 
     journal: Journal
     gateway: bool  # a store is configured: what is not the stub's is the gateway's
+    coverage: Collector | None  # contract coverage, when it is collected
 
     def count(self, route: str, alternative: str | None, status: int, took: float, first_event: float | None) -> None:
         """A call in the metrics."""
@@ -73,12 +75,13 @@ class Exchange:
     """
 
     __slots__ = ("call", "door", "entry", "error_event", "finish_reasons", "first_event", "outcome",
-                 "route", "send", "started", "streaming")  # fmt: skip
+                 "refused", "route", "send", "started", "streaming")  # fmt: skip
 
     def __init__(self, door: Doorway, call: Call, entry: Entry, send: Send) -> None:
         self.door, self.call, self.entry, self.send = door, call, entry, send
         self.outcome: Outcome | None = None  # what the rooms below returned, once they have
         self.error_event: str | None = None  # the code of an error event that ended a 200 stream
+        self.refused: str | None = None  # the `param` of a 400: the field it refused
         self.route: str | None = None  # what answered, as the metrics and the access line say it (at the end)
         self.started = time.perf_counter()
         self.streaming = False
@@ -115,6 +118,8 @@ class Exchange:
             span = self.call.span
             if span is not None and entry.status == 200:
                 telemetry.answered(span, chunk, self.finish_reasons)
+            elif entry.status == 400 and self.refused is None:
+                self.refused = _param(chunk)
             if self.streaming:
                 if self.first_event is None and chunk:
                     self.first_event = time.perf_counter()
@@ -122,7 +127,7 @@ class Exchange:
                 if _ERROR_EVENT in chunk and self.error_event is None:
                     self.error_event = _stream_error(chunk)
             if not message.get("more_body"):
-                self.finish()
+                self.finish(complete=True)
                 if self.door.journal.shared:
                     # Journaled before the caller has the whole answer: a test that reads the
                     # journal next, from any process of the fleet, finds the entry.
@@ -133,8 +138,9 @@ class Exchange:
         await self.door.journal.closed(self.entry)
         await self.send(message)
 
-    def finish(self) -> None:
-        """The answer ended (or the caller left): the entry's timings, the span, the metrics."""
+    def finish(self, *, complete: bool) -> None:
+        """The answer ended (`complete`), or the caller left or the server hung up: the entry's timings,
+        the span, the metrics, contract coverage."""
         call, entry = self.call, self.entry
         took = time.perf_counter() - self.started
         entry.duration_ms = round(took * 1000, 3)
@@ -147,6 +153,10 @@ class Exchange:
         first_event = None if self.first_event is None else self.first_event - self.started
         self.route = route = _route(call, entry, self.outcome, self.door.gateway)
         self.door.count(route, call.alternative, status, took, first_event)
+        coverage = self.door.coverage
+        if coverage is not None:
+            early = self.streaming and (not complete or entry.client_gone or self.error_event is not None)
+            coverage.finished(entry, self.outcome, call, refused=self.refused, ended_early=early)
 
 
 def _route(call: Call, entry: Entry, outcome: Outcome | None, gateway: bool) -> str:
@@ -161,6 +171,16 @@ def _route(call: Call, entry: Entry, outcome: Outcome | None, gateway: bool) -> 
     if outcome is not None and outcome.routed is not None:
         return "stub" if outcome.routed.provider == STUB else "gateway"
     return "gateway" if gateway else "stub"
+
+
+def _param(chunk: bytes) -> str | None:
+    """The `param` of an error answer in the OpenAI shape: the field a 400 refused, if it names one."""
+    try:
+        error = untrusted.loads(chunk)["error"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    param = error.get("param") if isinstance(error, dict) else None
+    return param if isinstance(param, str) else None
 
 
 def _stream_error(chunk: bytes) -> str | None:

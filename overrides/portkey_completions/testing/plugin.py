@@ -13,6 +13,8 @@ rules, their counters and its journal are its own, for any client pointed at `ba
 pytest-xdist each worker process has its own server. `@pytest.mark.portkey_stub(**options)` takes
 `ServerOptions` fields (store=, scenarios_path=, models=, …): tests with the same options share a
 server.
+
+`--portkey-coverage` reports what the session exercised of the contract (`coverage_plugin`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pytest
 from portkey_completions.core import renamed
 from portkey_completions.core.alternatives import Alternative
 
-from . import credentials
+from . import coverage_plugin, credentials
 
 if TYPE_CHECKING:  # the heavy imports wait for a test that uses the fixture
     import httpx
@@ -155,17 +157,28 @@ class _Servers:
         self._stack.close()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    coverage_plugin.addoption(parser)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "portkey_stub(**server_options): the ServerOptions of the portkey_stub server")
+    if coverage_plugin.forms(config) or config.getoption("portkey_coverage_fail_under") is not None:
+        config.pluginmanager.register(coverage_plugin.CoveragePlugin(config), "portkey-coverage")
 
 
 @pytest.fixture(scope="session")
-def portkey_stub_servers() -> Iterator[_Servers]:
+def portkey_stub_servers(pytestconfig: pytest.Config) -> Iterator[_Servers]:
     """The session's portkey-stub servers (the `portkey_stub` fixture's); started on first use."""
     servers = _Servers()
     try:
         yield servers
     finally:
+        reports = pytestconfig.stash.get(coverage_plugin.REPORTS, None)
+        if reports is not None:  # --portkey-coverage: each server's counts, read before it stops
+            reports += [
+                admin.get("/__admin/coverage").raise_for_status().json() for _, admin, _ in servers.running.values()
+            ]
         servers.close()
 
 
