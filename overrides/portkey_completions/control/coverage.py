@@ -220,6 +220,8 @@ def _field(operation: Operation, loaded: Mapping[str, Any], prop: str, at: str, 
             label = f"{prop}: {kind}[{i}] {_label(loaded, branch or {})}"
             compiled.branches.append((_inlined(loaded, branch or {}), operation.add("fields", label, branch_at)))
             _values(operation, prop, branch_at, branch or {}, compiled)
+    # A value of an enum branch fits a plain `string` branch too: the narrower branch is the one it exercised.
+    compiled.branches.sort(key=lambda branch: "enum" not in branch[0])
     return compiled
 
 
@@ -292,14 +294,19 @@ def _resolved(loaded: Mapping[str, Any], at: str, node: Any) -> tuple[str, Any]:
     return at, node
 
 
-def _inlined(loaded: Mapping[str, Any], node: Any) -> Any:
-    """A schema with every `$ref` followed (for `_fits`, which reads no spec)."""
+def _inlined(loaded: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
+    """A schema with its `$ref`s followed (for `_fits`, which reads no spec); a recursive one to a depth."""
     _, node = _resolved(loaded, "", node)
+    if depth > _DEPTH:
+        return {}  # anything fits: deeper than any branch is told apart by
     if isinstance(node, Mapping):
-        return {k: _inlined(loaded, v) for k, v in node.items()}
+        return {k: _inlined(loaded, v, depth + 1) for k, v in node.items()}
     if isinstance(node, list):
-        return [_inlined(loaded, v) for v in node]
+        return [_inlined(loaded, v, depth + 1) for v in node]
     return node
+
+
+_DEPTH = 16
 
 
 def _escape(part: str) -> str:
