@@ -15,6 +15,7 @@ import pytest
 from portkey_completions.testing import credentials, serving
 from portkey_completions.testing.serving import free_port, process
 from support import ALTERNATIVES, BASE, FUZZ_STATUSES, SCRIPTED_SERVER
+from support.browser import chromium
 from support.scripted import Scripted
 
 
@@ -68,6 +69,13 @@ def upstream() -> Iterator[str]:
 def header_sets(upstream: str) -> dict[str, dict[str, str]]:
     """Each auth alternative's headers (`support.ALTERNATIVES`), the custom host's pointing at `upstream`."""
     return {name: credentials.headers(name, custom_host=f"{upstream}{BASE}") for name in ALTERNATIVES}
+
+
+@pytest.fixture
+def browser(tmp_path) -> Iterator[str]:
+    """Headless Chromium's DevTools endpoint (support.browser): skipped without chromium, a failure under CI."""
+    with chromium(tmp_path) as devtools:
+        yield devtools
 
 
 @pytest.fixture(scope="session")

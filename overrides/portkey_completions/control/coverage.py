@@ -42,6 +42,11 @@ RETRY = "retry"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
+MEMO = 256  # requests, and values per field, remembered with the keys they count (a suite sends the same few often)
+MEMO_BODY = 4096  # bytes: a longer body is walked each time rather than kept
+_SCALARS = frozenset({str, bool, int, float})
+
+
 @dataclass(slots=True)
 class _Field:
     """One request property, compiled to the keys its values count."""
@@ -52,24 +57,40 @@ class _Field:
     branches: list[tuple[Any, str]] = field(default_factory=list)  # (schema, key), first that fits
     minimum: tuple[Any, str] | None = None
     maximum: tuple[Any, str] | None = None
+    memo: dict[tuple[type, Any], tuple[str, ...]] = field(default_factory=dict)
 
     def count(self, value: Any, out: list[str]) -> None:
         out.append(self.sent)
+        kind = type(value)
+        if kind in _SCALARS:
+            found = self.memo.get((kind, value))
+            if found is None:
+                found = self._detail(value)
+                if len(self.memo) >= MEMO:
+                    self.memo.clear()
+                self.memo[(kind, value)] = found
+            out += found
+        else:
+            out += self._detail(value)
+
+    def _detail(self, value: Any) -> tuple[str, ...]:
+        """What a value counts beyond `sent`: null, its value, the branch it fits, a bound it is at."""
         if value is None:
-            if self.null is not None:
-                out.append(self.null)
-            return
-        found = self.values.get((type(value), value)) if isinstance(value, str | bool | int | float) else None
+            return () if self.null is None else (self.null,)
+        out = []
+        found = self.values.get((type(value), value)) if type(value) in _SCALARS else None
         if found is not None:
             out.append(found)
         for schema, branch in self.branches:
             if _fits(schema, value):
                 out.append(branch)
                 break
-        if self.minimum is not None and value == self.minimum[0] and type(value) is not bool:
-            out.append(self.minimum[1])
-        if self.maximum is not None and value == self.maximum[0] and type(value) is not bool:
-            out.append(self.maximum[1])
+        if type(value) is not bool:
+            if self.minimum is not None and value == self.minimum[0]:
+                out.append(self.minimum[1])
+            if self.maximum is not None and value == self.maximum[0]:
+                out.append(self.maximum[1])
+        return tuple(out)
 
 
 @dataclass
@@ -80,10 +101,31 @@ class Operation:
     items: list[Item]
     fields: dict[str, _Field]
     pattern: re.Pattern[str] | None  # for a templated path; None: matched by name
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (dimension, name) -> its counter's key
+
+    tallies: dict[tuple[Any, ...], tuple[str, ...]] = field(default_factory=dict)  # what a request said -> its keys
 
     def add(self, dimension: str, name: str, pointer: str = "") -> str:
         self.items.append(Item(dimension, name, pointer))
-        return key(self.name, dimension, name)
+        return self.key(dimension, name)
+
+    def sent(self, body: Mapping[str, Any]) -> tuple[str, ...]:
+        """What a validated body counts: each field's items, and whether it asked for a stream."""
+        out: list[str] = []
+        fields = self.fields
+        for prop, value in body.items():
+            compiled = fields.get(prop)
+            if compiled is not None:
+                compiled.count(value, out)
+        out.append(self.key("streaming", STREAMS[1] if body.get("stream") else STREAMS[0]))
+        return tuple(out)
+
+    def key(self, dimension: str, name: str) -> str:
+        """An item's counter key, made once (a request names the same few statuses and alternatives)."""
+        found = self.keys.get((dimension, name))
+        if found is None:
+            found = self.keys[(dimension, name)] = key(self.name, dimension, name)
+        return found
 
 
 class Coverage:
@@ -108,6 +150,7 @@ class Coverage:
                     built = _operation(loaded, base, path, method, operation, tuple(alternatives), gateway)
                     self.operations[built.name] = built
         self._templated = [o for o in self.operations.values() if o.pattern is not None]
+        self._exact = {tuple(n.split(" ", 1)): o for n, o in self.operations.items() if o.pattern is None}
 
     def items(self, operation: Operation) -> list[Item]:
         """The operation's items: the spec's, and the providers the store routes to now."""
@@ -117,7 +160,7 @@ class Coverage:
 
     def operation(self, method: str, path: str) -> Operation | None:
         """The served operation a request was for, by its method and path under the base path."""
-        found = self.operations.get(f"{method} {path}")
+        found = self._exact.get((method, path))
         if found is not None:
             return found
         for operation in self._templated:
@@ -133,44 +176,63 @@ class Coverage:
         *,
         refused: str | None = None,
         ended_early: bool = False,
-    ) -> list[str]:
+    ) -> tuple[str, ...]:
         """The keys one finished request counts: the entry and outcome say what happened, the body what was sent.
 
         `refused`: the `param` of the 400 it got. `ended_early`: a stream that did not end as the spec says.
         """
-        operation = self.operation(entry.method, entry.path)
+        operation = self._exact.get((entry.method, entry.path)) or self.operation(entry.method, entry.path)
         if operation is None:
-            return []
-        name = operation.name
+            return ()
+        # What a request counts is what these say: one sent again (most are) is looked up, not worked out.
+        raw = entry.body
+        said = (entry.status, entry.alternative, refused, ended_early, outcome is None, call.body is None, raw)
+        found = operation.tallies.get(said) if type(raw) is bytes else None
+        if found is None:
+            found = self._worked_out(operation, entry, outcome, call, refused, ended_early)
+            if type(raw) is bytes and len(raw) <= MEMO_BODY:
+                if len(operation.tallies) >= MEMO:
+                    operation.tallies.clear()  # a bound, and the next few hundred kinds of request take their place
+                operation.tallies[said] = found
+        if outcome is not None and (outcome.faults or (self.gateway and outcome.routed is not None)):
+            return found + self._outcome(operation, outcome)
+        return found
+
+    def _worked_out(
+        self,
+        operation: Operation,
+        entry: Entry,
+        outcome: Outcome | None,
+        call: Call,
+        refused: str | None,
+        ended_early: bool,
+    ) -> tuple[str, ...]:
         status = entry.status or 499
         fault = status >= 500 and outcome is None and entry.status is not None  # no room answered: the server's own
-        out = [key(name, "responses", f"{status} {SERVER_FAULT}" if fault else str(status))]
+        out = [operation.key("responses", f"{status} {SERVER_FAULT}" if fault else str(status))]
         if entry.alternative is not None:
-            out.append(key(name, "alternatives", entry.alternative))
+            out.append(operation.key("alternatives", entry.alternative))
         body = call.body
         if refused is not None and status == 400:
-            out.append(key(name, "refused", refused))
+            out.append(operation.key("refused", refused))
         elif body is not None:
-            fields = operation.fields
-            for prop, value in body.items():
-                compiled = fields.get(prop)
-                if compiled is not None:
-                    compiled.count(value, out)
-            streamed = body.get("stream")
-            out.append(key(name, "streaming", STREAMS[1] if streamed else STREAMS[0]))
-            if ended_early and streamed:
-                out.append(key(name, "streaming", STREAMS[2]))
-        if outcome is not None:
-            out += [key(name, "faults", f) for f in outcome.faults]
-            routed = outcome.routed
-            if routed is not None and self.gateway:
-                out += [key(name, "gateway", f"strategy: {m}") for m in routed.strategies]
-                out.append(key(name, "gateway", f"provider: {routed.provider}"))
-                if routed.retries:
-                    out.append(key(name, "gateway", RETRY))
-                if routed.cache in CACHE_STATUSES:
-                    out.append(key(name, "gateway", f"cache: {routed.cache}"))
-        return out
+            out += operation.sent(body)
+            if ended_early and body.get("stream"):
+                out.append(operation.key("streaming", STREAMS[2]))
+        return tuple(out)
+
+    def _outcome(self, operation: Operation, outcome: Outcome) -> tuple[str, ...]:
+        """What the outcome adds: the faults a scenario applied, where the gateway routed."""
+        out = [operation.key("faults", f) for f in outcome.faults]
+        routed = outcome.routed
+        if routed is not None and self.gateway:
+            out += [operation.key("gateway", f"strategy: {m}") for m in routed.strategies]
+            out.append(operation.key("gateway", f"provider: {routed.provider}"))
+            if routed.retries:
+                out.append(operation.key("gateway", RETRY))
+            if routed.cache in CACHE_STATUSES:
+                out.append(operation.key("gateway", f"cache: {routed.cache}"))
+        return tuple(out)
 
 
 def _operation(
@@ -196,8 +258,10 @@ def _operation(
         prop_at, prop_schema = _resolved(loaded, f"{schema_at}/properties/{_escape(prop)}", declared_prop)
         operation.fields[prop] = _field(operation, loaded, prop, prop_at, prop_schema or {})
         operation.add("refused", prop, prop_at)
-    for alternative in alternatives:
-        operation.add("alternatives", alternative)
+    requirements = declared.get("security", loaded.get("security", []))
+    listed = f"{at}/security" if "security" in declared else "#/security"
+    for i, alternative in enumerate(alternatives):  # the spec's, in its order, then openai_compatible
+        operation.add("alternatives", alternative, f"{listed}/{i}" if i < len(requirements) else "")
     if schema and "stream" in (schema.get("properties") or {}):
         for name in STREAMS:
             operation.add("streaming", name)

@@ -1,8 +1,8 @@
 """Contract coverage's counts on Redis: one hash, `namespace<NAMESPACED>key` -> count, summed over the fleet.
 
-Counts wait in the process until the journal's next batch (`RedisState.closed`), and go in the
-same round trip, so a request's counts are written before its caller has the whole answer, as its
-entry is. Kept apart from the journal: not capped, and not dropped with a namespace.
+Requests' tallies wait in the process until the journal's next batch (`RedisState.closed`), and go
+in the same round trip, so a request's counts are written before its caller has the whole answer,
+as its entry is. Kept apart from the journal: not capped, and not dropped with a namespace.
 """
 
 from __future__ import annotations
@@ -10,31 +10,30 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from .state import NAMESPACED, summed
+from .state import Tallies
 
 COVERAGE = "portkey-stub:coverage"
+NAMESPACED = "\x1e"  # between a stored count's namespace ("" for none) and its key
 
 
-def pending() -> collections.Counter[str]:
-    """Counts waiting for the next write."""
-    return collections.Counter()
-
-
-def add(waiting: collections.Counter[str], namespace: str | None, keys: list[str]) -> None:
-    prefix = (namespace or "") + NAMESPACED
-    for key in keys:
-        waiting[prefix + key] += 1
-
-
-def write(pipe: Any, waiting: collections.Counter[str]) -> None:
-    """The waiting counts, as commands on the journal's pipeline."""
-    for stored, count in waiting.items():
+def write(pipe: Any, tallies: Tallies) -> None:
+    """The waiting tallies, as commands on the journal's pipeline: one per key."""
+    counts: collections.Counter[str] = collections.Counter()
+    for (namespace, keys), requests in tallies.items():
+        prefix = (namespace or "") + NAMESPACED
+        for key in keys:
+            counts[prefix + key] += requests
+    for stored, count in counts.items():
         pipe.hincrby(COVERAGE, stored, count)
 
 
 async def read(commands: Any, namespace: str | None) -> dict[str, int]:
-    raw = await commands.hgetall(COVERAGE)
-    return summed(((k.decode(), int(v)) for k, v in raw.items()), namespace)
+    found: collections.Counter[str] = collections.Counter()
+    for raw, count in (await commands.hgetall(COVERAGE)).items():
+        ns, _, key = raw.decode().partition(NAMESPACED)
+        if namespace is None or ns == namespace:
+            found[key] += int(count)
+    return dict(found)
 
 
 async def forget(commands: Any, namespace: str | None) -> None:

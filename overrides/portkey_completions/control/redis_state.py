@@ -23,12 +23,13 @@ reloaded the rules. Entries of answers already sent when the write fails are los
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import logging
 import time
 import urllib.parse
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as redis
@@ -40,9 +41,10 @@ from . import redis_coverage
 from .entry import Entry
 from .redaction import headers_of
 from .rules import Rule, rule
-from .state import CACHE_SIZE, JOURNAL_SIZE, State, StateUnavailable, worker_name
+from .state import CACHE_SIZE, JOURNAL_SIZE, State, StateUnavailable, Tallies, worker_name
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PREFIX = "portkey-stub:"
 RULES, HITS, VERSION, JOURNAL = (PREFIX + k for k in ("rules", "hits", "version", "journal"))
@@ -127,7 +129,7 @@ class RedisState(State):
         self._first_sync_by: float | None = None
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
-        self._counts = redis_coverage.pending()  # contract coverage's, until the journal's next write
+        self._counts: Tallies = collections.Counter()  # contract coverage's, until the journal's next write
         self.lost = 0  # journal entries that could not be written
         self._lost_logged = float("-inf")
 
@@ -315,7 +317,7 @@ class RedisState(State):
         # While one batch is on its way, the next gathers: one round trip for many requests.
         while self._queue:
             batch, self._queue = self._queue, []
-            counts, self._counts = self._counts, redis_coverage.pending()
+            counts, self._counts = self._counts, collections.Counter()
             try:
                 async with self._commands.pipeline(transaction=False) as pipe:
                     await self._append(
@@ -337,26 +339,23 @@ class RedisState(State):
                 if not written.done():
                     written.set_result(None)
 
-    def covered(self, namespace: str | None, keys: list[str]) -> None:
-        redis_coverage.add(self._counts, namespace, keys)  # written with the entry `closed` is given next
+    def covered(self, namespace: str | None, keys: tuple[str, ...]) -> None:
+        self._counts[(namespace, keys)] += 1  # written with the entry `closed` is given next
 
     async def coverage(self, namespace: str | None) -> dict[str, int]:
-        try:
-            return await redis_coverage.read(self._commands, namespace)
-        except FAILURES as exc:
-            raise self.unavailable("the coverage cannot be read", exc) from None
+        return await self._or_unavailable(redis_coverage.read(self._commands, namespace), "the coverage cannot be read")
 
     async def forget_coverage(self, namespace: str | None) -> None:
+        await self._or_unavailable(redis_coverage.forget(self._commands, namespace), "the coverage cannot be reset")
+
+    async def _or_unavailable(self, command: Awaitable[T], action: str) -> T:
         try:
-            await redis_coverage.forget(self._commands, namespace)
+            return await command
         except FAILURES as exc:
-            raise self.unavailable("the coverage cannot be reset", exc) from None
+            raise self.unavailable(action, exc) from None
 
     async def entries(self, namespace: str | None) -> list[dict[str, Any]]:
-        try:
-            raw = await self._commands.lrange(JOURNAL, 0, -1)
-        except FAILURES as exc:
-            raise self.unavailable("the journal cannot be read", exc) from None
+        raw = await self._or_unavailable(self._commands.lrange(JOURNAL, 0, -1), "the journal cannot be read")
         entries = [orjson.loads(r) for r in raw]
         for entry in entries:
             if isinstance(entry["body"], str):  # raw, as written: the journal parses bytes when read
@@ -364,13 +363,10 @@ class RedisState(State):
         return [e for e in entries if namespace is None or e["namespace"] == namespace]
 
     async def forget(self, namespace: str | None) -> None:
-        try:
-            if namespace is None:
-                await self._commands.delete(JOURNAL)
-            else:
-                await self._forget(keys=[JOURNAL], args=[namespace])
-        except FAILURES as exc:
-            raise self.unavailable("the journal cannot be cleared", exc) from None
+        command = (
+            self._commands.delete(JOURNAL) if namespace is None else self._forget(keys=[JOURNAL], args=[namespace])
+        )
+        await self._or_unavailable(command, "the journal cannot be cleared")
 
     async def cached(self, key: str) -> bytes | None:
         try:

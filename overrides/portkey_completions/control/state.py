@@ -121,7 +121,7 @@ class CoverageState(abc.ABC):
     bound nor a namespace's end at a test's close drops a count."""
 
     @abc.abstractmethod
-    def covered(self, namespace: str | None, keys: list[str]) -> None:
+    def covered(self, namespace: str | None, keys: tuple[str, ...]) -> None:
         """Count one finished request's keys. Cheap and never raises: a shared state writes them with
         the journal's next batch, which the request's `closed` awaits."""
 
@@ -134,17 +134,20 @@ class CoverageState(abc.ABC):
         """Reset the namespace's counts (None: every count)."""
 
 
-def summed(counts: Iterable[tuple[str, int]], namespace: str | None) -> dict[str, int]:
-    """Counts stored as `namespace<NAMESPACED>key`, as one namespace's (or, for None, all summed)."""
+Tallies = collections.Counter[tuple[str | None, tuple[str, ...]]]  # (namespace, a request's keys) -> requests
+
+
+def spread(tallies: Tallies, namespace: str | None = None, *, every: bool = True) -> dict[str, int]:
+    """Requests' tallies as counts by key: one namespace's, or (`every`) all of them summed.
+
+    A request is counted as one tuple of its keys (one counter step on the hot path), spread when read.
+    """
     found: collections.Counter[str] = collections.Counter()
-    for stored, count in counts:
-        ns, _, key = stored.partition(NAMESPACED)
-        if namespace is None or ns == namespace:
-            found[key] += count
+    for (ns, keys), requests in tallies.items():
+        if every or ns == namespace:
+            for key in keys:
+                found[key] += requests
     return dict(found)
-
-
-NAMESPACED = "\x1e"  # between a stored count's namespace ("" for none) and its key
 
 
 class State(RuleState, JournalState, CoverageState, ResponseCache):
@@ -181,7 +184,7 @@ class Memory(State):
         self._journal: collections.deque[Entry] = collections.deque(maxlen=JOURNAL_SIZE)
         self._entry_ids = itertools.count(1)
         self._cache: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
-        self._covered: collections.Counter[str] = collections.Counter()
+        self._covered: Tallies = collections.Counter()
 
     async def start(self) -> None:
         pass  # nothing to connect to
@@ -233,21 +236,18 @@ class Memory(State):
         self._journal.clear()
         self._journal.extend(kept)
 
-    def covered(self, namespace: str | None, keys: list[str]) -> None:
-        prefix = (namespace or "") + NAMESPACED
-        counts = self._covered
-        for key in keys:
-            counts[prefix + key] += 1
+    def covered(self, namespace: str | None, keys: tuple[str, ...]) -> None:
+        self._covered[(namespace, keys)] += 1
 
     async def coverage(self, namespace: str | None) -> dict[str, int]:
-        return summed(self._covered.items(), namespace)
+        return spread(self._covered, namespace, every=namespace is None)
 
     async def forget_coverage(self, namespace: str | None) -> None:
         if namespace is None:
             self._covered.clear()
             return
-        for stored in [k for k in self._covered if k.startswith(namespace + NAMESPACED)]:
-            del self._covered[stored]
+        for stale in [t for t in self._covered if t[0] == namespace]:
+            del self._covered[stale]
 
     async def cached(self, key: str) -> bytes | None:
         found = self._cache.get(key)
