@@ -154,6 +154,26 @@ def test_the_journal_is_one_complete_ordered_journal_saying_who_answered(fleet, 
     assert journal(fleet[0], ns) == []
 
 
+def test_contract_coverage_is_summed_over_workers_and_replicas_exactly(fleet, ns):
+    """Each process counts its own requests; /__admin/coverage on any of them says the whole fleet's."""
+    workers = fleet[2]
+    for i in range(REQUESTS):
+        body = {**BODY, "prompt": ["a", "b"] if i % 4 == 0 else "a", "stream": i % 5 == 0}
+        assert calls.post(f"{workers}/ns/{ns}", body, timeout=10).status_code == 200
+    assert complete(fleet[0], ns).status_code == 200  # and one to replica A
+    answered = {e["worker"] for e in journal(workers, ns)}
+    assert len(answered) == 3, answered  # both workers, and replica A
+    for base in fleet:
+        report = httpx.get(f"{base}/ns/{ns}/__admin/coverage", timeout=10).json()
+        (operation,) = report["operations"]
+        found = {d["dimension"]: d["items"] for d in operation["dimensions"]}
+        count = {(d, i["name"]): i["count"] for d, items in found.items() for i in items}
+        assert count[("responses", "200")] == REQUESTS + 1
+        assert count[("alternatives", "virtual_key")] == REQUESTS + 1
+        assert count[("streaming", "streamed")] == REQUESTS // 5
+        assert count[("fields", "prompt: oneOf[1] array of string")] == REQUESTS // 4
+
+
 def test_rule_ids_are_unique_across_the_fleet(fleet, ns):
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         added = list(pool.map(lambda i: add_rule(fleet[i % 3], ns, {"text": f"r{i}"}), range(18)))
