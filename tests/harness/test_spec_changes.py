@@ -97,12 +97,22 @@ def tighten_bound(spec: dict[str, Any]) -> None:
     spec["components"]["schemas"]["CreateCompletionRequest"]["properties"]["n"]["maximum"] = 3
 
 
+def coverage(url: str, operation: str) -> dict[str, dict[str, int]]:
+    """A running copy's contract coverage of one operation: dimension -> item -> count."""
+    report = httpx.get(f"{url}/__admin/coverage").raise_for_status().json()
+    (found,) = [o for o in report["operations"] if o["operation"] == operation]
+    return {d["dimension"]: {i["name"]: i["count"] for i in d["items"]} for d in found["dimensions"]}
+
+
 # -- the cases ---------------------------------------------------------------------------------------
 
 
 def test_a_new_operation_is_served_from_the_spec(tmp_path):
     project = regenerated(tmp_path, add_operation, serve=("get /models",))
     with serving(project, log=tmp_path / "server.log") as url:
+        # Contract coverage has the new operation's items, each missed until a request exercises it.
+        before = coverage(url, f"GET {BASE}/models")
+        assert before["responses"]["200"] == 0 and set(before["alternatives"]) >= {"virtual_key", "config"}
         models = httpx.get(f"{url}{BASE}/models", headers=AUTH)
         assert models.status_code == 200, models.text
         assert models.headers["x-portkey-stub-synthesized"] == "true"
@@ -112,6 +122,8 @@ def test_a_new_operation_is_served_from_the_spec(tmp_path):
         # The operations the spec had still answer as before.
         assert httpx.post(f"{url}{COMPLETIONS}", json=BODY, headers=AUTH).status_code == 200
         assert httpx.get(url).json()["routes"][f"GET {BASE}/models"] == "listModels"
+        after = coverage(url, f"GET {BASE}/models")
+        assert (after["responses"]["200"], after["responses"]["401"], after["alternatives"]["virtual_key"]) == (1, 1, 1)
     assert "listModels" in (tmp_path / "server.log").read_text()  # start-up says what has no handler
     # The project's own tests pass on the new spec: the pin, the overlay (its errors documented on the
     # new operation too, so schemathesis finds no undocumented 401), the auth table.
@@ -188,6 +200,7 @@ def test_a_description_only_edit_keeps_seeded_output(tmp_path, server):
 def test_a_new_optional_request_field_is_validated_on_both_paths(tmp_path):
     project = regenerated(tmp_path, add_request_field)
     with serving(project) as url:
+        assert coverage(url, f"POST {COMPLETIONS}")["fields"]["priority: sent"] == 0  # an item, missed
         assert httpx.post(f"{url}{COMPLETIONS}", json={**BODY, "priority": 3}, headers=AUTH).status_code == 200
         for content_type in ("application/json", "application/json; charset=utf-8"):
             refused = httpx.post(
@@ -196,6 +209,8 @@ def test_a_new_optional_request_field_is_validated_on_both_paths(tmp_path):
                 headers={**AUTH, "content-type": content_type},
             )
             assert refused.status_code == 400 and refused.json()["error"]["param"] == "priority", refused.text
+        counted = coverage(url, f"POST {COMPLETIONS}")
+        assert (counted["fields"]["priority: sent"], counted["refused"]["priority"]) == (1, 2)
 
 
 @declared("n")
