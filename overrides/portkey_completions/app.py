@@ -314,7 +314,8 @@ def _routes(app: CompletionsApp, options: ServerOptions, built: Services, resolv
     )
     for path, name, endpoint in probes.routes():
         app.add_url_rule(path, name, endpoint, methods=["GET"])
-    admin = Admin(built.rules, built.journal, _admin_token(options), built.state.shown, built.coverage)
+    spec_href = f"{base}/openapi.json" if options.swagger_ui else ""
+    admin = Admin(built.rules, built.journal, _admin_token(options), built.state.shown, built.coverage, spec_href)
     for path, name, endpoint, methods in admin.routes():
         app.add_url_rule(path, name, endpoint, methods=methods)
     routes[f"GET {ADMIN_PREFIX}/"] = "the journal page (admin API: /__admin/openapi.yaml)"

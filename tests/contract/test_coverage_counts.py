@@ -162,3 +162,13 @@ def test_the_report_in_each_form(server):
     assert "| responses |" in server("GET", "/__admin/coverage?format=markdown").text
     wrong = server("GET", "/__admin/coverage?format=pdf")
     assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "format"
+
+
+@declared("prompt")
+def test_a_null_counts_as_null_and_as_the_branch_that_allows_it(server):
+    assert server.post({**BODY, "prompt": None}).is_success
+    fields = covered(server.counts())["fields"]
+    prompt = {name: n for name, n in fields.items() if name.startswith("prompt: ")}
+    assert prompt.pop("prompt: sent") == prompt.pop("prompt: null") == 1
+    # The spec's own "no prompt" branch, if it has one, is the branch a null exercised.
+    assert all(name.endswith(" null") and n == 1 for name, n in prompt.items()), prompt

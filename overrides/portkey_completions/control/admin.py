@@ -46,10 +46,12 @@ class Admin:
         token: str | None = None,
         state_shown: str = "memory",
         coverage: Collector | None = None,
+        spec_href: str = "",
     ) -> None:
         self.rules = rules
         self.journal = journal
         self.coverage = coverage  # contract coverage: its items and their counts
+        self.spec_href = spec_href  # where the served spec is, for the coverage page's links ("": not served)
         self.token = token
         self.state_shown = state_shown  # the state's URL as it may be shown (no password)
 
@@ -157,7 +159,7 @@ class Admin:
         if form == "json":
             return JSONResponse(report)
         if form == "html":
-            return HTMLResponse(coverage_report.page(report))
+            return HTMLResponse(coverage_report.page(report, self.spec_href))
         return Response(coverage_report.rendered(report, form), media_type="text/plain; charset=utf-8")
 
 

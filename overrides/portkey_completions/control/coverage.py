@@ -75,9 +75,12 @@ class _Field:
 
     def _detail(self, value: Any) -> tuple[str, ...]:
         """What a value counts beyond `sent`: null, its value, the branch it fits, a bound it is at."""
-        if value is None:
-            return () if self.null is None else (self.null,)
         out = []
+        if value is None:
+            if self.null is not None:
+                out.append(self.null)
+            out += [branch for schema, branch in self.branches if _fits(schema, None)][:1]
+            return tuple(out)
         found = self.values.get((type(value), value)) if type(value) in _SCALARS else None
         if found is not None:
             out.append(found)
@@ -309,7 +312,7 @@ def _values(operation: Operation, prop: str, at: str, schema: Mapping[str, Any],
 def _label(loaded: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
     """A branch in a word or three: `string`, `array of integer`, `array of array of integer`, `enum`."""
     if "enum" in schema:
-        return "enum"
+        return "null" if schema["enum"] == [None] else "enum"
     kind = schema.get("type")
     if kind == "array":
         _, items = _resolved(loaded, "", schema.get("items"))
@@ -324,7 +327,7 @@ def _label(loaded: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
 def _fits(schema: Mapping[str, Any], value: Any) -> bool:
     """Whether a value is of a branch's shape (types, an enum, an array's first item): enough to tell branches apart."""
     if value is None:
-        return bool(schema.get("nullable")) or schema.get("type") == "null"
+        return bool(schema.get("nullable")) or schema.get("type") == "null" or None in (schema.get("enum") or ())
     if "enum" in schema and value not in schema["enum"]:
         return False
     kind = schema.get("type")
