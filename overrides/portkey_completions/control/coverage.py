@@ -39,7 +39,6 @@ FAULTS = tuple(sorted(RESPOND_KEYS - {"times"}))  # `times` bounds a rule; it is
 STREAMS = ("not streamed", "streamed", "stream ended early")
 CACHE_STATUSES = ("HIT", "MISS")
 RETRY = "retry"
-_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 MEMO = 256  # requests, and values per field, remembered with the keys they count (a suite sends the same few often)
@@ -149,7 +148,7 @@ class Coverage:
         loaded, base = specs.load(), specs.base_path()
         for path, item in loaded["paths"].items():
             for method, operation in item.items():
-                if method in _METHODS and isinstance(operation, dict):
+                if method in specs.METHODS and isinstance(operation, dict):
                     built = _operation(loaded, base, path, method, operation, tuple(alternatives), gateway)
                     self.operations[built.name] = built
         self._templated = [o for o in self.operations.values() if o.pattern is not None]

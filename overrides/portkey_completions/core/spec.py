@@ -18,6 +18,8 @@ import yaml
 
 from portkey_completions_spec import SPEC_PATH
 
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")  # a path item's operations
+
 
 @functools.cache
 def load() -> dict[str, Any]:
@@ -42,9 +44,8 @@ def base_path() -> str:
 @functools.cache
 def operations_served() -> str:
     """Every operation of the spec as `METHOD /base/path`, for a message that says what is served."""
-    methods = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
     paths: Mapping[str, Mapping[str, Any]] = load()["paths"]
-    return ", ".join(f"{m.upper()} {base_path()}{p}" for p, item in paths.items() for m in item if m in methods)
+    return ", ".join(f"{m.upper()} {base_path()}{p}" for p, item in paths.items() for m in item if m in METHODS)
 
 
 @functools.cache

@@ -24,10 +24,9 @@ import orjson
 from starlette.responses import Response
 
 from portkey_completions.core import sse
-from portkey_completions.core.spec import event_data
+from portkey_completions.core.spec import METHODS, event_data
 
 SYNTHESIZED_HEADER = "x-portkey-stub-synthesized"
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 MAX_DEPTH = 12  # a recursive schema stops here (with the least value of its type)
 
 Handler = Callable[..., Awaitable[Response]]
