@@ -97,6 +97,18 @@ def test_an_unmatched_request_names_the_closest_recorded_one(replayer):
     assert '"max_tokens":12' in error["message"] and "Say this is a test" in error["message"]
 
 
+def test_a_replayed_answer_counts_its_request_in_the_coverage(replayer):
+    def streamed() -> int:
+        report = httpx.get(f"{replayer}/__admin/coverage").raise_for_status().json()
+        (operation,) = [o for o in report["operations"] if o["operation"] == f"POST {COMPLETIONS}"]
+        (streaming,) = [d for d in operation["dimensions"] if d["dimension"] == "streaming"]
+        return next(i["count"] for i in streaming["items"] if i["name"] == "streamed")
+
+    before = streamed()
+    assert raw_post(replayer, STREAMED, PORTKEY)[0] == 200
+    assert streamed() == before + 1
+
+
 def test_replay_keeps_the_recorded_pace_or_scales_it(tmp_path, scripted):
     """An upstream that streams 5 events 0.1 s apart: replayed at speed 1 and at speed 4."""
     events = [f"data: {json.dumps({'n': i})}" for i in range(5)] + ["data: [DONE]"]
