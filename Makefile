@@ -16,10 +16,10 @@ install: $(VENV)/.installed
 gen: install
 	scripts/gen.sh
 
-.PHONY: update-spec  ## Take a newly published spec into openapi/ and pin it (SPEC=FILE [SOURCE=URL]); then make gen
+.PHONY: update-spec  ## Take a newly published spec into openapi/ and pin it, saying what changes (SPEC=FILE [SOURCE=URL] [FAIL_ON=breaking]); then make gen
 update-spec: install
 	@test -n "$(SPEC)" || { echo "usage: make update-spec SPEC=path/to/published.yaml [SOURCE=where-it-was-published]"; exit 2; }
-	python scripts/update_spec.py "$(SPEC)" $(if $(SOURCE),--source "$(SOURCE)")
+	python scripts/update_spec.py "$(SPEC)" $(if $(SOURCE),--source "$(SOURCE)") $(if $(FAIL_ON),--fail-on "$(FAIL_ON)")
 
 .PHONY: gen-check  ## Fail if generated/ differs from what `make gen` writes
 gen-check: install

@@ -15,7 +15,12 @@ The pin (openapi/portkey-completions.lock) records the taken file's SHA-256, the
 file's, where it came from and when; `tests/unit/test_overlay.py` fails when the spec and its pin
 disagree (an edit by hand). Then `make gen` regenerates from it.
 
-    python scripts/update_spec.py FILE [--source WHERE]
+Before anything is written, the update's changes for clients are printed (`portkey-stub
+spec-diff`'s report: a line per change, with its level); `--fail-on breaking` (make's
+FAIL_ON=breaking) takes nothing and exits 1 when one is that bad, for a CI job that watches
+Portkey's file.
+
+    python scripts/update_spec.py FILE [--source WHERE] [--fail-on breaking|warning]
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from portkey_completions.core import spec_diff
 from portkey_completions.server.spec_check import problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,14 +123,39 @@ def pin(raw: bytes, published: bytes, source: str) -> dict[str, str]:
         "source": source,
         "source_sha256": hashlib.sha256(published).hexdigest(),
         "operations": ", ".join(f"{m} {p}" for m, p in served()),
+        "published_operations": spec_diff.operations(yaml.safe_load(published)),
         "taken": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+
+
+def changes(document: dict[str, Any]) -> spec_diff.Report:
+    """What taking `document` changes for clients, against the spec in openapi/ (`core.spec_diff`).
+
+    The operations new since the last pin are those the pinned published file did not have (the
+    pin lists them; an older pin of a file taken byte for byte has them in the spec itself). An
+    older pin of a cut file names none, and counts them only.
+    """
+    keep = [f"{m} {p}" for m, p in served()]
+    if not SPEC.exists():
+        return spec_diff.Report(not_served=[o for o in spec_diff.operations(document) if o not in keep])
+    old = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    pinned = yaml.safe_load(LOCK.read_text(encoding="utf-8")) if LOCK.exists() else {}
+    pinned = pinned or {}
+    known = pinned.get("published_operations")
+    if known is None and pinned.get("source_sha256", pinned.get("sha256")) == pinned.get("sha256"):
+        known = spec_diff.operations(old)  # taken byte for byte: the published file had these, and only these
+    return spec_diff.diff(old, document, keep, spec_diff.operations(document) if known is None else known)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", type=Path, help="the published spec (OpenAPI 3.0, YAML or JSON), as published")
     parser.add_argument("--source", help="where it was published (a URL); default: the file's path")
+    parser.add_argument(
+        "--fail-on",
+        choices=("breaking", "warning"),
+        help="take nothing, and exit 1, when the update has a change of this level or worse",
+    )
     args = parser.parse_args(argv)
     try:
         published = args.file.read_bytes()
@@ -150,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         lines = "\n".join(f"  {p}" for p in found)
         print(f"{args.file} is not valid OpenAPI 3.0; nothing was taken:\n{lines}", file=sys.stderr)
         return 2
+    report = changes(document)
+    sys.stdout.write(spec_diff.rendered(report))
+    if report.fails(args.fail_on):
+        print(f"A {args.fail_on} change or worse (--fail-on {args.fail_on}): nothing was taken.", file=sys.stderr)
+        return 1
     SPEC.write_bytes(raw)
     source = args.source or str(args.file)
     LOCK.write_text(HEADER + yaml.safe_dump(pin(raw, published, source), sort_keys=False), encoding="utf-8")

@@ -16,13 +16,13 @@ from portkey_completions.core import names
 from portkey_completions.observe.metrics import MULTIPROCESS
 from portkey_completions.server import lifecycle, logs
 
-from . import __version__
+from . import __version__, reports
 from .options import ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, default, flags, from_environment
 
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
     from portkey_completions.app import CompletionsApp
 
-COMMANDS = ("serve", "record", "coverage")
+COMMANDS = ("serve", "record", "coverage", "spec-diff")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,88 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     declared = dict(flags())
     for name in RECORD_OPTIONS:  # the same declarations as serve's, and the same variables
         _added(record, name, declared[name])
-    _coverage_parser(commands)
+    reports.coverage_parser(commands)
+    reports.spec_diff_parser(commands)
     return parser
-
-
-def _coverage_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
-    coverage = commands.add_parser(
-        "coverage",
-        help="report a server's contract coverage, or a saved report's",
-        description="Print what requests exercised of the spec: a running server's counts (its "
-        "/__admin/coverage; a namespace's with --url http://HOST:PORT/ns/NAME), or a report saved by "
-        "--portkey-coverage=json:FILE. Exits 1 below --fail-under.",
-    )
-    coverage.set_defaults(subparser=coverage)
-    source = coverage.add_mutually_exclusive_group(required=True)
-    source.add_argument("--url", help="a running server's root, e.g. http://127.0.0.1:8787")
-    source.add_argument("--from", dest="from_file", metavar="FILE", help="a saved JSON report")
-    coverage.add_argument(
-        "--report",
-        action="append",
-        metavar="FORM",
-        help="term (the default), term-missing, json:PATH, html:DIR or markdown:PATH; repeatable",
-    )
-    coverage.add_argument("--fail-under", type=float, metavar="MIN", help="exit 1 if coverage is below MIN percent")
-    coverage.add_argument(
-        "--admin-token",
-        default=os.environ.get("PORTKEY_STUB_ADMIN_TOKEN"),
-        help="the server's admin token, for a caller that is not on loopback (env: PORTKEY_STUB_ADMIN_TOKEN)",
-    )
-
-
-def coverage(args: argparse.Namespace) -> int:
-    """`portkey-stub coverage`: the report in the forms asked, and whether it reaches --fail-under."""
-    from pathlib import Path
-
-    from portkey_completions.control import coverage_report
-
-    parser: argparse.ArgumentParser = args.subparser
-    forms = []
-    for given in args.report or ["term"]:
-        form, _, path = given.partition(":")
-        if form not in coverage_report.FORMS or (form.startswith("term") == bool(path)):
-            parser.error(f"--report {given}: give term, term-missing, json:PATH, html:DIR or markdown:PATH")
-        forms.append((form, path))
-    try:
-        report = _coverage_report(args)
-    except (OSError, ValueError) as exc:
-        parser.error(str(exc))
-    for form, path in forms:
-        out = coverage_report.rendered(report, form)
-        if not path:
-            sys.stdout.write(out)
-            continue
-        target = Path(path) / "index.html" if form == "html" else Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(out, encoding="utf-8")
-    total = coverage_report.percent(report)
-    if args.fail_under is not None and total < args.fail_under:
-        print(f"portkey-stub: coverage {total:.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _coverage_report(args: argparse.Namespace) -> dict[str, object]:
-    import json
-
-    if args.from_file is not None:
-        with open(args.from_file, encoding="utf-8") as saved:
-            report: dict[str, object] = json.load(saved)
-    else:
-        import httpx
-
-        headers = {"x-admin-token": args.admin_token} if args.admin_token else {}
-        try:
-            answer = httpx.get(args.url.rstrip("/") + "/__admin/coverage", headers=headers, timeout=10)
-        except httpx.HTTPError as exc:
-            raise ValueError(f"--url {args.url}: {exc}") from None
-        if answer.status_code != 200:
-            raise ValueError(f"--url {args.url}: /__admin/coverage answered {answer.status_code}: {answer.text[:200]}")
-        report = answer.json()
-    if not isinstance(report, dict) or report.get("schema_version") != 1:
-        raise ValueError("not a contract coverage report of schema version 1")
-    return report
 
 
 RECORD_OPTIONS = ("host", "port", "log_level")  # what `record` shares with `serve`
@@ -222,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
     if args.command == "coverage":
-        return coverage(args)
+        return reports.coverage(args)
+    if args.command == "spec-diff":
+        return reports.spec_diff(args)
     options = options_of(args, (n for n, _ in flags()) if args.command == "serve" else RECORD_OPTIONS)
     ensure_free(args.subparser, options.host, options.port)
     if args.command == "serve":

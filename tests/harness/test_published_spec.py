@@ -100,3 +100,31 @@ def test_a_broken_spec_is_refused_before_anything_is_written(tmp_path):
     generated = run(project, "scripts/gen.sh")
     assert generated.returncode != 0 and "prompt.oneOf[" in generated.stderr
     assert len(generated.stderr.strip().splitlines()) <= 6, generated.stderr
+
+
+def test_an_update_says_what_it_breaks_and_fail_on_takes_nothing(tmp_path):
+    """`make update-spec` prints the spec diff first; FAIL_ON=breaking refuses a breaking update, writing nothing."""
+    project = copy_project(tmp_path)
+    before = {
+        p: (project / "openapi" / p).read_bytes() for p in ("portkey-completions.yaml", "portkey-completions.lock")
+    }
+    spec = yaml.safe_load((project / SPEC).read_text(encoding="utf-8"))
+    del spec["components"]["schemas"]["CreateCompletionRequest"]["properties"]["suffix"]
+    spec["paths"]["/models"] = {"get": {"responses": {"200": {"description": "the models"}}}}
+    edited = tmp_path / "published.yaml"
+    edited.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    # make update-spec SPEC=… FAIL_ON=breaking runs this (the copy has no Makefile)
+    refused = run(project, sys.executable, "scripts/update_spec.py", str(edited), "--fail-on", "breaking")
+    assert refused.returncode != 0
+    line = next(l for l in refused.stdout.splitlines() if "request-property-removed" in l)
+    assert line.startswith("breaking") and "suffix" in line
+    assert "    - get /models" in refused.stdout  # new, with the line that serves it
+    assert "nothing was taken" in refused.stderr
+    assert {p: (project / "openapi" / p).read_bytes() for p in before} == before
+    taken = run(project, sys.executable, "scripts/update_spec.py", str(edited))
+    assert taken.returncode == 0 and "request-property-removed" in taken.stdout, taken.stderr
+    lock = yaml.safe_load((project / SPEC).with_suffix(".lock").read_text(encoding="utf-8"))
+    assert "get /models" in lock["published_operations"]  # the next update names only what is new since
+    again = run(project, sys.executable, "scripts/update_spec.py", str(edited), "--fail-on", "breaking")
+    assert again.returncode == 0 and "No change to the served operations." in again.stdout
+    assert "get /models" not in again.stdout.split("not served")[-1]

@@ -141,3 +141,25 @@ def test_a_store_variable_that_is_not_set_is_named_before_anything_starts(tmp_pa
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("portkey-stub serve: error: --store") and "NOT_SET_ANYWHERE is not set" in last, last
     assert "virtual_keys.vk.api_key" in last
+
+
+def test_spec_diff_says_what_an_update_breaks_and_fails_on_it(tmp_path):
+    import json
+
+    import yaml
+
+    from support import ROOT
+
+    old = ROOT / "openapi" / "portkey-completions.yaml"
+    spec = yaml.safe_load(old.read_text(encoding="utf-8"))
+    del spec["components"]["schemas"]["CreateCompletionRequest"]["properties"]["suffix"]
+    new = tmp_path / "new.yaml"
+    new.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    breaking = run("spec-diff", str(old), str(new), "--fail-on", "breaking")
+    assert breaking.returncode == 1 and breaking.stdout.startswith("breaking  request-property-removed")
+    report = json.loads(run("spec-diff", str(old), str(new), "--format", "json").stdout)
+    assert report["summary"]["breaking"] == 1 and report["changes"][0]["path"].endswith("/properties/suffix")
+    same = run("spec-diff", str(old), str(old), "--fail-on", "breaking")
+    assert same.returncode == 0 and same.stdout == "No change to the served operations.\n"
+    missing = run("spec-diff", str(old), str(tmp_path / "gone.yaml"))
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
