@@ -116,7 +116,7 @@ def test_an_update_says_what_it_breaks_and_fail_on_takes_nothing(tmp_path):
     # make update-spec SPEC=… FAIL_ON=breaking runs this (the copy has no Makefile)
     refused = run(project, sys.executable, "scripts/update_spec.py", str(edited), "--fail-on", "breaking")
     assert refused.returncode != 0
-    line = next(l for l in refused.stdout.splitlines() if "request-property-removed" in l)
+    line = next(said for said in refused.stdout.splitlines() if "request-property-removed" in said)
     assert line.startswith("breaking") and "suffix" in line
     assert "    - get /models" in refused.stdout  # new, with the line that serves it
     assert "nothing was taken" in refused.stderr
