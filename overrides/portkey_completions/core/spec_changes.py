@@ -73,7 +73,10 @@ def rendered(report: Report, form: str = "text") -> str:
         lines.append("")
     lines.append(f"{counts} among the served operations." if report.changes else "No change to the served operations.")
     if report.not_served:
-        lines.append(f"{len(report.not_served)} operations of the new file are not served (overrides/operations.yaml).")
+        count = len(report.not_served)
+        lines.append(
+            f"{count} operation{'s' if count > 1 else ''} of the new file {'are' if count > 1 else 'is'} not served (overrides/operations.yaml)."
+        )
     if report.new_operations:
         lines.append("New since the last pin; to serve one, add its line under `served:` in overrides/operations.yaml:")
         lines += [f"    - {o}" for o in report.new_operations]
