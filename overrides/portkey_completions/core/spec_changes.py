@@ -74,9 +74,8 @@ def rendered(report: Report, form: str = "text") -> str:
     lines.append(f"{counts} among the served operations." if report.changes else "No change to the served operations.")
     if report.not_served:
         count = len(report.not_served)
-        lines.append(
-            f"{count} operation{'s' if count > 1 else ''} of the new file {'are' if count > 1 else 'is'} not served (overrides/operations.yaml)."
-        )
+        many = ("s", "are") if count > 1 else ("", "is")
+        lines.append(f"{count} operation{many[0]} of the new file {many[1]} not served (overrides/operations.yaml).")
     if report.new_operations:
         lines.append("New since the last pin; to serve one, add its line under `served:` in overrides/operations.yaml:")
         lines += [f"    - {o}" for o in report.new_operations]
