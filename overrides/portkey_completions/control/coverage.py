@@ -27,7 +27,7 @@ from portkey_completions.call.record import Call, Outcome
 from portkey_completions.core import spec as specs
 from portkey_completions.gateway.config_format import MODES
 
-from .coverage_report import Item, key
+from .coverage_items import Item, key
 from .entry import Entry
 from .rules import RESPOND_KEYS
 from .state import CoverageState

@@ -12,33 +12,15 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from .coverage_items import DIMENSIONS, Item, key, parts
 
 if TYPE_CHECKING:  # a report is read and printed without the server's modules (the pytest plugin, the CLI)
     from .coverage import Coverage
 
 SCHEMA_VERSION = 1
 FORMS = ("term", "term-missing", "json", "markdown", "html")  # what a report is printed or written as
-DIMENSIONS = ("responses", "fields", "refused", "alternatives", "streaming", "faults", "gateway")
-SEP = "\x1f"  # between a counter's parts: operation, dimension, item name
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    dimension: str
-    name: str
-    pointer: str  # where it is in the served spec (a JSON pointer), or "" for an item of the server's own
-
-
-def key(operation: str, dimension: str, name: str) -> str:
-    """The counter's name for an item: stable across processes and releases (the state keeps these)."""
-    return f"{operation}{SEP}{dimension}{SEP}{name}"
-
-
-def parts(counted: str) -> tuple[str, str, str]:
-    operation, dimension, name = counted.split(SEP, 2)
-    return operation, dimension, name
 
 
 def assemble(coverage: Coverage, counts: Mapping[str, int], namespace: str | None = None) -> dict[str, Any]:
