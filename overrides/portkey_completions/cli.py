@@ -16,13 +16,13 @@ from portkey_completions.core import names
 from portkey_completions.observe.metrics import MULTIPROCESS
 from portkey_completions.server import lifecycle, logs
 
-from . import __version__, reports
+from . import __version__, reports, verify
 from .options import ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, default, flags, from_environment
 
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
     from portkey_completions.app import CompletionsApp
 
-COMMANDS = ("serve", "record", "coverage", "spec-diff")
+COMMANDS = ("serve", "record", "coverage", "spec-diff", "verify")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         _added(record, name, declared[name])
     reports.coverage_parser(commands)
     reports.spec_diff_parser(commands)
+    verify.add_parser(commands)
     return parser
 
 
@@ -146,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return reports.coverage(args)
     if args.command == "spec-diff":
         return reports.spec_diff(args)
+    if args.command == "verify":
+        return verify.main(args)
     options = options_of(args, (n for n, _ in flags()) if args.command == "serve" else RECORD_OPTIONS)
     ensure_free(args.subparser, options.host, options.port)
     if args.command == "serve":
