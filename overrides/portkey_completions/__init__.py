@@ -10,9 +10,17 @@ so `import portkey_completions` (and `portkey-stub --version`) stays cheap.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 __version__ = "0.3.0"
+
+# connexion imports starlette's test client at import time, which warns when `httpx2` is missing
+# (a server never uses that client): without this, every start of a pip-installed server, and
+# every user's pytest run, would print a warning that is neither theirs nor ours to act on.
+warnings.filterwarnings(
+    "ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated", category=UserWarning
+)
 
 # name -> the module that defines it.
 _PUBLIC = {

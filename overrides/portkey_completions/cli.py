@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
+import logging.config
 import os
 import sys
 import tempfile
@@ -22,6 +24,7 @@ from .options import ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, defau
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
     from portkey_completions.app import CompletionsApp
 
+logger = logging.getLogger("portkey_completions.cli")  # by name: `python -m` runs this as __main__
 COMMANDS = ("serve", "record", "coverage", "spec-diff", "verify")
 
 
@@ -168,12 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     options = options.replace(access_log=LEVELS.index(options.log_level) >= LEVELS.index("info"))
+    # Logging as the server will run it, from here: the start-up notices and Python's warnings are
+    # lines in the chosen form too (every line JSON under --log-format json).
+    logging.config.dictConfig(logs.log_config(options.log_level, options.log_format))
+    logging.captureWarnings(True)
     app = build_app(args.subparser, options)
     # The access log is the app's own (ServerOptions.access_log): uvicorn's, which costs a quarter
     # of the throughput, is always off.
     # server_header=False below: answers do not name the software behind them (Portkey's do not),
     # and uvicorn checks every header of every answer with two regexes.
-    logging = logs.log_config(options.log_level, options.log_format)
+    configured = logs.log_config(options.log_level, options.log_format)
     if options.workers > 1:
         # Each worker process builds its own app from the same options (checked above, once).
         os.environ[_OPTIONS_ENV] = options.model_dump_json(exclude_defaults=True)
@@ -188,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=options.workers,
             host=options.host,
             port=options.port,
-            log_config=logging,
+            log_config=configured,
             access_log=False,
             server_header=False,
         )
@@ -196,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures.cleanup()
         return 0
     config = uvicorn.Config(
-        app, host=options.host, port=options.port, log_config=logging, access_log=False, server_header=False
+        app, host=options.host, port=options.port, log_config=configured, access_log=False, server_header=False
     )
     lifecycle.Server(config, reload=app.reload).run()
     return 0
@@ -223,13 +230,12 @@ def build_app(parser: argparse.ArgumentParser, options: ServerOptions, *, quiet:
     except OptionError as exc:  # a file that cannot be used
         parser.error(f"{_flag(exc.option)}: {exc.message}")
     except InvalidSpec as exc:  # the spec itself: where it is wrong, in a few lines
-        print(f"portkey-stub: {exc}", file=sys.stderr)
+        logger.error("%s", exc)
         sys.exit(2)
     if options.store is None and not quiet:  # said once every option has been checked
-        print(
-            "portkey-stub: no --store: any non-empty x-portkey-api-key is accepted, and every request "
-            "without a custom host is answered by the built-in stub engine",
-            file=sys.stderr,
+        logger.info(
+            "no --store: any non-empty x-portkey-api-key is accepted, and every request without a custom "
+            "host is answered by the built-in stub engine"
         )
     # The tokenizer and the model are a few hundred thousand objects that live as long as the
     # process: out of the collector's sight, so that a full collection does not stall requests.

@@ -91,6 +91,7 @@ def test_every_counter_is_exact_after_a_known_mix(tmp_path, start_stub):
     # Bounded labels: nothing of a request's own (keys, trace ids, prompts) becomes a label.
     text = httpx.get(f"{url}/metrics").text
     assert "pk-m" not in text and "cache me" not in text and "vk-stub" not in text
+    assert "_created" not in text  # no second series beside every counter and histogram
 
 
 def test_a_scenario_rule_and_an_unknown_model_are_labelled_without_growing(start_stub):

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -181,3 +182,26 @@ def test_the_admin_token_can_come_from_a_file(tmp_path):
     with create_app(admin_token_file=secret).test_client() as client:  # "testclient" is not loopback
         assert client.get("/__admin/rules").status_code == 403
         assert client.get("/__admin/rules", headers={"authorization": "Bearer file-token"}).status_code == 200
+
+
+def test_under_json_logs_every_line_on_stderr_is_json(tmp_path, start_stub):
+    """The start-up notice, uvicorn's lines, the access lines and the request's own: one JSON object each."""
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        url = start_stub("--log-format", "json", output=out)
+        assert calls.post(url).status_code == 200
+
+        def written() -> list[str] | None:
+            lines = log.read_text().splitlines()
+            return lines if any('"status"' in line for line in lines) else None
+
+        lines = wait_until(written, timeout=5, what="the access line")
+    parsed = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+    assert any("no --store" in r.get("message", "") for r in parsed)  # the start-up notice, as JSON
+
+
+def test_a_pip_installed_server_starts_without_a_warning():
+    """Without httpx2 (as `pip install .` resolves today), connexion's import of starlette's test client warns."""
+    code = "import sys; sys.modules['httpx2'] = None\nimport portkey_completions.cli, portkey_completions.app"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == "", result.stderr[-2000:]

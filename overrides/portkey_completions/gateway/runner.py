@@ -132,7 +132,7 @@ class Runner:
                 break
             await answer.discard()
             wait = backoff.wait(answer.retry_after, retries, self.backoff)
-            logger.info("retry %d of %s after status %d, in %.2f s", retries + 1, node.path, answer.status, wait)
+            logger.warning("retry %d of %s after status %d, in %.2f s", retries + 1, node.path, answer.status, wait)
             await asyncio.sleep(wait)
             retries += 1
             metrics.RETRIES.inc()

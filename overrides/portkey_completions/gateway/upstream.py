@@ -106,9 +106,11 @@ async def forward(
     except hosts.HostRefused as exc:
         raise exc.api_error() from None
     except httpcore.TimeoutException:
+        logger.warning("upstream %s at %s did not answer in %.1f s", provider, base_url, timeout)
         return _error(504, f"The upstream {provider} at {base_url} did not answer in time.", "upstream_timeout")
     except TRANSPORT_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
+        logger.warning("upstream %s at %s unreachable: %s", provider, base_url, reason)
         return _error(502, f"Could not reach the upstream {provider} at {base_url}: {reason}.", "upstream_unreachable")
     return await _answer(response, provider, validate, body.get("model"), tokens, draining)
 

@@ -71,6 +71,8 @@ def log_config(level: str, form: str) -> dict[str, Any]:
         "loggers": {
             "portkey_completions": logger,
             "uvicorn": logger,
+            # Python's warnings, once `logging.captureWarnings` is on: in the same form as every line.
+            "py.warnings": logger,
             "uvicorn.error": {"level": level.upper()},
             # Off: the access log is the app's own (access_log.py), a fraction of the cost.
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
