@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from apply_overlay import effective, operation
 
 from portkey_completions.core import spec_diff
 from portkey_completions.server.spec_check import problems
@@ -41,15 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "openapi" / "portkey-completions.yaml"
 LOCK = SPEC.with_suffix(".lock")
 OPERATIONS = ROOT / "overrides" / "operations.yaml"
+OVERLAY = ROOT / "overrides" / "overlay.yaml"
 HEADER = "# The pin of portkey-completions.yaml, written by `make update-spec`: never edit either by hand.\n"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 TOP = ("openapi", "info", "servers", "security", "tags")
-
-
-def operation(entry: object) -> tuple[str, str]:
-    """`post /completions`, as overrides/operations.yaml (and an overlay's x-portkey-if-served) writes it."""
-    method, _, path = str(entry).strip().partition(" ")
-    return method.lower(), path.strip()
 
 
 def served() -> list[tuple[str, str]]:
@@ -128,23 +124,28 @@ def pin(raw: bytes, published: bytes, source: str) -> dict[str, str]:
     }
 
 
-def changes(document: dict[str, Any]) -> spec_diff.Report:
-    """What taking `document` changes for clients, against the spec in openapi/ (`core.spec_diff`).
+def changes(document: dict[str, Any], taken: dict[str, Any]) -> spec_diff.Report:
+    """What taking `document` (cut to `taken`) changes for clients, against the spec in openapi/.
 
-    The operations new since the last pin are those the pinned published file did not have (the
-    pin lists them; an older pin of a file taken byte for byte has them in the spec itself). An
-    older pin of a cut file names none, and counts them only.
+    Both sides are compared as served: with overrides/overlay.yaml applied (`core.spec_diff`). The
+    operations new since the last pin are those the pinned published file did not have (the pin
+    lists them; an older pin of a file taken byte for byte has them in the spec itself). An older
+    pin of a cut file names none, and counts them only.
     """
     keep = [f"{m} {p}" for m, p in served()]
+    published = spec_diff.operations(document)
     if not SPEC.exists():
-        return spec_diff.Report(not_served=[o for o in spec_diff.operations(document) if o not in keep])
+        return spec_diff.Report(not_served=[o for o in published if o not in keep])
     old = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
-    pinned = yaml.safe_load(LOCK.read_text(encoding="utf-8")) if LOCK.exists() else {}
-    pinned = pinned or {}
+    pinned = (yaml.safe_load(LOCK.read_text(encoding="utf-8")) if LOCK.exists() else None) or {}
     known = pinned.get("published_operations")
     if known is None and pinned.get("source_sha256", pinned.get("sha256")) == pinned.get("sha256"):
         known = spec_diff.operations(old)  # taken byte for byte: the published file had these, and only these
-    return spec_diff.diff(old, document, keep, spec_diff.operations(document) if known is None else known)
+    overlay = yaml.safe_load(OVERLAY.read_text(encoding="utf-8")) if OVERLAY.exists() else {"actions": []}
+    report = spec_diff.diff(effective(old, overlay), effective(taken, overlay), keep, published)
+    report.not_served = [o for o in published if o not in keep]
+    report.new_operations = [o for o in report.not_served if known is not None and o not in known]
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = "\n".join(f"  {p}" for p in found)
         print(f"{args.file} is not valid OpenAPI 3.0; nothing was taken:\n{lines}", file=sys.stderr)
         return 2
-    report = changes(document)
+    report = changes(document, taken)
     sys.stdout.write(spec_diff.rendered(report))
     if report.fails(args.fail_on):
         print(f"A {args.fail_on} change or worse (--fail-on {args.fail_on}): nothing was taken.", file=sys.stderr)
