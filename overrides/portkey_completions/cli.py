@@ -156,19 +156,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     ensure_free(args.subparser, options.host, options.port)
     if args.command == "serve":
         check_state(args.subparser, options)
+    if args.command == "record":
+        return record(args, options)
+    return serve(args, options)
+
+
+def record(args: argparse.Namespace, options: ServerOptions) -> int:
+    """`portkey-stub record`: a proxy to the upstream that keeps every answer in the cassette."""
     import uvicorn
 
-    if args.command == "record":
-        from portkey_completions.control.cassette import Cassette, recorder
+    from portkey_completions.control.cassette import Cassette, recorder
 
-        try:
-            cassette = Cassette(args.cassette)
-        except (OSError, ValueError) as exc:
-            args.subparser.error(f"--cassette {args.cassette}: {exc}")
-        uvicorn.run(
-            recorder(args.upstream, cassette), host=options.host, port=options.port, log_level=options.log_level
-        )
-        return 0
+    try:
+        cassette = Cassette(args.cassette)
+    except (OSError, ValueError) as exc:
+        args.subparser.error(f"--cassette {args.cassette}: {exc}")
+    uvicorn.run(recorder(args.upstream, cassette), host=options.host, port=options.port, log_level=options.log_level)
+    return 0
+
+
+def serve(args: argparse.Namespace, options: ServerOptions) -> int:
+    """`portkey-stub serve`: one process, or `--workers N` each building its app from the options."""
+    import uvicorn
 
     options = options.replace(access_log=LEVELS.index(options.log_level) >= LEVELS.index("info"))
     # Logging as the server will run it, from here: the start-up notices and Python's warnings are

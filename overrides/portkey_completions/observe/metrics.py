@@ -23,7 +23,7 @@ from prometheus_client import Counter, Histogram, disable_created_metrics
 
 # No `_created` series beside each counter and histogram: they double the series count, and no
 # dashboard reads them (most exporters turn them off too).
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's: where each worker writes its figures
 ROUTES = ("stub", "gateway", "scenario", "replay", "openai_compatible")
