@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -29,14 +30,18 @@ def _engine(*args: str, check: bool = True, timeout: float = 60) -> subprocess.C
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
+def image() -> Iterator[str]:
     if ENGINE is None:
         if os.environ.get("CI"):
             pytest.fail("CI must test the image: .ci/run installs podman (../shared/container/base-image.sh)")
         pytest.skip("no podman or docker here (../shared/container/base-image.sh installs podman)")
-    built = subprocess.run(["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    # A tag of this run's own: a user's `portkey-stub:latest` is never overwritten, nor raced for.
+    tag = f"localhost/portkey-stub:test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "IMAGE_TAGS": tag}
+    built = subprocess.run(["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    return "localhost/portkey-stub:latest"
+    yield tag
+    _engine("rmi", "--force", tag, check=False)
 
 
 def test_the_image_adds_at_most_100_mb_to_its_base_and_runs_as_no_root(image):
@@ -61,6 +66,8 @@ def test_the_image_serves_completions_to_the_official_sdk_and_the_typed_client(i
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/healthz", timeout=60)
+        started = _engine("logs", name)
+        assert "Warning" not in started.stdout + started.stderr, started.stderr  # a clean first run
         sdk = openai.OpenAI(base_url=f"{url}{BASE}", api_key="sk-provider", max_retries=0)
         completion = sdk.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this", max_tokens=5, seed=1)
         assert completion.choices[0].text and completion.usage.completion_tokens <= 5
