@@ -241,8 +241,8 @@ def build_app(parser: argparse.ArgumentParser, options: ServerOptions, *, quiet:
     except InvalidSpec as exc:  # the spec itself: where it is wrong, in a few lines
         logger.error("%s", exc)
         sys.exit(2)
-    if options.store is None and not quiet:  # said once every option has been checked
-        logger.info(
+    if options.store is None and not quiet:  # said once every option has been checked; open to any key: a warning
+        logger.warning(
             "no --store: any non-empty x-portkey-api-key is accepted, and every request without a custom "
             "host is answered by the built-in stub engine"
         )
