@@ -1,7 +1,7 @@
 """Contract coverage's counts on Redis: one hash, `namespace<NAMESPACED>key` -> count, summed over the fleet.
 
 Requests' tallies wait in the process until the journal's next batch (`RedisState.closed`), and go
-in the same round trip, so a request's counts are written before its caller has the whole answer,
+in the same script call, so a request's counts are written before its caller has the whole answer,
 as its entry is. Kept apart from the journal: not capped, and not dropped with a namespace.
 """
 
@@ -16,15 +16,14 @@ COVERAGE = "portkey-stub:coverage"
 NAMESPACED = "\x1e"  # between a stored count's namespace ("" for none) and its key
 
 
-def write(pipe: Any, tallies: Tallies) -> None:
-    """The waiting tallies, as commands on the journal's pipeline: one per key."""
+def fields(tallies: Tallies) -> list[str | int]:
+    """The waiting tallies as (field, count) pairs, flat: the journal's script adds them in its one call."""
     counts: collections.Counter[str] = collections.Counter()
     for (namespace, keys), requests in tallies.items():
         prefix = (namespace or "") + NAMESPACED
         for key in keys:
             counts[prefix + key] += requests
-    for stored, count in counts.items():
-        pipe.hincrby(COVERAGE, stored, count)
+    return [part for pair in counts.items() for part in pair]
 
 
 async def read(commands: Any, namespace: str | None) -> dict[str, int]:

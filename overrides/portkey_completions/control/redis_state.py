@@ -64,13 +64,16 @@ local limit = tonumber(ARGV[2])
 if limit >= 0 and n >= limit then return -1 end
 return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 """
-# Appends entries (JSON objects without an id), each given the next id, then trims to ARGV[1].
+# Appends ARGV[2] entries (JSON objects without an id), each given the next id, then trims to ARGV[1];
+# then adds contract coverage's counts (field, count pairs) to the hash KEYS[3]: one call a batch.
 _APPEND = """
-for i = 2, #ARGV do
+local last = 2 + tonumber(ARGV[2])
+for i = 3, last do
   local id = redis.call('INCR', KEYS[2])
   redis.call('RPUSH', KEYS[1], '{"id":' .. id .. ',' .. string.sub(ARGV[i], 2))
 end
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+for i = last + 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
 """
 # Drops one namespace's entries, keeping the others' order.
 # Keep one answer with its expiry, and drop the oldest beyond the bound: one round trip, atomic.
@@ -319,12 +322,9 @@ class RedisState(State):
             batch, self._queue = self._queue, []
             counts, self._counts = self._counts, collections.Counter()
             try:
-                async with self._commands.pipeline(transaction=False) as pipe:
-                    await self._append(
-                        keys=[JOURNAL, JOURNAL_IDS], args=[JOURNAL_SIZE, *(p for p, _ in batch)], client=pipe
-                    )
-                    redis_coverage.write(pipe, counts)
-                    await pipe.execute()
+                entries = [p for p, _ in batch]
+                args = [JOURNAL_SIZE, len(entries), *entries, *redis_coverage.fields(counts)]
+                await self._append(keys=[JOURNAL, JOURNAL_IDS, redis_coverage.COVERAGE], args=args)
             except FAILURES as exc:
                 now = asyncio.get_running_loop().time()
                 if now - self._lost_logged > LOSS_LOG_EVERY:  # once in a while, not once per request
