@@ -135,7 +135,7 @@ def check_state(parser: argparse.ArgumentParser, options: ServerOptions) -> None
             "run-time rules, counters and journal; a rule added through the admin API reaches one of them",
             file=sys.stderr,
         )
-    if options.state.startswith(REDIS_SCHEMES):  # any other URL was refused with the options
+    if options.state.startswith(REDIS_SCHEMES) and options.state_wait == 0:  # else serve() waits for it
         from portkey_completions.control import redis_state
 
         problem = redis_state.check(options.state)
@@ -185,6 +185,8 @@ def serve(args: argparse.Namespace, options: ServerOptions) -> int:
     logging.config.dictConfig(logs.log_config(options.log_level, options.log_format))
     logging.captureWarnings(True)
     app = build_app(args.subparser, options)
+    shared = options.state.startswith(REDIS_SCHEMES)
+    waiting = lifecycle.StateWait.begin(options.state, options.state_wait) if shared else None
     # The access log is the app's own (ServerOptions.access_log): uvicorn's, which costs a quarter
     # of the throughput, is always off.
     # server_header=False below: answers do not name the software behind them (Portkey's do not),
@@ -210,12 +212,12 @@ def serve(args: argparse.Namespace, options: ServerOptions) -> int:
         )
         if figures is not None:
             figures.cleanup()
-        return 0
-    config = uvicorn.Config(
-        app, host=options.host, port=options.port, log_config=configured, access_log=False, server_header=False
-    )
-    lifecycle.Server(config, reload=app.reload).run()
-    return 0
+    else:
+        config = uvicorn.Config(
+            app, host=options.host, port=options.port, log_config=configured, access_log=False, server_header=False
+        )
+        lifecycle.Server(config, reload=app.reload).run()
+    return 2 if waiting is not None and waiting.gave_up else 0
 
 
 _OPTIONS_ENV = "PORTKEY_STUB_OPTIONS_JSON"  # not an option's variable: no option is called options-json

@@ -233,6 +233,13 @@ class ServerOptions(pydantic.BaseModel):
         f"{PER_PROCESS} (each of --workers N its own, with a warning), or redis://HOST:PORT/DB, shared "
         "by every worker and replica given the same URL",
     )
+    state_wait: Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False), Cli("--state-wait", "SECONDS")] = (
+        pydantic.Field(
+            30.0,
+            description="how long a server given a Redis --state that cannot be reached at start waits for it, "
+            "answering /readyz 503 meanwhile, before it exits 2; 0 exits at once",
+        )
+    )
     access_log: bool = False
 
     @pydantic.model_validator(mode="after")

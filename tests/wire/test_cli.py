@@ -95,7 +95,8 @@ def test_a_state_that_cannot_be_used_is_refused_before_anything_starts(state, sa
     if state is None:
         with socket.socket() as unused:  # a port nothing listens on (bound, not listening)
             unused.bind(("127.0.0.1", 0))
-            result = run("serve", "--port", "0", "--state", f"redis://127.0.0.1:{unused.getsockname()[1]}/0")
+            url = f"redis://127.0.0.1:{unused.getsockname()[1]}/0"
+            result = run("serve", "--port", "0", "--state", url, "--state-wait", "0")
     else:
         result = run("serve", "--port", "0", "--state", state)
     assert result.returncode == 2

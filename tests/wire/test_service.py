@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -128,6 +129,36 @@ def test_readiness_follows_redis_down_and_up(redis_dir, start_stub):
     assert httpx.get(f"{url}/").status_code == 503
     with serving.redis_server(redis_dir, port=redis_port):
         wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=15, what="ready again")
+
+
+def test_a_server_started_before_redis_waits_for_it_unready_then_serves(redis_dir, tmp_path, start_stub):
+    """Compose and Kubernetes start services in no set order: Redis late is a 503 readiness, not an exit."""
+    redis_port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        url = start_stub("--state", f"redis://127.0.0.1:{redis_port}/0", "--log-level", "warning", output=output)
+    waiting = httpx.get(f"{url}/readyz")
+    assert waiting.status_code == 503 and "unreachable" in waiting.json()["reasons"][0], waiting.text
+    assert "waiting up to 30 s for it (--state-wait)" in log.read_text()
+    with serving.redis_server(redis_dir, port=redis_port):
+        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=15, what="ready once Redis is up")
+        assert calls.post(url, BODY, auth=AUTH).status_code == 200
+
+
+def test_a_server_whose_redis_never_comes_exits_2_after_the_wait(redis_dir):
+    with socket.socket() as unused:  # a port nothing listens on (bound, not listening)
+        unused.bind(("127.0.0.1", 0))
+        state = f"redis://127.0.0.1:{unused.getsockname()[1]}/0"
+        started = time.monotonic()
+        result = subprocess.run(
+            serving.stub_command("serve", "--port", str(free_port()), "--state", state, "--state-wait", "3"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert 3 <= time.monotonic() - started < 30
+    assert "still after 3 s (--state-wait): stopping" in result.stderr
 
 
 def test_sighup_reloads_a_single_process_server_and_sigterm_exits_0(tmp_path):

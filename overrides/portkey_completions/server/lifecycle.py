@@ -5,6 +5,9 @@
 - SIGHUP: the store file and the scenario file are read again (`CompletionsApp.reload`); the server goes on.
   With `--workers N`, uvicorn's supervisor takes SIGHUP and restarts the workers, which read
   both files as they start.
+- A Redis `--state` away at start (`StateWait`): the server starts anyway, readiness says 503 with
+  the reason, and if Redis has not answered within `--state-wait` the process stops itself with
+  SIGTERM and exits 2. Compose and Kubernetes start services in no guaranteed order.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -76,3 +81,49 @@ def drain_on_exit_signals() -> None:
 def _drain_then(previous: Callable[[int, FrameType | None], Any], sig: int, frame: FrameType | None) -> None:
     draining.set()
     previous(sig, frame)
+
+
+class StateWait:
+    """Redis unreachable at start: poll it from a thread; after `seconds` without an answer, stop the server.
+
+    The process (uvicorn's single server, or the supervisor of `--workers N`) is sent SIGTERM, so it
+    drains as on any stop; `gave_up` then tells the CLI to exit 2. Meanwhile each worker's own
+    connection keeps retrying, and `/readyz` names the unreachable state.
+    """
+
+    POLL = 0.5  # seconds between attempts: a late Redis is found within this
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self.url = url
+        self.seconds = seconds
+        self.gave_up = False
+
+    @classmethod
+    def begin(cls, url: str, seconds: float) -> StateWait | None:
+        """None when Redis answers now; else a started watch, with the reason logged at warning."""
+        # Imported here: only servers that share state load redis (start-up stays light).
+        from portkey_completions.control import redis_state
+
+        problem = redis_state.check(url)
+        if problem is None:
+            return None
+        logger.warning("--state %s; waiting up to %g s for it (--state-wait), /readyz 503 meanwhile", problem, seconds)
+        watch = cls(url, seconds)
+        threading.Thread(target=watch._watch, name="state-wait", daemon=True).start()
+        return watch
+
+    def _watch(self) -> None:
+        from portkey_completions.control import redis_state
+
+        deadline = time.monotonic() + self.seconds
+        while time.monotonic() < deadline:
+            time.sleep(self.POLL)
+            if redis_state.check(self.url) is None:
+                logger.warning("--state %s: reachable; ready once the rules are read", redis_state.shown(self.url))
+                return
+        problem = redis_state.check(self.url)
+        if problem is None:
+            return
+        logger.error("--state %s, still after %g s (--state-wait): stopping", problem, self.seconds)
+        self.gave_up = True
+        os.kill(os.getpid(), signal.SIGTERM)
