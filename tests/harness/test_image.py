@@ -1,56 +1,31 @@
 """The container image: `make image` builds it, it runs as its README says, and real clients complete against it.
 
-Needs podman (or docker). On these machines `../shared/container/base-image.sh` installs podman and
-makes the local `python:3.11-slim`; `.ci/run` calls it, so CI always runs this test.
+Needs podman (or docker): `support.containers`; the `image` fixture is tests/harness/conftest.py's.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import uuid
-from collections.abc import Iterator
 
 import openai
-import pytest
 
 from portkey_completions.client import Completions
 from portkey_completions.testing.serving import free_port, wait_until_up
-from support import BASE, ROOT
+from support import BASE
+from support.containers import GROUP, engine
 
-ENGINE = os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")
 BASE_IMAGE = "docker.io/library/python:3.11-slim"
 MAX_ADDED_BYTES = 100 * 1000 * 1000
-
-
-def _engine(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    assert ENGINE is not None
-    return subprocess.run([ENGINE, *args], capture_output=True, text=True, check=check, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def image() -> Iterator[str]:
-    if ENGINE is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must test the image: .ci/run installs podman (../shared/container/base-image.sh)")
-        pytest.skip("no podman or docker here (../shared/container/base-image.sh installs podman)")
-    # A tag of this run's own: a user's `portkey-stub:latest` is never overwritten, nor raced for.
-    tag = f"localhost/portkey-stub:test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "IMAGE_TAGS": tag}
-    built = subprocess.run(["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    yield tag
-    _engine("rmi", "--force", tag, check=False)
+pytestmark = GROUP
 
 
 def test_the_image_adds_at_most_100_mb_to_its_base_and_runs_as_no_root(image):
-    size = int(_engine("image", "inspect", "--format", "{{.Size}}", image).stdout.strip())
-    base = int(_engine("image", "inspect", "--format", "{{.Size}}", BASE_IMAGE).stdout.strip())
+    size = int(engine("image", "inspect", "--format", "{{.Size}}", image).stdout.strip())
+    base = int(engine("image", "inspect", "--format", "{{.Size}}", BASE_IMAGE).stdout.strip())
     assert size - base <= MAX_ADDED_BYTES, f"the image adds {(size - base) / 1e6:.0f} MB to its base"
-    user = _engine("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
+    user = engine("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
     assert user not in ("", "0", "root")
-    listing = _engine("run", "--rm", "--entrypoint", "sh", image, "-c", "ls /opt/portkey-stub/bin; "
+    listing = engine("run", "--rm", "--entrypoint", "sh", image, "-c", "ls /opt/portkey-stub/bin; "
                       "find /opt/portkey-stub -name '*.pyc' | head -1")  # fmt: skip
     assert "pip" not in listing.stdout.split() and ".pyc" not in listing.stdout, listing.stdout
 
@@ -59,14 +34,14 @@ def test_the_image_serves_completions_to_the_official_sdk_and_the_typed_client(i
     port = free_port()
     name = f"portkey-stub-test-{uuid.uuid4().hex[:8]}"
     # The host's network (these machines have no bridge by default): the port is the host's.
-    _engine(
+    engine(
         "run", "--detach", "--name", name, "--network", "host",
         "--env", f"PORTKEY_STUB_PORT={port}", "--env", "PORTKEY_STUB_OPENAI_COMPATIBLE=true", image,
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/healthz", timeout=60)
-        started = _engine("logs", name)
+        started = engine("logs", name)
         assert "Warning" not in started.stdout + started.stderr, started.stderr  # a clean first run
         sdk = openai.OpenAI(base_url=f"{url}{BASE}", api_key="sk-provider", max_retries=0)
         completion = sdk.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this", max_tokens=5, seed=1)
@@ -75,8 +50,8 @@ def test_the_image_serves_completions_to_the_official_sdk_and_the_typed_client(i
             typed = client.create(model="gpt-3.5-turbo-instruct", prompt="Say this", max_tokens=5, seed=1)
         assert typed.choices[0].text == completion.choices[0].text  # one engine, one seed
         # SIGTERM (what `docker stop` sends) drains and exits 0.
-        _engine("stop", "--time", "20", name, timeout=60)
-        state = _engine("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
+        engine("stop", "--time", "20", name, timeout=60)
+        state = engine("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
         assert state == "0"
     finally:
-        _engine("rm", "--force", name, check=False)
+        engine("rm", "--force", name, check=False)
