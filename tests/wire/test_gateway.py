@@ -20,6 +20,7 @@ from portkey_completions.app import create_app
 from portkey_completions.core import sse
 from portkey_completions.gateway.store import Store, VirtualKey
 from portkey_completions.testing import serving
+from portkey_completions.testing.admin_client import AdminClient
 from support import BASE, COMPLETIONS, calls
 
 pytestmark = pytest.mark.wire
@@ -77,6 +78,17 @@ def test_only_the_stores_api_keys_pass(gateway):
     refused = post(gateway, {"x-portkey-api-key": "pk-nope", "x-portkey-virtual-key": "vk-stub"})
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
     assert post(gateway, {"x-portkey-api-key": "pk-other", "x-portkey-virtual-key": "vk-stub"}).status_code == 200
+
+
+def test_a_strangers_key_is_refused_before_a_scenario_rule_answers(gateway):
+    """As Portkey checks the key first: a test's rules shape answers to the store's keys only."""
+    with AdminClient.at(gateway, namespace="keys-first") as admin:
+        admin.add_rule({"respond": {"status": 429}})
+        url = f"{gateway}/ns/keys-first"
+        stranger = post(url, {"x-portkey-api-key": "pk-nope", "x-portkey-virtual-key": "vk-stub"})
+        assert stranger.status_code == 401 and stranger.json()["error"]["code"] == "invalid_api_key"
+        assert post(url, {"x-portkey-virtual-key": "vk-stub"}).status_code == 429
+        admin.clear_rules()
 
 
 # -- each alternative routes where it should ----------------------------------------------------

@@ -49,6 +49,10 @@ class Front:
     async def handle(self, call: Call) -> Outcome:
         body = call.body
         assert body is not None  # the edge hands on validated calls only
+        try:
+            self.gateway.admit(call)
+        except ServerAPIError as refused:
+            return Outcome(refused.response())
         if self.cassette is not None:
             try:
                 return Outcome(replay(self.cassette.find(body), self.replay_speed), rule="replay")

@@ -28,10 +28,17 @@ class Gateway:
         self.routes = Routes(stores)
         self.runner = runner
 
+    def admit(self, call: Call) -> None:
+        """Nothing for one of the store's keys; else the 401 Portkey answers before anything else.
+
+        The front calls it before a cassette or a scenario rule answers: a stranger's request is
+        refused, never shaped by a test's rules.
+        """
+        self.stores.current().admit(call.headers.get(portkey.API_KEY, ""))
+
     async def handle(self, call: Call, shape: Shape | None = None) -> Outcome:
-        """The call routed and run; `shape`: how control asked the stub's answer to be written."""
+        """The call (its key admitted) routed and run; `shape`: how control asked the stub's answer to be written."""
         try:
-            self.stores.current().admit(call.headers.get(portkey.API_KEY, ""))
             if call.requirement is not None:
                 node = self.routes.tree(call.requirement, call.headers)
             elif call.via is not None:  # a saved prompt's own route

@@ -55,7 +55,7 @@ class ServerNamespace:
         namespace: The namespace's name.
     """
 
-    def __init__(self, app: CompletionsApp, admin: httpx.Client, server_url: str, namespace: str) -> None:
+    def __init__(self, app: CompletionsApp | None, admin: httpx.Client, server_url: str, namespace: str) -> None:
         self.app = app
         self.namespace = namespace
         from portkey_completions.core import spec
@@ -126,14 +126,24 @@ class ServerNamespace:
 
 
 class _Servers:
-    """The session's servers, one per set of options, each started when a test first needs it."""
+    """The session's servers, one per set of options, each started when a test first needs it.
 
-    def __init__(self) -> None:
-        self.running: dict[str, tuple[CompletionsApp, httpx.Client, str]] = {}
+    In-process (uvicorn in a thread), or with `--portkey-stub-image=TAG` a container of that image
+    (`container.PortkeyStubContainer`), whose app is not in this process (None).
+    """
+
+    def __init__(self, image: str | None = None) -> None:
+        self.image = image
+        self.running: dict[str, tuple[CompletionsApp | None, httpx.Client, str]] = {}
         self._stack = contextlib.ExitStack()
 
-    def get(self, options: dict[str, Any]) -> tuple[CompletionsApp, httpx.Client, str]:
+    def get(self, options: dict[str, Any]) -> tuple[CompletionsApp | None, httpx.Client, str]:
         key = repr(sorted(options.items()))
+        if key not in self.running and self.image is not None:
+            from .container import PortkeyStubContainer
+
+            container = self._stack.enter_context(PortkeyStubContainer(self.image, **options))
+            self.running[key] = (None, container.admin, container.url)
         if key not in self.running:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -159,6 +169,13 @@ class _Servers:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     coverage_plugin.addoption(parser)
+    parser.getgroup("portkey-stub").addoption(
+        "--portkey-stub-image",
+        metavar="TAG",
+        default=None,
+        help="run the portkey_stub fixture's server as a container of this image (Testcontainers; needs "
+        "portkey-completions[container] and a Docker-compatible socket), not in-process",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -170,7 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def portkey_stub_servers(pytestconfig: pytest.Config) -> Iterator[_Servers]:
     """The session's portkey-stub servers (the `portkey_stub` fixture's); started on first use."""
-    servers = _Servers()
+    servers = _Servers(pytestconfig.getoption("portkey_stub_image"))
     try:
         yield servers
     finally:
@@ -198,8 +215,8 @@ def portkey_stub(request: pytest.FixtureRequest, portkey_stub_servers: _Servers)
     try:
         yield stub
     finally:
-        # What the test left running (a request its client gave up on) ends here, not later.
-        app.namespaces.end(stub.namespace)
+        if app is not None:  # what the test left running (a request its client gave up on) ends here
+            app.namespaces.end(stub.namespace)
         stub.admin.clear_rules()
         stub.journal.clear()
 
