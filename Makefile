@@ -35,7 +35,7 @@ image: install
 
 .PHONY: test  ## Run the whole test suite: unit, contract, wire and harness tiers, schemathesis and the regeneration check included
 test: install
-	pytest
+	pytest -n auto --dist loadgroup
 
 .PHONY: test-unit  ## The fast loop: unit tests only (no server started), under 30 s
 test-unit: install

@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 engine=${CONTAINER_ENGINE:-$(command -v podman || command -v docker || true)}
 [ -n "$engine" ] || { echo "redis-image.sh: needs podman or docker" >&2; exit 2; }
 tag=${REDIS_IMAGE:-localhost/portkey-stub-redis:debian}
-if "$engine" image exists "$tag" 2>/dev/null; then echo "redis-image.sh: $tag present"; exit 0; fi
 context=build/redis-image
 rm -rf "$context" && mkdir -p "$context/debs" "$context/root"
 # redis-server holds the command (a link to redis-tools' binary); the others are what it links beyond the base.
@@ -18,12 +17,21 @@ for deb in "$context"/debs/*.deb; do dpkg-deb -x "$deb" "$context/root"; done
 # Only the commands and their libraries: /lib is a link to usr/lib in the base, which a copied
 # directory of that name would replace (and the loader with it).
 rm -rf "$context/root/lib" "$context/root/etc" "$context/root/usr/share"
+# As the official image's entrypoint does: a `redis-server` command without a config file runs
+# with protected mode off, so that the other containers of a compose project or a pod may connect.
+cat >"$context/root/usr/bin/redis-entrypoint" <<'ENTRYPOINT'
+#!/bin/sh
+if [ "$1" = redis-server ]; then shift; exec redis-server --protected-mode no "$@"; fi
+exec "$@"
+ENTRYPOINT
+chmod +x "$context/root/usr/bin/redis-entrypoint"
 cat >"$context/Containerfile" <<'CONTAINERFILE'
 FROM python:3.11-slim
 COPY root/ /
 USER 999
 WORKDIR /data
 EXPOSE 6379
+ENTRYPOINT ["redis-entrypoint"]
 CMD ["redis-server", "--save", "", "--appendonly", "no"]
 CONTAINERFILE
 "$engine" build --tag "$tag" --file "$context/Containerfile" "$context"

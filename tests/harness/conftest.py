@@ -1,4 +1,4 @@
-"""The image the container tests share: built once per pytest process, under a tag of its own."""
+"""The images the container tests share: ours, built once per pytest process under a tag of its own, and Redis."""
 
 from __future__ import annotations
 
@@ -23,3 +23,14 @@ def image() -> Iterator[str]:
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     yield tag
     engine("rmi", "--force", tag, check=False)
+
+
+@pytest.fixture(scope="session")
+def redis_image() -> str:
+    """Debian's redis-server as an image (scripts/redis-image.sh): the tag the podman overlay names."""
+    require(ENGINE, "podman kube play", ".ci/run installs podman (../shared/container/base-image.sh)")
+    built = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "redis-image.sh")], capture_output=True, text=True, timeout=300
+    )
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    return "localhost/portkey-stub-redis:debian"

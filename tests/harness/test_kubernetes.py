@@ -7,12 +7,11 @@ kubernetes-validate carries the schemas, so nothing is fetched.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
+import sys
 import uuid
-from pathlib import Path
 
 import httpx
 import kubernetes_validate
@@ -22,7 +21,7 @@ import yaml
 from portkey_completions.testing import credentials
 from portkey_completions.testing.serving import free_port, wait_until
 from support import BASE, BODY, ROOT
-from support.containers import ENGINE, GROUP, engine, require
+from support.containers import GROUP, engine, require
 
 KUBERNETES = "1.33.0"  # the API version the manifests are checked against
 DEPLOY = ROOT / "deploy" / "kubernetes"
@@ -120,45 +119,13 @@ def test_the_service_monitor_scrapes_the_services_metrics_port():
     assert endpoint["path"] == "/metrics" and endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
 
 
-@pytest.fixture(scope="session")
-def redis_image() -> str:
-    """Debian's redis-server as an image (scripts/redis-image.sh), kept: it is made from packages only."""
-    require(ENGINE, "podman kube play", ".ci/run installs podman (../shared/container/base-image.sh)")
-    built = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "redis-image.sh")], capture_output=True, text=True, timeout=300
-    )
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    return "localhost/portkey-stub-redis:debian"
-
-
-def _played(docs: list[dict], image: str, port: int, suffix: str) -> tuple[list[dict], dict]:
-    """The podman overlay as this run plays it: its image, a free port, names of its own; the Secret apart."""
-    secret = one(docs, "Secret")
-    played = [d for d in docs if d["kind"] != "Secret"]
-    deployment = one(played, "Deployment")
-    deployment["metadata"]["name"] += f"-{suffix}"
-    server = deployment["spec"]["template"]["spec"]["containers"][0]
-    server["image"] = image
-    server["ports"][0]["hostPort"] = port
-    secret["metadata"]["name"] += f"-{suffix}"
-    for source in server["envFrom"]:
-        if "secretRef" in source:
-            source["secretRef"]["name"] = secret["metadata"]["name"]
-    return played, secret
-
-
 @GROUP
-def test_podman_kube_play_of_the_podman_overlay_serves_with_redis(image, redis_image, tmp_path: Path):
-    port, suffix = free_port(), uuid.uuid4().hex[:8]
-    played, secret = _played(render("overlays/podman"), image, port, suffix)
-    manifest = tmp_path / "pod.yaml"
-    manifest.write_text(yaml.safe_dump_all(played), encoding="utf-8")
-    # Podman 4 reads a Secret of the pod from its own secret store, as a JSON object of base64 values.
-    data = tmp_path / "secret.json"
-    data.write_text(json.dumps(secret["data"]), encoding="utf-8")
-    engine("secret", "create", secret["metadata"]["name"], str(data))
+def test_podman_kube_play_of_the_podman_overlay_serves_with_redis(image, redis_image):
+    """As docs/deploy.md says it: scripts/kube_play.py up, requests, down."""
+    port, name = free_port(), f"portkey-stub-{uuid.uuid4().hex[:8]}"
+    play = [sys.executable, str(ROOT / "scripts" / "kube_play.py")]
     try:
-        engine("kube", "play", str(manifest), timeout=120)
+        subprocess.run([*play, "up", "--image", image, "--port", str(port), "--name", name], check=True, timeout=180)
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _status(f"{url}/readyz") == 200, timeout=60, what="the pod's /readyz 200")
         headers = {"x-portkey-api-key": "pk-local", "x-portkey-virtual-key": "vk-offline"}
@@ -174,8 +141,9 @@ def test_podman_kube_play_of_the_podman_overlay_serves_with_redis(image, redis_i
         # The state is the pod's Redis: readiness would be 503 without it.
         assert httpx.get(f"{url}/readyz", timeout=10).json() == {"status": "ready"}
     finally:
-        engine("kube", "down", str(manifest), check=False, timeout=120)
-        engine("secret", "rm", secret["metadata"]["name"], check=False)
+        subprocess.run([*play, "down", "--name", name], check=False, timeout=180)
+    assert name not in engine("pod", "ps", "--format", "{{.Name}}").stdout
+    assert f"{name}-keys" not in engine("secret", "ls", "--format", "{{.Name}}").stdout
 
 
 def _status(url: str) -> int | None:
