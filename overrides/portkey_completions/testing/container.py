@@ -30,7 +30,7 @@ from testcontainers.core.wait_strategies import HttpWaitStrategy
 from portkey_completions.control.admin import TOKEN_HEADER
 from portkey_completions.options import flags
 
-from .plugin import ServerNamespace
+from .namespace import ServerNamespace
 
 PORT = 8787  # the image's PORTKEY_STUB_PORT
 MOUNTS = "/etc/portkey-stub"  # the image's working directory, where its files are mounted
