@@ -53,6 +53,10 @@ RULE_IDS, JOURNAL_IDS = PREFIX + "ids:rule", PREFIX + "ids:journal"
 ACK_TIMEOUT = 2.0  # how long an admin change waits for every process to apply it
 FIRST_SYNC = 2.0  # how long the first request waits for the first copy of the rules
 RECONNECT = 0.2  # seconds between attempts while Redis is away
+CONNECT_TIMEOUT = 1.0  # one attempt at a connection
+# How long a request that finds Redis away waits for this process to be back in sync: a worker that
+# reconnects a moment after another (Redis just back, /readyz 200 from the other) serves, not 503.
+CATCH_UP = RECONNECT + CONNECT_TIMEOUT + 0.3
 COMMAND_TIMEOUT = 2.0
 LOSS_LOG_EVERY = 5.0  # seconds between warnings about journal entries lost
 FAILURES = (RedisError, OSError)
@@ -115,9 +119,9 @@ class RedisState(State):
     def __init__(self, url: str) -> None:
         self.url = url
         self.worker = worker_name()
-        self._commands = redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=1.0)
+        self._commands = redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
         # Its own connection, without a read timeout: a quiet channel is not a dead one.
-        self._changes = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_keepalive=True)
+        self._changes = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_keepalive=True)
         # Channels are not per database, as keys are: the channel names the database, so that fleets
         # on different databases of one Redis neither reload for, nor count, each other.
         self._channel = f"{PREFIX}{self._commands.connection_pool.connection_kwargs.get('db', 0)}:changes"
@@ -127,7 +131,8 @@ class RedisState(State):
         self._cache = self._commands.register_script(_CACHE)
         self._rules: list[Rule] = []
         self._in_sync = False
-        self._synced = asyncio.Event()
+        self._synced = asyncio.Event()  # the first copy of the rules was read
+        self._back = asyncio.Event()  # in sync now (cleared while Redis is away)
         self._follower: asyncio.Task[None] | None = None
         self._first_sync_by: float | None = None
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
@@ -190,6 +195,7 @@ class RedisState(State):
                     await self._reload()  # after subscribing: no change falls between the two
                     self._in_sync = True
                     self._synced.set()
+                    self._back.set()
                     if was_down:
                         logger.warning("shared state %s is back; rules reloaded", shown(self.url))
                         was_down = False
@@ -203,6 +209,7 @@ class RedisState(State):
                             await pipe.execute()
             except FAILURES as exc:
                 self._in_sync = False
+                self._back.clear()
                 if not was_down:
                     was_down = True
                     logger.warning("shared state %s unavailable (%s): answering 503 until back", shown(self.url), exc)
@@ -240,8 +247,11 @@ class RedisState(State):
     async def rules(self, namespace: str | None) -> list[Rule]:
         if not self._in_sync:
             await self.start()
-            if not self._in_sync:
-                raise self.unavailable("the scenario rules cannot be read")
+        if not self._in_sync:
+            try:
+                await asyncio.wait_for(self._back.wait(), CATCH_UP)
+            except TimeoutError:
+                raise self.unavailable("the scenario rules cannot be read") from None
         return [r for r in self._rules if r.namespace == namespace]
 
     async def add(self, new: Rule) -> Rule:
