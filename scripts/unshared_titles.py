@@ -6,6 +6,8 @@ their title those components are named by their component names, which are uniqu
 one liberty `make gen` takes with the effective spec, for the client only: the server and its
 models read the spec as it is. Each change is said on stderr; docs/spec-and-gen.md lists the fix.
 
+`make gen` applies it through scripts/client_gen.py; alone:
+
     python scripts/unshared_titles.py EFFECTIVE > CLIENT_INPUT
 """
 

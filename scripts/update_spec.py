@@ -7,6 +7,11 @@ transitively, and the top level (openapi, info, servers, security, and the tags 
 is written deterministically: the same file gives the same bytes. A file that holds only the
 served operations already is taken byte for byte.
 
+A 3.1 file's cut is converted to OpenAPI 3.0 (`down_convert`: connexion reads 3.0), each change
+said on stderr, and the pin records the published version and the conversion; a construct with no
+3.0 equivalent is refused in one line naming its JSON path. The file is read as YAML reads it: a
+redefined anchor is the latest definition (`core.formats.yaml_data`).
+
 Before anything is written, what would be taken is checked as connexion checks a spec
 (`portkey_completions.server.spec_check`): a spec it would refuse is refused here, a line per
 problem naming where, and openapi/ is left as it was, pin included.
@@ -32,10 +37,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import down_convert
 import yaml
 from apply_overlay import effective, operation
 
-from portkey_completions.core import spec_diff
+from portkey_completions.core import formats, spec_diff
 from portkey_completions.server.spec_check import problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,14 +118,17 @@ def cut(document: dict[str, Any], keep: list[tuple[str, str]]) -> dict[str, Any]
     return taken
 
 
-def pin(raw: bytes, published: bytes, source: str) -> dict[str, str]:
+def pin(raw: bytes, published: bytes, source: str, version: str) -> dict[str, str]:
+    converted = {"converted": f"from OpenAPI {version} to {down_convert.TARGET} (scripts/down_convert.py)"}
     return {
         "file": SPEC.name,
         "sha256": hashlib.sha256(raw).hexdigest(),
         "source": source,
         "source_sha256": hashlib.sha256(published).hexdigest(),
+        "source_openapi": version,
+        **(converted if version.startswith("3.1") else {}),
         "operations": ", ".join(f"{m} {p}" for m, p in served()),
-        "published_operations": spec_diff.operations(yaml.safe_load(published)),
+        "published_operations": spec_diff.operations(formats.yaml_data(published, "the published file")),
         "taken": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -136,7 +145,7 @@ def changes(document: dict[str, Any], taken: dict[str, Any]) -> spec_diff.Report
     published = spec_diff.operations(document)
     if not SPEC.exists():
         return spec_diff.Report(not_served=[o for o in published if o not in keep])
-    old = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    old = formats.yaml_data(SPEC.read_bytes(), str(SPEC))
     pinned = (yaml.safe_load(LOCK.read_text(encoding="utf-8")) if LOCK.exists() else None) or {}
     known = pinned.get("published_operations")
     if known is None and pinned.get("source_sha256", pinned.get("sha256")) == pinned.get("sha256"):
@@ -150,7 +159,7 @@ def changes(document: dict[str, Any], taken: dict[str, Any]) -> spec_diff.Report
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("file", type=Path, help="the published spec (OpenAPI 3.0, YAML or JSON), as published")
+    parser.add_argument("file", type=Path, help="the published spec (OpenAPI 3.0 or 3.1, YAML or JSON), as published")
     parser.add_argument("--source", help="where it was published (a URL); default: the file's path")
     parser.add_argument(
         "--fail-on",
@@ -163,19 +172,23 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         parser.error(f"{args.file}: {exc.strerror}")
     try:
-        document = yaml.safe_load(published)
-    except yaml.YAMLError as exc:
-        parser.error(f"{args.file} is not YAML or JSON: {exc}")
+        document = formats.yaml_data(published, str(args.file))
+    except ValueError as exc:
+        parser.error(f"not YAML or JSON: {exc}")
     if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3."):
         parser.error(f"{args.file} is not an OpenAPI 3 document (no `openapi: 3.x`)")
     keep = served()
-    if operations(document) <= set(keep):
+    if operations(document) <= set(keep) and not down_convert.is_31(document):
         raw, taken = published, document  # only what is served: taken byte for byte
     else:
         try:
             taken = cut(document, keep)
-        except ValueError as exc:
-            parser.error(f"{args.file}: {exc}")
+            if down_convert.is_31(document):  # connexion reads 3.0: the cut, converted, each change said
+                taken, said = down_convert.convert(taken)
+                print(*(f"3.1 -> 3.0: {line}" for line in said), sep="\n", file=sys.stderr)
+        except ValueError as exc:  # not in the file, or no 3.0 equivalent: one line, nothing taken
+            print(f"{args.file}: {exc}; nothing was taken.", file=sys.stderr)
+            return 2
         raw = yaml.safe_dump(taken, sort_keys=False, allow_unicode=True, width=120).encode()
     found = problems(taken)
     if found:
@@ -189,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     SPEC.write_bytes(raw)
     source = args.source or str(args.file)
-    LOCK.write_text(HEADER + yaml.safe_dump(pin(raw, published, source), sort_keys=False), encoding="utf-8")
+    pinned = pin(raw, published, source, str(document["openapi"]))
+    LOCK.write_text(HEADER + yaml.safe_dump(pinned, sort_keys=False), encoding="utf-8")
     what = "taken" if raw is published else f"cut to {', '.join(f'{m} {p}' for m, p in keep)}"
     print(f"openapi/{SPEC.name} {what} from {source}; pinned in openapi/{LOCK.name}. Now run `make gen`.")
     return 0

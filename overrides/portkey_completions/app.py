@@ -68,6 +68,7 @@ class CompletionsApp(AsyncApp):
             API's `rules`); `scenarios.state` keeps them and the journal.
         namespaces: The requests running in each namespace (`/ns/<name>/`), to end them.
         stores: The gateway's store in service (`reload()` reads its file again: SIGHUP).
+        alternatives: The spec's auth alternatives, read as a table (`call.security`).
     """
 
     options: ServerOptions
@@ -75,6 +76,7 @@ class CompletionsApp(AsyncApp):
     scenarios: Scenarios
     namespaces: Namespaces
     stores: Stores
+    alternatives: Alternatives
 
     @property
     def rules(self) -> Scenarios:
@@ -162,7 +164,10 @@ class Services:
 
 def services(options: ServerOptions) -> Services:
     """The services the options describe; an OptionError naming the option that cannot be used."""
-    alternatives = Alternatives.from_spec("/completions", "post")
+    try:
+        alternatives = Alternatives.from_spec("/completions", "post")
+    except ValueError as exc:  # a security the spec declares but a header cannot carry
+        raise spec_check.InvalidSpec([f"security: {exc}"]) from None
     models = options.models
     if isinstance(models, str | Path):
         models = _loaded("models", models, catalog.load) or {}
@@ -248,8 +253,8 @@ def create_app(options: ServerOptions | None = None, **fields: Any) -> Completio
     for exc_class in (ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, handle_error)
     _routes(app, options, built, resolver)
-    app.options, app.journal, app.scenarios, app.namespaces, app.stores = (
-        options, built.journal, built.rules, namespaces, built.stores
+    app.options, app.journal, app.scenarios, app.namespaces, app.stores, app.alternatives = (
+        options, built.journal, built.rules, namespaces, built.stores, built.alternatives
     )  # fmt: skip
     return app
 

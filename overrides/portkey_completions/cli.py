@@ -23,6 +23,7 @@ from .options import ENV_PREFIX, LEVELS, Flag, OptionError, ServerOptions, defau
 
 if TYPE_CHECKING:  # the app (connexion) is imported only when a server is built
     from portkey_completions.app import CompletionsApp
+    from portkey_completions.call.security import Scheme
 
 logger = logging.getLogger("portkey_completions.cli")  # by name: `python -m` runs this as __main__
 COMMANDS = ("serve", "record", "coverage", "spec-diff", "verify")
@@ -243,16 +244,25 @@ def build_app(parser: argparse.ArgumentParser, options: ServerOptions, *, quiet:
     except InvalidSpec as exc:  # the spec itself: where it is wrong, in a few lines
         logger.error("%s", exc)
         sys.exit(2)
-    if options.store is None and not quiet:  # said once every option has been checked; open to any key: a warning
-        logger.warning(
-            "no --store: any non-empty x-portkey-api-key is accepted, and every request without a custom "
-            "host is answered by the built-in stub engine"
-        )
+    notice = None if quiet else _admission(app.alternatives.key_scheme, options.store is not None)
+    if notice:  # said once every option has been checked; open to any key: a warning
+        logger.warning("%s", notice)
     # The tokenizer and the model are a few hundred thousand objects that live as long as the
     # process: out of the collector's sight, so that a full collection does not stall requests.
     gc.collect()
     gc.freeze()
     return app
+
+
+def _admission(key: Scheme | None, store_given: bool) -> str | None:
+    """What the server admits, where it admits more than a store's keys: the start-up notice."""
+    stub = "every request without a custom host is answered by the built-in stub engine"
+    if key is None:
+        store = "; the store's api_keys are asked of no one" if store_given else f", and {stub}"
+        return f"the spec asks for no key: every request is accepted{store}"
+    if not store_given:
+        return f"no --store: any non-empty {key.label} is accepted, and {stub}"
+    return None
 
 
 def _flag(name: str) -> str:

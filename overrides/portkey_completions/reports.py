@@ -116,18 +116,19 @@ def spec_diff_parser(commands: argparse._SubParsersAction[Any]) -> None:
 
 def spec_diff(args: argparse.Namespace) -> int:
     """`portkey-stub spec-diff`: the report, and whether it holds a change at --fail-on."""
-    import yaml
-
+    from portkey_completions.core import formats
     from portkey_completions.core import spec_diff as diffing
 
     parser: argparse.ArgumentParser = args.subparser
     documents = []
     for given in (args.old, args.new):
         try:
-            with open(given, encoding="utf-8") as file:
-                document = yaml.safe_load(file)
-        except (OSError, yaml.YAMLError) as exc:
-            parser.error(f"{given}: {exc}".splitlines()[0])
+            with open(given, "rb") as file:
+                document = formats.yaml_data(file.read(), given)
+        except OSError as exc:
+            parser.error(f"{given}: {exc.strerror}")
+        except ValueError as exc:
+            parser.error(str(exc))
         if not isinstance(document, dict) or "paths" not in document:
             parser.error(f"{given}: not an OpenAPI document (no paths)")
         documents.append(document)

@@ -53,23 +53,30 @@ def run(project: Path, *command: str, timeout: float = 300) -> subprocess.Comple
     return subprocess.run(list(command), cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], None], serve: tuple[str, ...] = ()) -> Path:
-    """A copy of the project whose spec `edit` changed, regenerated; overrides/ as it is.
+def regenerated(tmp_path: Path, edit: Callable[[dict[str, Any]], str | None], serve: tuple[str, ...] = ()) -> Path:
+    """A copy of the project whose spec `edit` changed, regenerated; overrides/ as it is. `edit` changes the
+    spec in place, or returns the published text itself (a redefined anchor, say).
 
     `serve`: operations the edit adds that the copy serves, added to its overrides/operations.yaml
     (the one file of overrides/ a user edits for a new operation).
     """
     project = copy_project(tmp_path, serve)
     spec = yaml.safe_load((project / SPEC).read_text(encoding="utf-8"))
-    edit(spec)
+    text = edit(spec)  # the edited data, or the published text itself (a shape only text has)
     published = tmp_path / "published.yaml"  # the new spec as a user receives it
-    published.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    if not isinstance(text, str):
+        text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+    published.write_text(text, encoding="utf-8")
+    said = []
     for command in (
         [sys.executable, "scripts/update_spec.py", str(published), "--source", "a test's edit"],
         ["scripts/gen.sh"],
     ):
-        result = run(project, *command, timeout=120)
+        result = run(project, *command, timeout=180)
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        said.append(result.stderr)
+    (tmp_path / "regen.stderr").write_text("".join(said), encoding="utf-8")  # what taking it said, for a test
     changed = _differs(ROOT / "overrides", project / "overrides")
     assert (project / "overrides").exists() and changed == ([OPERATIONS.removeprefix("overrides/")] if serve else [])
     return project

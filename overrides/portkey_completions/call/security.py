@@ -16,7 +16,7 @@ from portkey_completions.core.alternatives import Alternative
 
 from .errors import ServerAPIError
 
-WWW_AUTHENTICATE = 'ApiKey realm="portkey", header="x-portkey-api-key"'
+ANONYMOUS = "anonymous"  # the name of a requirement of no scheme: a spec with no security, or OpenAPI's `{}`
 
 
 # eq=False: schemes and alternatives are made once, from the spec, and compared and hashed by
@@ -43,8 +43,11 @@ class Scheme:
 class Requirement:
     """One entry of the operation's `security` list (an OpenAPI security requirement): every scheme in it is required.
 
-    `added` is the headers it adds to those every alternative needs; `name` is the alternative's
-    name (`core.alternatives.Alternative`), or, for one the spec gained, its added headers joined.
+    `added` is the headers it adds to those every alternative needs. `name` names it in the journal,
+    the metrics and the logs, stably: Portkey's name (`core.alternatives.Alternative`) for one of
+    Portkey's four; else the headers it adds, joined by ` + ` (one the spec gained); else, for a
+    spec of one requirement, its own headers so joined (`authorization`, `x-portkey-api-key`); and
+    `anonymous` for a requirement of no scheme.
     """
 
     schemes: tuple[Scheme, ...]
@@ -74,6 +77,9 @@ class Alternatives:
         self.schemes = tuple(dict.fromkeys(s for a in schemes for s in a))
         # The first one satisfied in this order is the most specific (ties: spec order).
         self._largest_first = sorted(self.alternatives, key=lambda a: -len(a.schemes))
+        # The scheme whose credential a store admits: Portkey's key where every alternative needs it,
+        # else the first every alternative needs (a bearer-only spec's token); None if there is none.
+        self.key_scheme = min(self.common, key=lambda s: s.header != portkey.API_KEY, default=None)
 
     @classmethod
     def from_spec(cls, path: str, method: str) -> Alternatives:
@@ -96,33 +102,58 @@ class Alternatives:
         return next((a for a in self._largest_first if present.issuperset(a.schemes)), None)
 
     def explain(self, headers: Mapping[str, str]) -> str:
-        """Why the headers satisfy no alternative, in words a caller can act on."""
-        options = "; ".join(a.label(omit=self.common) for a in self.alternatives)
+        """Why the headers satisfy no alternative, in words a caller can act on: the spec's requirement,
+        named as the spec has it (Portkey's words only for Portkey's key), never an empty list."""
+        options = "; ".join(label for a in self.alternatives if (label := a.label(omit=self.common)))
         missing_common = [s for s in self.common if not s.present(headers)]
         if missing_common:
             names = ", ".join(s.label for s in missing_common)
-            return f"Missing {names} header: every request needs your Portkey API key, plus one of: {options}."
+            needed = "your Portkey API key" if any(s.header == portkey.API_KEY for s in self.common) else "it"
+            if not options:
+                return f"Missing {names} header: every request needs {needed}."
+            return f"Missing {names} header: every request needs {needed}, plus one of: {options}."
         # Closest: fewest headers missing, then most headers already given.
         closest = min(self.alternatives, key=lambda a: (len(a.missing(headers)), -len(a.schemes)))
         specific = [s for s in closest.schemes if s not in self.common]
+        with_common = f"with {self.common_label}, send" if self.common else "send"
         if all(s in closest.missing(headers) for s in specific):
-            return f"No provider credentials: with {self.common_label}, send one of: {options}."
+            what = "No provider credentials" if self.common else "Missing credentials"
+            return f"{what}: {with_common} one of: {options}."
         names = ", ".join(s.label for s in closest.missing(headers))
         return (
             f"Incomplete credentials for {closest.label(omit=self.common)}: missing {names}. "
-            f"With {self.common_label}, send one of: {options}."
+            f"{with_common.capitalize()} one of: {options}."
         )
 
     def refusal(self, headers: Mapping[str, str]) -> ServerAPIError:
         return ServerAPIError(
-            401,
-            self.explain(headers),
-            code="missing_credentials",
-            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+            401, self.explain(headers), code="missing_credentials", headers={"WWW-Authenticate": self.challenge}
         )
+
+    @property
+    def challenge(self) -> str:
+        """The WWW-Authenticate of a refusal: the scheme every request needs, as the spec declares it."""
+        first = self.common[0] if self.common else next((s for a in self.alternatives for s in a.schemes), None)
+        if first is None or first.bearer:
+            return "Bearer"
+        realm = ' realm="portkey",' if first.header == portkey.API_KEY else ""
+        return f'ApiKey{realm} header="{first.header}"'
+
+    def key(self, headers: Mapping[str, str]) -> str | None:
+        """The credential a store admits (`key_scheme`'s value, a bearer's token); None if the spec has none."""
+        scheme = self.key_scheme
+        if scheme is None:
+            return None
+        if scheme.bearer:
+            return portkey.bearer(headers.get(scheme.header)) or ""
+        return headers.get(scheme.header, "")
 
 
 def _requirement(schemes: tuple[Scheme, ...], common: tuple[Scheme, ...]) -> Requirement:
     added = frozenset(s.header for s in schemes if s not in common)
-    known = Alternative.for_headers(added)
-    return Requirement(schemes, added, str(known) if known is not None else " + ".join(sorted(added)))
+    if not schemes:
+        return Requirement(schemes, added, ANONYMOUS)
+    known = Alternative.for_headers(added) if any(s.header == portkey.API_KEY for s in common) else None
+    if known is not None:
+        return Requirement(schemes, added, str(known))
+    return Requirement(schemes, added, " + ".join(sorted(added or {s.header for s in schemes})))

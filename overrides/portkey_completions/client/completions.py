@@ -28,7 +28,7 @@ class _Base:
     def __init__(
         self,
         *,
-        api_key: str,
+        api_key: str | None = None,
         virtual_key: str | None = None,
         provider: str | None = None,
         authorization: str | None = None,
@@ -45,7 +45,8 @@ class _Base:
         """A client for exactly one auth alternative.
 
         Args:
-            api_key: The Portkey API key (x-portkey-api-key); every alternative needs it.
+            api_key: The Portkey API key (x-portkey-api-key); every alternative of Portkey's spec needs
+                it (a spec without that scheme takes none).
             virtual_key: Alternative 1: a Portkey virtual key.
             provider: With `authorization`: alternative 2; with `custom_host` too: alternative 4.
             authorization: The provider's API key, sent as `Authorization: Bearer …`.

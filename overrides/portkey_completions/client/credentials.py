@@ -1,8 +1,10 @@
 """The spec's auth alternatives, as the headers each one sends.
 
-Every alternative needs `x-portkey-api-key`; each adds its own headers. Which combinations are
-alternatives is read from the effective spec, so a client is built for exactly one of them, and
-a combination that is none of them fails here, before any request.
+In Portkey's spec every alternative needs `x-portkey-api-key` and adds its own headers. Which
+combinations are alternatives is read from the effective spec, so a client is built for exactly
+one of them, and a combination that is none of them fails here, before any request. A spec of
+another shape works the same way: one with no security needs no credentials, a bearer-only one
+`authorization` alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from portkey_completions.core.alternatives import Alternative
 
 # The header each keyword argument sends; an alternative is known by the headers it adds.
 KEYWORD_HEADERS: Mapping[str, str] = {
+    "api_key": portkey.API_KEY,
     "virtual_key": portkey.VIRTUAL_KEY,
     "provider": portkey.PROVIDER,
     "authorization": portkey.AUTHORIZATION,
@@ -27,17 +30,30 @@ KEYWORD_HEADERS: Mapping[str, str] = {
 _BY_HEADER = {header: keyword for keyword, header in KEYWORD_HEADERS.items()}
 
 
-def spec_alternatives() -> list[frozenset[str]]:
-    """The headers each of the spec's alternatives adds to the Portkey key, in spec order."""
-    requirements = spec.security("/completions", "post")
-    return [frozenset(header for _, header, _ in r) - {portkey.API_KEY} for r in requirements]
+def spec_requirements() -> list[frozenset[str]]:
+    """The headers each of the spec's alternatives sends, in spec order (`frozenset()`: none needed)."""
+    return [frozenset(header for _, header, _ in r) for r in spec.security("/completions", "post")]
 
 
-def describe(added: frozenset[str]) -> str:
-    """An alternative as a caller passes it: its name and keyword arguments, or its headers."""
-    name = Alternative.for_headers(added)
-    args = " + ".join(sorted(_BY_HEADER.get(h, f"auth_headers[{h!r}]") for h in added))
+def _keywords(headers: frozenset[str]) -> str:
+    return " + ".join(sorted(_BY_HEADER.get(h, f"auth_headers[{h!r}]") for h in headers))
+
+
+def describe(added: frozenset[str], common: frozenset[str] = frozenset({portkey.API_KEY})) -> str:
+    """An alternative as a caller passes it, beside what every one needs: its name and keyword arguments."""
+    name = Alternative.for_headers(added) if portkey.API_KEY in common else None
+    args = _keywords(added)
     return f"{name}: {args}" if name else args
+
+
+def choices(requirements: list[frozenset[str]]) -> str:
+    """What the spec takes, in words that name only its own credentials."""
+    if len(requirements) == 1:
+        [only] = requirements
+        return f"this API takes {_keywords(only)} only" if only else "this API takes no credentials"
+    common = frozenset.intersection(*requirements)
+    each = "; ".join(describe(r - common, common) or "nothing more" for r in requirements)
+    return f"pass exactly one auth alternative ({each})" + (f", each with {_keywords(common)}" if common else "")
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,7 @@ class Credentials:
     after this client was written): `make gen` is all it takes for the client to accept it.
     """
 
-    api_key: str
+    api_key: str | None = None
     virtual_key: str | None = None
     provider: str | None = None
     authorization: str | None = None
@@ -57,14 +73,13 @@ class Credentials:
     auth_headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.api_key:
+        requirements = spec_requirements()
+        common = frozenset.intersection(*requirements)
+        if self.api_key is None and portkey.API_KEY in common:
             raise ValueError("api_key is required: every Portkey request carries x-portkey-api-key")
-        added = self.added()
-        alternatives = spec_alternatives()
-        if added not in alternatives:
-            choices = "; ".join(describe(a) for a in alternatives)
-            got = describe(added) if added else "nothing"
-            raise ValueError(f"got {got} beside api_key; pass exactly one auth alternative ({choices})")
+        sent = self.sent()
+        if sent not in requirements:
+            raise ValueError(f"got {_keywords(sent) or 'nothing'}; {choices(requirements)}")
         for name in KEYWORD_HEADERS:
             value = getattr(self, name)
             if isinstance(value, str) and not value.strip():
@@ -73,19 +88,26 @@ class Credentials:
             if not str(value).strip():
                 raise ValueError(f"auth_headers[{header!r}] is empty")
 
-    def added(self) -> frozenset[str]:
-        """The headers these credentials add to the Portkey key."""
+    def sent(self) -> frozenset[str]:
+        """The auth headers these credentials send."""
         keywords = {KEYWORD_HEADERS[name] for name in KEYWORD_HEADERS if getattr(self, name) is not None}
         return frozenset(keywords | {h.lower() for h in self.auth_headers})
 
+    def added(self) -> frozenset[str]:
+        """The headers these credentials add to the Portkey key."""
+        return self.sent() - {portkey.API_KEY}
+
     @property
     def alternative(self) -> Alternative | str:
-        """The alternative's name, or for one the spec gained, its headers."""
-        added = self.added()
-        return Alternative.for_headers(added) or " + ".join(sorted(added))
+        """The alternative's name, as the server's journal and metrics name it (`call.security.Requirement`)."""
+        sent = self.sent()
+        common = frozenset.intersection(*spec_requirements())
+        added = sent - common
+        known = Alternative.for_headers(added) if portkey.API_KEY in common else None
+        return known or " + ".join(sorted(added or sent)) or "anonymous"
 
     def headers(self) -> dict[str, str]:
-        headers = {"x-portkey-api-key": self.api_key}
+        headers = {} if self.api_key is None else {"x-portkey-api-key": self.api_key}
         if self.virtual_key is not None:
             headers["x-portkey-virtual-key"] = self.virtual_key
         if self.authorization is not None:

@@ -119,7 +119,9 @@ class RedisState(State):
     def __init__(self, url: str) -> None:
         self.url = url
         self.worker = worker_name()
-        self._commands = redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
+        self._commands = redis.Redis.from_url(
+            url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT
+        )
         # Its own connection, without a read timeout: a quiet channel is not a dead one.
         self._changes = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_keepalive=True)
         # Channels are not per database, as keys are: the channel names the database, so that fleets

@@ -3,7 +3,8 @@
 A format is declared as a model (`extra="forbid"`, constraints on its fields); `problem` turns
 pydantic's report into the line a user reads: where (`virtual_keys.vk-prod.api_key`,
 `targets[1].weight`), what was wrong, and for an unknown key the closest known one. `loaded`
-reads YAML or TOML and says a syntax error as `file:line:column: what`.
+reads YAML or TOML and says a syntax error as `file:line:column: what`; `yaml_data` reads YAML
+text so, a redefined anchor as the YAML spec reads it.
 """
 
 from __future__ import annotations
@@ -79,15 +80,32 @@ def loaded(path: Path) -> Any:
             if found is None:
                 raise ValueError(f"{path}: {exc}") from None
             raise ValueError(f"{path}:{found['line']}:{found['column']}: {found['what']}") from None
+    return yaml_data(text, str(path))
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading a redefined anchor as the YAML spec does: an alias takes the latest
+    definition (PyYAML stops on it; published specs have them, e.g. `&run_temperature_description`)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.check_event(yaml.AliasEvent):
+            anchor = self.peek_event().anchor  # type: ignore[no-untyped-call]  # PyYAML's stubs type no events
+            if anchor is not None:
+                self.anchors.pop(anchor, None)
+        return super().compose_node(parent, index)
+
+
+def yaml_data(text: str | bytes, name: str) -> Any:
+    """YAML (or JSON) text's data; an error is a ValueError of one line: `name:line:column: what`."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "not YAML"
-        at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        at = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
         raise ValueError(f"{at}: {what}") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise ValueError(f"{name}: {' '.join(str(exc).split())}") from None
 
 
 class _Found(typing.NamedTuple):

@@ -94,14 +94,16 @@ def violation(checker: jsonschema.Draft4Validator, instance: Any) -> str | None:
 def security(path: str, method: str) -> list[tuple[tuple[str, str, bool], ...]]:
     """The operation's security alternatives, in spec order: each its schemes as (name, header, bearer).
 
-    `header` is lower case; a bearer scheme's header is `authorization`.
+    `header` is lower case; a bearer scheme's header is `authorization`. A spec with no security
+    (none declared, or `security: []`) has one alternative that needs nothing: `[()]`, as has an
+    empty requirement (`{}`, OpenAPI's "anonymous too") among the others.
 
     Raises:
-        ValueError: a scheme that is not a header (this API's are all headers).
+        ValueError: a scheme that is not a header (this API's are all headers), or one not declared.
     """
     spec = load()
     schemes = {}
-    for name, scheme in spec["components"]["securitySchemes"].items():
+    for name, scheme in ((spec.get("components") or {}).get("securitySchemes") or {}).items():
         if scheme["type"] == "apiKey" and scheme["in"] == "header":
             schemes[name] = (name, scheme["name"].lower(), False)
         elif scheme["type"] == "http" and scheme["scheme"].lower() == "bearer":
@@ -109,7 +111,10 @@ def security(path: str, method: str) -> list[tuple[tuple[str, str, bool], ...]]:
         else:
             raise ValueError(f"security scheme {name!r} is not a header scheme")
     operation = spec["paths"][path][method]
-    requirements = operation.get("security", spec.get("security", []))
+    requirements = operation.get("security", spec.get("security")) or [{}]
+    undeclared = sorted({n for requirement in requirements for n in requirement} - set(schemes))
+    if undeclared:
+        raise ValueError(f"security names {', '.join(undeclared)}, not in components.securitySchemes")
     return [tuple(schemes[n] for n in requirement) for requirement in requirements]
 
 

@@ -13,7 +13,6 @@ from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.call.record import Call, Outcome
 from portkey_completions.call.security import Alternatives
 from portkey_completions.call.shape import Shape
-from portkey_completions.core import headers as portkey
 
 from .directives import Directives
 from .routes import Routes
@@ -34,7 +33,9 @@ class Gateway:
         The front calls it before a cassette or a scenario rule answers: a stranger's request is
         refused, never shaped by a test's rules.
         """
-        self.stores.current().admit(call.headers.get(portkey.API_KEY, ""))
+        scheme, key = self.alternatives.key_scheme, self.alternatives.key(call.headers)
+        if scheme is not None and key is not None:  # a spec that asks for no key admits every request
+            self.stores.current().admit(key, scheme.label)
 
     async def handle(self, call: Call, shape: Shape | None = None) -> Outcome:
         """The call (its key admitted) routed and run; `shape`: how control asked the stub's answer to be written."""

@@ -7,7 +7,9 @@
     (none: a saved prompt's call) -> the prompt's virtual key, or the stub (`saved`)
 
 An alternative the spec has and this table does not (the spec gained one) is still served: by
-the stub without a store, and refused with what it adds with one.
+the stub without a store, and refused with what it adds with one. One that adds nothing to the key
+a store admits (a spec whose one requirement is that key: bearer only, or Portkey's key alone)
+names no upstream, so the stub answers it, with a store or without.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class Routes:
         build = self.table.get(requirement.name)
         if build is not None:
             return build(headers)
-        if not self.stores.current().given:  # no store: like every other alternative, the stub answers
+        if not requirement.added or not self.stores.current().given:  # nothing names an upstream: the stub
             return configs.Node("config", provider=STUB)
         raise ServerAPIError(
             400,

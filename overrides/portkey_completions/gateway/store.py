@@ -31,6 +31,7 @@ import pydantic
 
 from portkey_completions.call.errors import ServerAPIError
 from portkey_completions.core import formats
+from portkey_completions.core import headers as portkey
 from portkey_completions.core.headers import STUB
 
 from .prompts import Prompt, SavedPrompt
@@ -75,11 +76,15 @@ class Store:
             found |= hmac.compare_digest(key.encode(), api_key.encode())
         return found
 
-    def admit(self, api_key: str) -> None:
-        """Nothing for one of the store's keys; a 401 for any other, before anything else is said."""
+    def admit(self, api_key: str, sent_as: str = portkey.API_KEY) -> None:
+        """Nothing for one of the store's keys; a 401 for any other, before anything else is said.
+
+        `sent_as` names where the key came from: the spec's key scheme (`x-portkey-api-key`, or
+        `Authorization: Bearer` for a bearer-only spec).
+        """
         if not self.accepts(api_key):
             raise ServerAPIError(
-                401, "Invalid API key: x-portkey-api-key is not one of this gateway's keys.", code="invalid_api_key"
+                401, f"Invalid API key: {sent_as} is not one of this gateway's keys.", code="invalid_api_key"
             )
 
     def base_url(self, provider: str) -> str | None:

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from connexion.spec import OpenAPISpecification, create_spec_validator
 from jsonschema.exceptions import ValidationError
+
+from portkey_completions.core import formats
 
 MAX_LINES = 5
 
@@ -74,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m portkey_completions.server.spec_check SPEC.yaml", file=sys.stderr)
         return 2
     path = Path(args[0])
-    found = problems(yaml.safe_load(path.read_text(encoding="utf-8")))
+    try:
+        found = problems(formats.yaml_data(path.read_bytes(), str(path)))
+    except ValueError as exc:  # not YAML: the one line that says where
+        found = [str(exc)]
     if found:
         print(f"{path} is not valid OpenAPI 3.0:", *(f"  {p}" for p in found), sep="\n", file=sys.stderr)
         return 2
