@@ -16,6 +16,7 @@ import subprocess
 import httpx
 import pytest
 
+from portkey_completions.testing import serving
 from portkey_completions.testing.serving import free_port, wait_until
 from support import BODY, ROOT, calls
 from support.containers import require
@@ -81,20 +82,15 @@ def test_every_dashboard_query_answers_with_data_on_a_real_prometheus(tmp_path, 
         f"scrape_configs: [{{job_name: portkey-stub, static_configs: [{{targets: ['{url.removeprefix('http://')}']}}]}}]\n"
     )
     port = free_port()
-    prometheus = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    api = f"http://127.0.0.1:{port}/api/v1"
-    try:
+    argv = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    with serving.process(argv, port, ready_path="/-/ready", output=subprocess.DEVNULL) as prometheus:
+        api = f"{prometheus}/api/v1"
         wait_until(lambda: _samples(api, "up") >= 2, timeout=60, what="two scrapes of the server")
-        traffic(url)
-        scraped = _samples(api, "up")
-        wait_until(lambda: _samples(api, "up") >= scraped + 2, timeout=30, what="two more scrapes")
-        traffic(url)
-        scraped = _samples(api, "up")
-        wait_until(lambda: _samples(api, "up") >= scraped + 2, timeout=30, what="two more scrapes")
+        for _ in range(2):  # two waves, each seen by two scrapes at least
+            traffic(url)
+            scraped = _samples(api, "up")
+            wait_until(lambda: _samples(api, "up") >= scraped + 2, timeout=30, what="two more scrapes")  # noqa: B023
         empty = {}
         for query in dashboard_queries():
             answer = httpx.get(f"{api}/query", params={"query": query}, timeout=10).json()
@@ -102,13 +98,7 @@ def test_every_dashboard_query_answers_with_data_on_a_real_prometheus(tmp_path, 
             values = [float(r["value"][1]) for r in answer["data"]["result"]]
             if not values or not all(math.isfinite(v) and v > 0 for v in values):
                 empty[query] = values
-        assert not empty, f"queries without data: {empty}"
-    finally:
-        prometheus.terminate()
-        try:
-            prometheus.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            prometheus.kill()
+    assert not empty, f"queries without data: {empty}"
 
 
 def _samples(api: str, metric: str) -> int:
