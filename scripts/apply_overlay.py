@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from oas_patch.overlay import apply_overlay
 from oas_patch.validator import load_schema
 
-from portkey_completions.core import formats
+from portkey_completions.core import formats, spec_diff
 
 IF_SERVED = "x-portkey-if-served"
 HEADER = (
@@ -26,8 +26,8 @@ HEADER = (
 
 def operation(entry: object) -> tuple[str, str]:
     """`post /completions`, as overrides/operations.yaml (and an action's x-portkey-if-served) writes it."""
-    method, _, path = str(entry).strip().partition(" ")
-    return method.lower(), path.strip()
+    method, _, path = spec_diff.named(entry).partition(" ")
+    return method, path
 
 
 def effective(spec: dict, overlay: dict) -> dict:

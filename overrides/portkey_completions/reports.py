@@ -150,10 +150,6 @@ def _served(parser: argparse.ArgumentParser, given: str | None) -> list[str]:
             listed = (yaml.safe_load(file) or {}).get("served") or []
     except (OSError, yaml.YAMLError, AttributeError) as exc:
         parser.error(f"--served {path}: {exc}".splitlines()[0])
-    return [_operation(entry) for entry in listed]
+    from portkey_completions.core.spec_diff import named
 
-
-def _operation(entry: object) -> str:
-    """`post /completions`, as overrides/operations.yaml writes it: the method in lower case, the path as it is."""
-    method, _, path = str(entry).strip().partition(" ")
-    return f"{method.lower()} {path.strip()}"
+    return [named(entry) for entry in listed]

@@ -137,11 +137,11 @@ async def run(base_url: str, steps: list[Step], timeout: float, stub: Any) -> li
     """Each step sent to the endpoint and to the stub (`stub_app`) in-process; checked and compared."""
     import httpx
 
-    stub = httpx.ASGITransport(app=stub, client=("127.0.0.1", 40000))
+    in_process = httpx.ASGITransport(app=stub, client=("127.0.0.1", 40000))
     outcomes = []
     async with (
         httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout) as real,
-        httpx.AsyncClient(transport=stub, base_url="http://stub/v1", timeout=timeout) as ours,
+        httpx.AsyncClient(transport=in_process, base_url="http://stub/v1", timeout=timeout) as ours,
     ):
         answers: dict[str, checks.Answer] = {}
         for step in steps:
@@ -339,7 +339,10 @@ _SECRET_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "signat
 
 
 def _redacted(out: str, secrets: list[str]) -> str:
-    """`out` with every credential given replaced by `***` (the longest first: one may hold another)."""
+    """`out` with every credential given replaced by `***` (the longest first: one may hold another).
+
+    Not `control.redaction.redact`, which keeps a secret's last four characters for the journal to tell
+    keys apart: a report printed for a team keeps nothing of a credential."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         out = out.replace(secret, "***")
     return out

@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 from portkey_completions.observe import metrics
 
 from . import redis_coverage
+from . import redis_scripts as scripts
 from .entry import Entry
 from .redaction import headers_of
 from .rules import Rule, rule
@@ -60,45 +61,6 @@ CATCH_UP = RECONNECT + CONNECT_TIMEOUT + 0.3
 COMMAND_TIMEOUT = 2.0
 LOSS_LOG_EVERY = 5.0  # seconds between warnings about journal entries lost
 FAILURES = (RedisError, OSError)
-
-# Counts a match unless the rule's `times` (ARGV[2]; -1: none) are used up: check and count are one step.
-_HIT = """
-local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-local limit = tonumber(ARGV[2])
-if limit >= 0 and n >= limit then return -1 end
-return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-"""
-# Appends ARGV[2] entries (JSON objects without an id), each given the next id, then trims to ARGV[1];
-# then adds contract coverage's counts (field, count pairs) to the hash KEYS[3]: one call a batch.
-_APPEND = """
-local last = 2 + tonumber(ARGV[2])
-for i = 3, last do
-  local id = redis.call('INCR', KEYS[2])
-  redis.call('RPUSH', KEYS[1], '{"id":' .. id .. ',' .. string.sub(ARGV[i], 2))
-end
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
-for i = last + 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
-"""
-# Drops one namespace's entries, keeping the others' order.
-# Keep one answer with its expiry, and drop the oldest beyond the bound: one round trip, atomic.
-_CACHE = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
-if over > 0 then
-  local old = redis.call('ZPOPMIN', KEYS[2], over)
-  for i = 1, #old, 2 do redis.call('DEL', old[i]) end
-end
-"""
-
-_FORGET = """
-local kept = {}
-for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if cjson.decode(e)['namespace'] ~= ARGV[1] then kept[#kept + 1] = e end
-end
-redis.call('DEL', KEYS[1])
-for i = 1, #kept do redis.call('RPUSH', KEYS[1], kept[i]) end
-"""
 
 
 def _acks(version: int) -> str:
@@ -127,10 +89,10 @@ class RedisState(State):
         # Channels are not per database, as keys are: the channel names the database, so that fleets
         # on different databases of one Redis neither reload for, nor count, each other.
         self._channel = f"{PREFIX}{self._commands.connection_pool.connection_kwargs.get('db', 0)}:changes"
-        self._hit = self._commands.register_script(_HIT)
-        self._append = self._commands.register_script(_APPEND)
-        self._forget = self._commands.register_script(_FORGET)
-        self._cache = self._commands.register_script(_CACHE)
+        self._hit = self._commands.register_script(scripts.HIT)
+        self._append = self._commands.register_script(scripts.APPEND)
+        self._forget = self._commands.register_script(scripts.FORGET)
+        self._cache = self._commands.register_script(scripts.CACHE)
         self._rules: list[Rule] = []
         self._in_sync = False
         self._synced = asyncio.Event()  # the first copy of the rules was read
@@ -403,7 +365,7 @@ def check(url: str) -> str | None:
     import redis as sync_redis
 
     try:
-        sync_redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=1.0).ping()
+        sync_redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT).ping()
     except (RedisError, OSError, ValueError) as exc:
         return f"{shown(url)}: cannot reach Redis ({exc})"
     return None

@@ -21,7 +21,14 @@ from .schema_diff import Side, Walk, escape
 from .spec import METHODS
 from .spec_changes import FORMATS, LEVELS, Change, Report, rendered
 
-__all__ = ["FORMATS", "LEVELS", "Change", "Report", "diff", "operations", "rendered"]
+__all__ = ["FORMATS", "LEVELS", "Change", "Report", "diff", "named", "operations", "rendered"]
+
+
+def named(entry: object) -> str:
+    """An operation as a person writes one in overrides/operations.yaml (or an overlay action's
+    x-portkey-if-served), as `operations` names it: the method in lower case, then the path."""
+    method, _, path = str(entry).strip().partition(" ")
+    return f"{method.lower()} {path.strip()}"
 
 
 def operations(document: Mapping[str, Any]) -> list[str]:
