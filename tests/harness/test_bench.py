@@ -71,16 +71,19 @@ def test_bench_asgi_runs_and_reports_both_apps():
         assert row in out, out
 
 
-def test_bench_instructions_counts_the_baseline_and_a_request():
-    """Under valgrind (CI installs it): a count per kind, the stub's above the bare app's."""
+def test_bench_instructions_counts_a_request():
+    """Under valgrind (CI installs it): a count for the default request. One kind only: each kind is two
+    runs under valgrind of 20 s each, most of it the imports; `make bench-instructions` has them all."""
     out = subprocess.run(
         [sys.executable, str(SCRIPT.with_name("bench_instructions.py")), "--requests", "40", "--warm-up", "20",
-         "--only", "bare Starlette (baseline)", "default request"],
+         "--only", "default request"],
         capture_output=True, text=True, check=True, timeout=300,
     ).stdout  # fmt: skip
     counts = {}
     for line in out.splitlines()[1:]:
         kind, _, rest = line.partition("  ")
         counts[kind.strip()] = float(rest.split()[0].replace(",", ""))
-    assert set(counts) == {"bare Starlette (baseline)", "default request"}, out
-    assert 0 < counts["bare Starlette (baseline)"] < counts["default request"], out
+    assert set(counts) == {"default request"}, out
+    # A request runs the door, validation, the engine and the answer: hundreds of thousands of
+    # instructions (641,471 measured here), nowhere near none or a whole start-up's hundreds of millions.
+    assert 100_000 < counts["default request"] < 10_000_000, out
