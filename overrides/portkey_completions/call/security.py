@@ -10,13 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from portkey_completions.core import alternatives, spec
 from portkey_completions.core import headers as portkey
-from portkey_completions.core import spec
-from portkey_completions.core.alternatives import Alternative
 
 from .errors import ServerAPIError
-
-ANONYMOUS = "anonymous"  # the name of a requirement of no scheme: a spec with no security, or OpenAPI's `{}`
 
 
 # eq=False: schemes and alternatives are made once, from the spec, and compared and hashed by
@@ -44,10 +41,7 @@ class Requirement:
     """One entry of the operation's `security` list (an OpenAPI security requirement): every scheme in it is required.
 
     `added` is the headers it adds to those every alternative needs. `name` names it in the journal,
-    the metrics and the logs, stably: Portkey's name (`core.alternatives.Alternative`) for one of
-    Portkey's four; else the headers it adds, joined by ` + ` (one the spec gained); else, for a
-    spec of one requirement, its own headers so joined (`authorization`, `x-portkey-api-key`); and
-    `anonymous` for a requirement of no scheme.
+    the metrics and the logs, stably (`core.alternatives.name`).
     """
 
     schemes: tuple[Scheme, ...]
@@ -151,9 +145,5 @@ class Alternatives:
 
 def _requirement(schemes: tuple[Scheme, ...], common: tuple[Scheme, ...]) -> Requirement:
     added = frozenset(s.header for s in schemes if s not in common)
-    if not schemes:
-        return Requirement(schemes, added, ANONYMOUS)
-    known = Alternative.for_headers(added) if any(s.header == portkey.API_KEY for s in common) else None
-    if known is not None:
-        return Requirement(schemes, added, str(known))
-    return Requirement(schemes, added, " + ".join(sorted(added or {s.header for s in schemes})))
+    required, shared = frozenset(s.header for s in schemes), frozenset(s.header for s in common)
+    return Requirement(schemes, added, alternatives.name(required, shared))

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from portkey_completions.core import alternatives, spec
 from portkey_completions.core import headers as portkey
-from portkey_completions.core import spec
 from portkey_completions.core.alternatives import Alternative
 
 # The header each keyword argument sends; an alternative is known by the headers it adds.
@@ -93,18 +93,10 @@ class Credentials:
         keywords = {KEYWORD_HEADERS[name] for name in KEYWORD_HEADERS if getattr(self, name) is not None}
         return frozenset(keywords | {h.lower() for h in self.auth_headers})
 
-    def added(self) -> frozenset[str]:
-        """The headers these credentials add to the Portkey key."""
-        return self.sent() - {portkey.API_KEY}
-
     @property
-    def alternative(self) -> Alternative | str:
-        """The alternative's name, as the server's journal and metrics name it (`call.security.Requirement`)."""
-        sent = self.sent()
-        common = frozenset.intersection(*spec_requirements())
-        added = sent - common
-        known = Alternative.for_headers(added) if portkey.API_KEY in common else None
-        return known or " + ".join(sorted(added or sent)) or "anonymous"
+    def alternative(self) -> str:
+        """The alternative's name, as the server's journal and metrics name it (`core.alternatives.name`)."""
+        return alternatives.name(self.sent(), frozenset.intersection(*spec_requirements()))
 
     def headers(self) -> dict[str, str]:
         headers = {} if self.api_key is None else {"x-portkey-api-key": self.api_key}
