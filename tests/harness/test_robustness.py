@@ -1,8 +1,9 @@
 """The bounded slice of `make robustness` that CI runs: every row of its quick table must hold.
 
 scripts/robustness.py measures against real servers on loopback: hostile input by category,
-upstream faults through the gateway, SIGTERM during streams, a 5,000-request soak (RSS, fds,
-tasks) and planted secrets. The full run (`make robustness`) is the same with larger counts.
+upstream faults through the gateway and a 5,000-request soak (RSS, fds, tasks); SIGTERM during
+streams and planted secrets are the suite's own tests (tests/wire), which the full run
+(`make robustness`, larger counts) repeats five times.
 """
 
 from __future__ import annotations
@@ -25,5 +26,6 @@ def test_the_quick_robustness_table_holds_in_every_row():
     assert result.returncode == 0, table + result.stderr[-3000:]
     rows = [line for line in table.splitlines()[2:] if line.strip()]
     sections = {line.split()[0] for line in rows}
-    assert sections == {"hostile", "faults", "soak", "secrets"}, table
-    assert len(rows) >= 25 and not [line for line in rows if "  NO  " in line], table
+    # The checks the tests own (SIGTERM during streams, planted secrets) are the suite's own tests here.
+    assert sections == {"hostile", "faults", "soak"}, table
+    assert len(rows) >= 22 and not [line for line in rows if "  NO  " in line], table
